@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Storage backends of vdk blk.
+ *
+ * A backend is a const ops table (see the end of this file).  It knows
+ * nothing of VDUSE or virtio: it is given byte offsets and I/O vectors that
+ * point straight into the driver's memory, and completes each operation
+ * exactly once through its done() callback.
+ *
+ * Life cycle, in this order:
+ *   open()        main thread, before any fork: parse parameters, open the
+ *                 storage, report errors.  Must not start threads.
+ *   start()       after the daemon forked, before any queue: threads may
+ *                 start now (libnbd, librbd).
+ *   queue_open()  once per queue, in that queue's thread.
+ *   read()/write()/flush()/discard()/zero(), commit(), reap()
+ *                 in the queue's thread only.
+ *   queue_close() in the queue's thread, after every operation completed.
+ *   close()       main thread.
+ */
+#ifndef VDK_BACKEND_H
+#define VDK_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "params.h"
+
+struct vdk_bdev; /* one per device, backend-defined */
+struct vdk_bq;   /* one per queue, backend-defined */
+
+enum vdk_bio_op {
+	VDK_BIO_READ,
+	VDK_BIO_WRITE,
+	VDK_BIO_FLUSH,
+	VDK_BIO_DISCARD,
+	VDK_BIO_ZERO,
+};
+
+/* WRITE: the data must be durable on completion. */
+#define VDK_BIO_F_FUA (1u << 0)
+/* ZERO: the range may be deallocated (reads must still return zeros). */
+#define VDK_BIO_F_UNMAP (1u << 1)
+
+/*
+ * One operation.  Owned by the caller; must stay valid until done().
+ * Offsets and lengths are in bytes; the caller has checked them against
+ * the size and the block size.
+ */
+struct vdk_bio {
+	uint8_t op;     /* enum vdk_bio_op */
+	uint8_t flags;  /* VDK_BIO_F_* */
+	uint64_t offset;
+	uint64_t len;
+	/* READ and WRITE: the data, @len bytes in all. */
+	const struct iovec *iov;
+	unsigned int iovcnt;
+	/*
+	 * Called exactly once with 0 or -errno (-EIO, -ENOSPC, ...), from
+	 * the queue's thread: inside the submitting call or inside reap().
+	 * A short read or write is an error (-EIO).
+	 */
+	void (*done)(struct vdk_bio *bio, int result);
+};
+
+/* What a backend can do, filled by info(). */
+struct vdk_backend_info {
+	uint64_t size;            /* bytes */
+	uint32_t block_size;      /* preferred logical block size: 512/4096 */
+	uint32_t opt_io_size;     /* bytes, 0 if unknown */
+	uint32_t max_iovecs;      /* per read/write, 0 = no limit */
+	bool read_only;
+	bool can_flush;
+	bool can_fua;
+	bool can_discard;
+	bool can_zero;
+	/* zero() with VDK_BIO_F_UNMAP really deallocates. */
+	bool can_zero_unmap;
+	/* Queues are independent (several queues may be served at once). */
+	bool multi_queue;
+};
+
+#define VDK_BACKEND_ERR_MAX 256
+
+struct vdk_backend_ops {
+	const char *name;
+	/* One line for `vdk add --help`. */
+	const char *summary;
+	/* Parameter list, one "key=value  meaning" per line. */
+	const char *params_help;
+
+	/*
+	 * Required.  Parse @params (mark every key used with the params
+	 * helpers; the caller rejects unused ones) and open the storage.
+	 * On error return -errno and write a one-line message into @err.
+	 */
+	int (*open)(struct vdk_params *params, struct vdk_bdev **out,
+		    char *err, size_t errlen);
+	/* Optional.  After fork, before the first queue. */
+	int (*start)(struct vdk_bdev *b, char *err, size_t errlen);
+	/* Required.  NULL is allowed. */
+	void (*close)(struct vdk_bdev *b);
+	/* Required.  Current size and abilities; called again on resize. */
+	int (*info)(struct vdk_bdev *b, struct vdk_backend_info *info);
+
+	/* Required.  Per-queue state for @depth operations in flight. */
+	int (*queue_open)(struct vdk_bdev *b, unsigned int qidx,
+			  unsigned int depth, struct vdk_bq **out);
+	/* Required.  NULL is allowed. */
+	void (*queue_close)(struct vdk_bq *q);
+	/*
+	 * Optional.  A file descriptor that becomes readable when
+	 * completions wait for reap(); -1 or NULL for a backend that
+	 * completes everything inside the submitting call.
+	 */
+	int (*queue_fd)(struct vdk_bq *q);
+
+	/*
+	 * Submit.  Return 0 when done() will be called (maybe already was),
+	 * or -errno when it will not.  A NULL member means the backend
+	 * cannot do that operation.  read and write are required.
+	 */
+	int (*read)(struct vdk_bq *q, struct vdk_bio *bio);
+	int (*write)(struct vdk_bq *q, struct vdk_bio *bio);
+	int (*flush)(struct vdk_bq *q, struct vdk_bio *bio);
+	int (*discard)(struct vdk_bq *q, struct vdk_bio *bio);
+	int (*zero)(struct vdk_bq *q, struct vdk_bio *bio);
+
+	/* Optional.  Send the operations submitted since the last call. */
+	int (*commit)(struct vdk_bq *q);
+	/*
+	 * Optional.  Run waiting completions, without blocking.  Returns
+	 * how many completed, or -errno.
+	 */
+	int (*reap)(struct vdk_bq *q);
+};
+
+/* Registered backends, NULL-terminated. */
+extern const struct vdk_backend_ops *const vdk_backends[];
+
+/* Backend by name, or NULL. */
+const struct vdk_backend_ops *vdk_backend_find(const char *name);
+
+extern const struct vdk_backend_ops vdk_backend_file;
+extern const struct vdk_backend_ops vdk_backend_ram;
+extern const struct vdk_backend_ops vdk_backend_null;
+
+#endif /* VDK_BACKEND_H */

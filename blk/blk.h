@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdk blk: a virtio-blk device on libvdk, served by a storage backend.
+ *
+ * vdk_blk_create() makes the VDUSE device; vdk_blk_start() starts the
+ * control thread and one thread per queue; from then on the device answers
+ * the kernel, and can be attached to the vDPA bus.  vdk_blk_stop() stops
+ * the threads; vdk_blk_free() closes the device (the kernel device stays
+ * until vdk_dev_destroy()).
+ */
+#ifndef VDK_BLK_H
+#define VDK_BLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <vdk/vdk.h>
+
+#include "../backends/backend.h"
+
+struct vdk_blk;
+
+struct vdk_blk_cfg {
+	const char *name;
+	const struct vdk_backend_ops *backend;
+	struct vdk_bdev *bdev; /* opened by the caller, closed by it too */
+	unsigned int num_queues;  /* 1..64 */
+	unsigned int queue_size;  /* power of 2, 2..1024 */
+	uint32_t block_size;      /* 512 or 4096; 0: the backend's choice */
+	bool read_only;           /* or the backend's read_only */
+	const char *serial;       /* GET_ID answer, up to 20 bytes; NULL: name */
+	/* Reopen an existing VDUSE device of this name (daemon restart). */
+	bool reopen;
+	vdk_log_fn log;
+	void *log_opaque;
+	int log_level;
+};
+
+/*
+ * Create the VDUSE device (or reopen it).  Errors as vdk_dev_create(), and
+ * -EINVAL with a log message when the backend's size is not a multiple of
+ * the block size.
+ */
+int vdk_blk_create(const struct vdk_blk_cfg *cfg, struct vdk_blk **out);
+
+/* Start the control thread and the queue threads. */
+int vdk_blk_start(struct vdk_blk *blk);
+
+/*
+ * Ask the backend for its size again; if it changed, update the capacity
+ * and send the driver a configuration interrupt.  Thread-safe.
+ */
+int vdk_blk_resize(struct vdk_blk *blk);
+
+/* Stop all threads (completes or drops nothing: see stop()). */
+void vdk_blk_stop(struct vdk_blk *blk);
+
+/* Close the device.  NULL is allowed. */
+void vdk_blk_free(struct vdk_blk *blk);
+
+struct vdk_blk_info {
+	uint64_t size;       /* bytes */
+	uint32_t block_size;
+	unsigned int num_queues;
+	bool read_only;
+	uint8_t status;      /* virtio device status */
+};
+void vdk_blk_get_info(const struct vdk_blk *blk, struct vdk_blk_info *info);
+
+struct vdk_dev *vdk_blk_dev(struct vdk_blk *blk);
+
+#endif /* VDK_BLK_H */

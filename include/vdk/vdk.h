@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvdk: virtio devices in userspace on Linux VDUSE.
+ *
+ * The library does the VDUSE control path (device life cycle, control
+ * messages), translates the driver's I/O addresses through a cache of
+ * IOTLB mappings, and runs split virtqueues.  It owns no thread and no
+ * event loop: it hands out file descriptors and the application decides
+ * who polls them.  It never prints and never exits: diagnostics go to the
+ * log callback in struct vdk_dev_cfg.
+ *
+ * Every function that can fail returns 0 (or a count) on success and a
+ * negative errno value on failure; errno itself is never used to pass
+ * back an error.
+ *
+ * Threads: the control functions (vdk_dev_*) are called from one thread at
+ * a time.  Each virtqueue (vdk_vq_*) is used by one thread at a time; two
+ * queues may be served by two threads at once.  The start and stop
+ * callbacks run inside vdk_dev_process(), in the control thread.
+ */
+#ifndef VDK_VDK_H
+#define VDK_VDK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vdk_dev;
+struct vdk_vq;
+
+/* Log levels, as syslog's. */
+enum vdk_log_level {
+	VDK_LOG_ERR = 3,
+	VDK_LOG_WARNING = 4,
+	VDK_LOG_NOTICE = 5,
+	VDK_LOG_INFO = 6,
+	VDK_LOG_DEBUG = 7,
+};
+
+/*
+ * Log callback.  @msg has no trailing newline and is valid only during the
+ * call.  It may be called from any thread that calls into the library.
+ */
+typedef void (*vdk_log_fn)(void *opaque, int level, const char *msg);
+
+/*
+ * Device callbacks.  Both are optional.
+ */
+struct vdk_dev_ops {
+	/*
+	 * The driver set DRIVER_OK: every ready queue has its rings
+	 * resolved and may now be served (vdk_vq_ready() tells which).
+	 * Called from vdk_dev_process().  Return 0, or -errno to have the
+	 * status change refused.
+	 */
+	int (*start)(struct vdk_dev *dev, void *opaque);
+	/*
+	 * The driver reset the device, or the device is being closed.
+	 * Return only when no thread uses any queue of @dev any more:
+	 * the library forgets the rings and the mappings right after.
+	 * Requests still held by the device are dropped (the driver has
+	 * forgotten them too).
+	 */
+	void (*stop)(struct vdk_dev *dev, void *opaque);
+};
+
+/* Configuration of a device, for vdk_dev_create() and vdk_dev_open(). */
+struct vdk_dev_cfg {
+	/* Device name: /dev/vduse/NAME and the vDPA device name. */
+	const char *name;
+	/* Virtio device id (VIRTIO_ID_BLOCK, ...) and vendor id. */
+	uint32_t device_id;
+	uint32_t vendor_id;
+	/*
+	 * Device feature bits.  The library adds the ones it implements
+	 * itself: VIRTIO_F_VERSION_1, VIRTIO_F_ACCESS_PLATFORM,
+	 * VIRTIO_RING_F_INDIRECT_DESC and VIRTIO_RING_F_EVENT_IDX.
+	 */
+	uint64_t features;
+	/* Number of virtqueues (1..64) and their maximum size (power of 2). */
+	unsigned int num_queues;
+	unsigned int queue_size;
+	/* Device configuration space, copied. */
+	const void *config;
+	size_t config_size;
+	/*
+	 * Largest number of I/O vectors a request may translate to, after
+	 * splitting buffers at mapping boundaries (0: 2 * queue_size + 8).
+	 * A request needing more is completed with no data and logged.
+	 */
+	unsigned int max_iovecs;
+	/*
+	 * Bytes of private space the application wants in each request,
+	 * aligned to 16 bytes: see vdk_req_priv().
+	 */
+	size_t req_priv_size;
+	const struct vdk_dev_ops *ops;
+	void *opaque;
+	/* Diagnostics; NULL drops them.  Messages above @log_level too. */
+	vdk_log_fn log;
+	void *log_opaque;
+	int log_level;
+};
+
+/*
+ * Create the VDUSE device (VDUSE_CREATE_DEV and VDUSE_VQ_SETUP for every
+ * queue) and open it.  The API version is probed and set to the highest
+ * that both the kernel and the library speak.  On success *@out is a new
+ * handle; on failure nothing is left in the kernel.
+ *
+ * -ENOENT: /dev/vduse/control missing (module vduse not loaded);
+ * -EACCES/-EPERM: not allowed; -EEXIST: the name is in use;
+ * -EINVAL: the kernel refused the configuration.
+ */
+int vdk_dev_create(const struct vdk_dev_cfg *cfg, struct vdk_dev **out);
+
+/*
+ * Open an existing VDUSE device again, e.g. after a daemon restart.  The
+ * features and queue layout in @cfg must be those it was created with.
+ * If the driver is already running, the queues are resolved from
+ * VDUSE_VQ_GET_INFO and start() is called before this returns.
+ * -ENOENT: no such device.
+ */
+int vdk_dev_open(const struct vdk_dev_cfg *cfg, struct vdk_dev **out);
+
+/*
+ * Stop the device (stop() is called if it was started), unmap all driver
+ * memory and close the device's files.  The kernel device stays: destroy
+ * it with vdk_dev_destroy() afterwards, once it is detached from the
+ * vDPA bus.  NULL is allowed.
+ */
+void vdk_dev_close(struct vdk_dev *dev);
+
+/*
+ * VDUSE_DESTROY_DEV.  -EBUSY while the device is attached to the vDPA bus
+ * or still open; -ENOENT if there is no such device.
+ */
+int vdk_dev_destroy(const char *name);
+
+/*
+ * File descriptor that becomes readable when a control message waits.
+ * Call vdk_dev_process() then.
+ */
+int vdk_dev_fd(const struct vdk_dev *dev);
+
+/*
+ * Read and answer control messages until none is left (the fd is
+ * non-blocking).  Returns the number handled, or -errno when the device
+ * file failed (the device is then unusable).
+ */
+int vdk_dev_process(struct vdk_dev *dev);
+
+/* Name as given at creation. */
+const char *vdk_dev_name(const struct vdk_dev *dev);
+
+/* VDUSE API version in use (0 or 1). */
+unsigned int vdk_dev_api_version(const struct vdk_dev *dev);
+
+/* Features offered to the driver, and those it accepted (0 before). */
+uint64_t vdk_dev_features(const struct vdk_dev *dev);
+uint64_t vdk_dev_driver_features(const struct vdk_dev *dev);
+
+/* The last device status the driver set. */
+uint8_t vdk_dev_status(const struct vdk_dev *dev);
+
+/*
+ * Update @len bytes of the configuration space at @offset and notify the
+ * driver with a configuration interrupt.
+ */
+int vdk_dev_set_config(struct vdk_dev *dev, uint32_t offset, const void *buf,
+		       uint32_t len);
+
+unsigned int vdk_dev_num_queues(const struct vdk_dev *dev);
+
+/* Queue @index, or NULL when out of range. */
+struct vdk_vq *vdk_dev_vq(struct vdk_dev *dev, unsigned int index);
+
+/* Per-device statistics, for tools and tests. */
+struct vdk_dev_stats {
+	uint64_t msgs;          /* control messages answered */
+	uint64_t iotlb_updates; /* VDUSE_UPDATE_IOTLB messages */
+	uint64_t maps;          /* mappings made (mmap) */
+	uint64_t map_misses;    /* addresses with no mapping */
+};
+void vdk_dev_get_stats(const struct vdk_dev *dev, struct vdk_dev_stats *st);
+
+/*
+ * A request popped from a virtqueue.  The vectors point straight into the
+ * driver's memory: iov[0..n_out) are readable by the device (driver to
+ * device), iov[n_out..n_out+n_in) writable.  Both stay valid until
+ * vdk_vq_push() or a stop().  The struct belongs to the library.
+ */
+struct vdk_req {
+	uint16_t id;           /* descriptor head */
+	unsigned int n_out;    /* readable vectors */
+	unsigned int n_in;     /* writable vectors */
+	size_t out_len;        /* readable bytes */
+	size_t in_len;         /* writable bytes */
+	struct iovec *iov;
+};
+
+/* The req_priv_size bytes reserved for the application in @req. */
+void *vdk_req_priv(struct vdk_req *req);
+
+/* Queue index. */
+unsigned int vdk_vq_index(const struct vdk_vq *vq);
+
+/* Size the driver chose (0 while not ready). */
+unsigned int vdk_vq_size(const struct vdk_vq *vq);
+
+/* Whether the queue is started (between start() and stop()). */
+bool vdk_vq_ready(const struct vdk_vq *vq);
+
+/* Whether the queue met a fatal driver error and stopped serving. */
+bool vdk_vq_broken(const struct vdk_vq *vq);
+
+/*
+ * Eventfd the kernel signals when the driver kicks this queue (valid for
+ * the device's life time).  Read it (8 bytes) to re-arm, then pop.
+ */
+int vdk_vq_kickfd(const struct vdk_vq *vq);
+
+/*
+ * Take the next available request.  Returns 1 and sets *@req, 0 when the
+ * ring is empty, -EIO when the queue is broken, -ENOBUFS when every
+ * request of the pool is in use (cannot happen with a sane driver), and
+ * -EAGAIN when the queue is not started.  A malformed descriptor chain
+ * is completed by the library with no data (and logged), and the next
+ * one is tried.
+ */
+int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **req);
+
+/*
+ * Complete @req with @len bytes written to its writable vectors.  Each
+ * request must be pushed exactly once.  The driver sees the completion
+ * after the next vdk_vq_notify(), or when it next polls.
+ */
+void vdk_vq_push(struct vdk_vq *vq, struct vdk_req *req, uint32_t len);
+
+/*
+ * Make pushed completions visible and, if the driver asked for it
+ * (VIRTIO_RING_F_EVENT_IDX or the no-interrupt flag), interrupt it with
+ * VDUSE_VQ_INJECT_IRQ.  Call once after a batch of pushes.  Returns 1 if
+ * an interrupt was injected, 0 if none was needed, -errno on failure.
+ */
+int vdk_vq_notify(struct vdk_vq *vq);
+
+/*
+ * Ask the driver to kick (@enable true) or not to kick (false) on new
+ * requests.  Disable while polling a busy queue; before blocking on the
+ * kick fd, enable and then call vdk_vq_pending(): requests that arrived
+ * in between will not be kicked.
+ */
+void vdk_vq_set_kick(struct vdk_vq *vq, bool enable);
+
+/* Whether requests are waiting to be popped. */
+bool vdk_vq_pending(struct vdk_vq *vq);
+
+/* Per-queue statistics. */
+struct vdk_vq_stats {
+	uint64_t popped;     /* requests handed out */
+	uint64_t pushed;     /* completions */
+	uint64_t bad;        /* malformed chains completed with no data */
+	uint64_t irqs;       /* interrupts injected */
+	uint64_t notifies;   /* vdk_vq_notify() calls */
+};
+void vdk_vq_get_stats(const struct vdk_vq *vq, struct vdk_vq_stats *st);
+
+/* Number of requests popped and not yet pushed. */
+unsigned int vdk_vq_inflight(const struct vdk_vq *vq);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VDK_VDK_H */

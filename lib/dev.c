@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Device life cycle and control messages.
+ *
+ * The kernel asks us, by messages on the device file, to start and stop
+ * (VDUSE_SET_STATUS), to report a queue's position (VDUSE_GET_VQ_STATE)
+ * and to forget mappings (VDUSE_UPDATE_IOTLB).  It waits for each reply for
+ * msg_timeout (30 s) and then marks the device broken for good, so nothing
+ * here blocks for long: the stop() callback only tells the queue threads
+ * to stop and waits for them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "internal.h"
+
+#define VDK_CONFIG_MAX 4096
+#define VDK_DEFAULT_MAX_IOVECS 264
+
+/* Features the library itself implements. */
+#define VDK_OWN_FEATURES                                                    \
+	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_ACCESS_PLATFORM) | \
+	 (1ull << VIRTIO_RING_F_INDIRECT_DESC) |                            \
+	 (1ull << VIRTIO_RING_F_EVENT_IDX))
+
+static bool valid_name(const char *name)
+{
+	size_t i, len;
+
+	if (!name)
+		return false;
+	len = strlen(name);
+	if (len == 0 || len >= VDUSE_NAME_MAX)
+		return false;
+	if (strcmp(name, "control") == 0 || name[0] == '.')
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		      c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static int check_cfg(const struct vdk_dev_cfg *cfg)
+{
+	if (!valid_name(cfg->name))
+		return -EINVAL;
+	if (cfg->num_queues < 1 || cfg->num_queues > VDK_MAX_QUEUES)
+		return -EINVAL;
+	if (cfg->queue_size < 2 || cfg->queue_size > VDK_MAX_QUEUE_SIZE ||
+	    (cfg->queue_size & (cfg->queue_size - 1)))
+		return -EINVAL;
+	if (cfg->config_size > VDK_CONFIG_MAX ||
+	    (cfg->config_size && !cfg->config))
+		return -EINVAL;
+	return 0;
+}
+
+/* Probe the kernel's API version and settle on one we both speak. */
+static int negotiate_api(struct vdk_dev *dev)
+{
+	struct vdk__kernel *k = dev->k;
+	uint64_t version = 0;
+	int ret;
+
+	ret = k->ops->get_api_version(k, &version);
+	if (ret < 0)
+		version = 0; /* kernels before the ioctl speak version 0 */
+	if (version > VDK_API_MAX)
+		version = VDK_API_MAX;
+	ret = k->ops->set_api_version(k, version);
+	if (ret < 0 && version != 0)
+		return ret;
+	dev->api_version = (unsigned int)version;
+	return 0;
+}
+
+static int create_kernel_dev(struct vdk_dev *dev)
+{
+	struct vduse_dev_config *c;
+	int ret;
+
+	c = calloc(1, sizeof(*c) + dev->config_size);
+	if (!c)
+		return -ENOMEM;
+	strcpy(c->name, dev->name);
+	c->vendor_id = dev->vendor_id;
+	c->device_id = dev->device_id;
+	c->features = dev->features;
+	c->vq_num = dev->num_queues;
+	c->vq_align = 4096;
+	c->config_size = (uint32_t)dev->config_size;
+	memcpy(c->config, dev->config, dev->config_size);
+	ret = dev->k->ops->create_dev(dev->k, c);
+	free(c);
+	return ret;
+}
+
+static int setup_queues(struct vdk_dev *dev, bool create)
+{
+	struct vdk__kernel *k = dev->k;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < dev->num_queues; i++) {
+		struct vduse_vq_config vc = {
+			.index = i,
+			.max_size = (uint16_t)dev->vqs[i].max_size,
+		};
+
+		if (create) {
+			ret = k->ops->vq_setup(k, &vc);
+			if (ret < 0)
+				return ret;
+		}
+		ret = k->ops->vq_setup_kickfd(k, i, dev->vqs[i].kickfd);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static void stop_queues(struct vdk_dev *dev)
+{
+	unsigned int i;
+
+	if (dev->started && dev->ops && dev->ops->stop)
+		dev->ops->stop(dev, dev->opaque);
+	dev->started = false;
+	for (i = 0; i < dev->num_queues; i++)
+		vdk__vq_stop(&dev->vqs[i]);
+}
+
+/*
+ * DRIVER_OK: read each queue's layout from the kernel and resolve its
+ * rings.  @resume: the driver has been running (daemon restart); pick up
+ * where the used ring says.
+ */
+static int start_queues(struct vdk_dev *dev, bool resume)
+{
+	struct vdk__kernel *k = dev->k;
+	unsigned int i;
+	int ret;
+
+	ret = k->ops->get_features(k, &dev->driver_features);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < dev->num_queues; i++) {
+		struct vdk_vq *vq = &dev->vqs[i];
+		struct vduse_vq_info info = { .index = i };
+
+		ret = k->ops->vq_get_info(k, &info);
+		if (ret < 0)
+			return ret;
+		if (!info.ready)
+			continue;
+		vq->num = info.num;
+		vq->desc_iova = info.desc_addr;
+		vq->avail_iova = info.driver_addr;
+		vq->used_iova = info.device_addr;
+		vq->start_avail_idx = info.split.avail_index;
+		vq->event_idx = dev->driver_features &
+				(1ull << VIRTIO_RING_F_EVENT_IDX);
+		vq->resume = resume;
+		if (vdk__vq_start(vq) < 0)
+			atomic_store(&vq->broken, true);
+	}
+	dev->started = true;
+	if (dev->ops && dev->ops->start) {
+		ret = dev->ops->start(dev, dev->opaque);
+		if (ret < 0) {
+			dev->started = false;
+			stop_queues(dev);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static uint32_t handle_set_status(struct vdk_dev *dev, uint8_t status)
+{
+	uint8_t old = dev->status;
+	int ret;
+
+	vdk__log(dev, VDK_LOG_DEBUG, "%s: status %#x -> %#x", dev->name, old,
+		 status);
+	if (status == 0) {
+		stop_queues(dev);
+		vdk__iotlb_reset(&dev->iotlb);
+		dev->driver_features = 0;
+	} else if ((status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+		   !(old & VIRTIO_CONFIG_S_DRIVER_OK)) {
+		ret = start_queues(dev, false);
+		if (ret < 0) {
+			vdk__log(dev, VDK_LOG_ERR, "%s: start failed: %d",
+				 dev->name, ret);
+			dev->status = status;
+			return VDUSE_REQ_RESULT_FAILED;
+		}
+	} else if (!(status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+		   (old & VIRTIO_CONFIG_S_DRIVER_OK)) {
+		stop_queues(dev);
+	}
+	dev->status = status;
+	return VDUSE_REQ_RESULT_OK;
+}
+
+static uint32_t handle_get_vq_state(struct vdk_dev *dev,
+				    const struct vduse_dev_request *req,
+				    struct vduse_dev_response *resp)
+{
+	uint32_t index = req->vq_state.index;
+	struct vdk_vq *vq;
+
+	if (index >= dev->num_queues)
+		return VDUSE_REQ_RESULT_FAILED;
+	vq = &dev->vqs[index];
+	resp->vq_state.index = index;
+	resp->vq_state.split.avail_index =
+		vq->ready ? atomic_load(&vq->last_avail_idx) :
+			    vq->start_avail_idx;
+	return VDUSE_REQ_RESULT_OK;
+}
+
+static int handle_msg(struct vdk_dev *dev, const struct vduse_dev_request *req)
+{
+	struct vduse_dev_response resp;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.request_id = req->request_id;
+	switch (req->type) {
+	case VDUSE_SET_STATUS:
+		resp.result = handle_set_status(dev, req->s.status);
+		break;
+	case VDUSE_GET_VQ_STATE:
+		resp.result = handle_get_vq_state(dev, req, &resp);
+		break;
+	case VDUSE_UPDATE_IOTLB:
+		dev->iotlb_updates++;
+		if (req->iova.start <= req->iova.last)
+			vdk__iotlb_invalidate(&dev->iotlb, req->iova.start,
+					      req->iova.last);
+		resp.result = VDUSE_REQ_RESULT_OK;
+		break;
+	default:
+		vdk__log_limited(dev, VDK_LOG_WARNING,
+				 "%s: unknown control message type %u",
+				 dev->name, req->type);
+		resp.result = VDUSE_REQ_RESULT_FAILED;
+		break;
+	}
+	dev->msgs++;
+	return dev->k->ops->write_msg(dev->k, &resp);
+}
+
+VDK_EXPORT int vdk_dev_process(struct vdk_dev *dev)
+{
+	struct vduse_dev_request req;
+	int n = 0, ret;
+
+	for (;;) {
+		ret = dev->k->ops->read_msg(dev->k, &req);
+		if (ret == -EAGAIN)
+			return n;
+		if (ret < 0)
+			return ret;
+		ret = handle_msg(dev, &req);
+		if (ret < 0)
+			return ret;
+		n++;
+	}
+}
+
+/*
+ * A daemon that reopens a running device gets no DRIVER_OK: start from
+ * what the kernel says of the queues.
+ */
+static int resume_if_running(struct vdk_dev *dev)
+{
+	struct vduse_vq_info info = { .index = 0 };
+	int ret;
+
+	ret = dev->k->ops->vq_get_info(dev->k, &info);
+	if (ret < 0 || !info.ready)
+		return 0;
+	dev->status = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		      VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK;
+	return start_queues(dev, true);
+}
+
+int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,
+		 bool create, struct vdk_dev **out)
+{
+	unsigned int i, nvq = 0, max_iovecs;
+	bool created = false;
+	struct vdk_dev *dev;
+	int ret;
+
+	ret = check_cfg(cfg);
+	if (ret < 0)
+		goto err_kernel;
+	dev = calloc(1, sizeof(*dev));
+	if (!dev) {
+		ret = -ENOMEM;
+		goto err_kernel;
+	}
+	strcpy(dev->name, cfg->name);
+	dev->k = k;
+	dev->device_id = cfg->device_id;
+	dev->vendor_id = cfg->vendor_id;
+	dev->features = cfg->features | VDK_OWN_FEATURES;
+	dev->num_queues = cfg->num_queues;
+	dev->ops = cfg->ops;
+	dev->opaque = cfg->opaque;
+	dev->log = cfg->log;
+	dev->log_opaque = cfg->log_opaque;
+	dev->log_level = cfg->log_level;
+	dev->config_size = cfg->config_size;
+	pthread_mutex_init(&dev->rl.lock, NULL);
+	dev->config = calloc(1, cfg->config_size ? cfg->config_size : 1);
+	dev->vqs = calloc(cfg->num_queues, sizeof(*dev->vqs));
+	if (!dev->config || !dev->vqs) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+	memcpy(dev->config, cfg->config, cfg->config_size);
+	ret = vdk__iotlb_init(&dev->iotlb, k, dev);
+	if (ret < 0)
+		goto err_free;
+
+	max_iovecs = cfg->max_iovecs ? cfg->max_iovecs : VDK_DEFAULT_MAX_IOVECS;
+	for (nvq = 0; nvq < cfg->num_queues; nvq++) {
+		ret = vdk__vq_init(&dev->vqs[nvq], dev, nvq, cfg->queue_size,
+				   max_iovecs, cfg->req_priv_size);
+		if (ret < 0)
+			goto err_vqs;
+	}
+
+	ret = negotiate_api(dev);
+	if (ret < 0)
+		goto err_vqs;
+	if (create) {
+		ret = create_kernel_dev(dev);
+		if (ret < 0)
+			goto err_vqs;
+		created = true;
+	}
+	ret = k->ops->open_dev(k, dev->name);
+	if (ret < 0)
+		goto err_destroy;
+	ret = setup_queues(dev, create);
+	if (ret < 0)
+		goto err_destroy;
+	if (!create) {
+		ret = resume_if_running(dev);
+		if (ret < 0)
+			goto err_destroy;
+	}
+	*out = dev;
+	return 0;
+
+err_destroy:
+	if (created) {
+		/* The kernel refuses to destroy an open device: close first. */
+		k->ops->close_dev(k);
+		k->ops->destroy_dev(k, dev->name);
+	}
+err_vqs:
+	for (i = 0; i < nvq; i++)
+		vdk__vq_fini(&dev->vqs[i]);
+	vdk__iotlb_fini(&dev->iotlb);
+err_free:
+	free(dev->vqs);
+	free(dev->config);
+	pthread_mutex_destroy(&dev->rl.lock);
+	free(dev);
+err_kernel:
+	if (k)
+		k->ops->free(k);
+	return ret;
+}
+
+VDK_EXPORT int vdk_dev_create(const struct vdk_dev_cfg *cfg,
+			      struct vdk_dev **out)
+{
+	struct vdk__kernel *k;
+	int ret;
+
+	ret = vdk__kernel_vduse_new(&k);
+	if (ret < 0)
+		return ret;
+	return vdk__dev_new(cfg, k, true, out);
+}
+
+VDK_EXPORT int vdk_dev_open(const struct vdk_dev_cfg *cfg,
+			    struct vdk_dev **out)
+{
+	struct vdk__kernel *k;
+	int ret;
+
+	ret = vdk__kernel_vduse_new(&k);
+	if (ret < 0)
+		return ret;
+	return vdk__dev_new(cfg, k, false, out);
+}
+
+VDK_EXPORT void vdk_dev_close(struct vdk_dev *dev)
+{
+	unsigned int i;
+
+	if (!dev)
+		return;
+	stop_queues(dev);
+	vdk__iotlb_fini(&dev->iotlb);
+	for (i = 0; i < dev->num_queues; i++)
+		vdk__vq_fini(&dev->vqs[i]);
+	dev->k->ops->free(dev->k);
+	free(dev->vqs);
+	free(dev->config);
+	pthread_mutex_destroy(&dev->rl.lock);
+	free(dev);
+}
+
+VDK_EXPORT int vdk_dev_destroy(const char *name)
+{
+	struct vdk__kernel *k;
+	int ret;
+
+	if (!valid_name(name))
+		return -EINVAL;
+	ret = vdk__kernel_vduse_new(&k);
+	if (ret < 0)
+		return ret;
+	ret = k->ops->destroy_dev(k, name);
+	k->ops->free(k);
+	return ret;
+}
+
+VDK_EXPORT int vdk_dev_fd(const struct vdk_dev *dev)
+{
+	return dev->k->dev_fd;
+}
+
+VDK_EXPORT const char *vdk_dev_name(const struct vdk_dev *dev)
+{
+	return dev->name;
+}
+
+VDK_EXPORT unsigned int vdk_dev_api_version(const struct vdk_dev *dev)
+{
+	return dev->api_version;
+}
+
+VDK_EXPORT uint64_t vdk_dev_features(const struct vdk_dev *dev)
+{
+	return dev->features;
+}
+
+VDK_EXPORT uint64_t vdk_dev_driver_features(const struct vdk_dev *dev)
+{
+	return dev->driver_features;
+}
+
+VDK_EXPORT uint8_t vdk_dev_status(const struct vdk_dev *dev)
+{
+	return dev->status;
+}
+
+VDK_EXPORT int vdk_dev_set_config(struct vdk_dev *dev, uint32_t offset,
+				  const void *buf, uint32_t len)
+{
+	int ret;
+
+	if (len == 0 || offset > dev->config_size ||
+	    len > dev->config_size - offset)
+		return -EINVAL;
+	ret = dev->k->ops->set_config(dev->k, offset, buf, len);
+	if (ret < 0)
+		return ret;
+	memcpy(dev->config + offset, buf, len);
+	return dev->k->ops->inject_config_irq(dev->k);
+}
+
+VDK_EXPORT unsigned int vdk_dev_num_queues(const struct vdk_dev *dev)
+{
+	return dev->num_queues;
+}
+
+VDK_EXPORT struct vdk_vq *vdk_dev_vq(struct vdk_dev *dev, unsigned int index)
+{
+	if (index >= dev->num_queues)
+		return NULL;
+	return &dev->vqs[index];
+}
+
+VDK_EXPORT void vdk_dev_get_stats(const struct vdk_dev *dev,
+				  struct vdk_dev_stats *st)
+{
+	st->msgs = dev->msgs;
+	st->iotlb_updates = dev->iotlb_updates;
+	st->maps = dev->iotlb.maps;
+	st->map_misses = dev->iotlb.misses;
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvdk internals.  Public names are vdk_, internal non-static ones
+ * vdk__.  Layers: kernel.h (the VDUSE interface, real or simulated) <
+ * iotlb.c (driver addresses to ours) < vq.c (split rings) < dev.c
+ * (life cycle and control messages).
+ */
+#ifndef VDK_INTERNAL_H
+#define VDK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <linux/virtio_ring.h>
+
+#include <vdk/vdk.h>
+
+#include "kernel.h"
+
+#define VDK_API_MAX 0 /* highest VDUSE API version this library speaks */
+#define VDK_MAX_QUEUES 64
+#define VDK_MAX_QUEUE_SIZE 32768
+
+#define VDK_EXPORT __attribute__((visibility("default")))
+
+/* ---- logging (log.c) ---- */
+
+/* At most this many messages per window and device; then one summary. */
+#define VDK_LOG_BURST 10
+#define VDK_LOG_WINDOW_NS 5000000000ull
+
+struct vdk__ratelimit {
+	pthread_mutex_t lock;
+	uint64_t window_start;
+	unsigned int printed;
+	unsigned int suppressed;
+};
+
+void vdk__log(struct vdk_dev *dev, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* For what a driver can trigger at will: limited per device. */
+void vdk__log_limited(struct vdk_dev *dev, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- IOTLB (iotlb.c) ---- */
+
+/*
+ * One mapping of driver memory: IOVA [start, last] at host address
+ * addr + (iova - start).  Entries are never freed while a queue could
+ * still use them: an invalidated entry moves to the retired list and is
+ * unmapped only when no queue runs (reset, close).
+ */
+struct vdk__map_entry {
+	struct vdk__map map;
+	struct vdk__map_entry *next_retired;
+};
+
+/* Small per-queue cache in front of the shared table: no lock on a hit. */
+#define VDK_TLB_WAYS 4
+
+struct vdk__tlb {
+	uint64_t gen;
+	unsigned int next;
+	struct vdk__map_entry *way[VDK_TLB_WAYS];
+};
+
+struct vdk__iotlb {
+	pthread_mutex_t lock;
+	/* Sorted by start, non-overlapping; grows as needed. */
+	struct vdk__map_entry **table;
+	size_t n, cap;
+	struct vdk__map_entry *retired;
+	/* Bumped (release) on every invalidation; queues compare. */
+	_Atomic uint64_t gen;
+	struct vdk__kernel *k;
+	struct vdk_dev *dev;
+	uint64_t maps, misses;
+};
+
+int vdk__iotlb_init(struct vdk__iotlb *t, struct vdk__kernel *k,
+		    struct vdk_dev *dev);
+/* Unmaps everything; no queue may run. */
+void vdk__iotlb_fini(struct vdk__iotlb *t);
+/* Forget mappings overlapping [start, last]; safe while queues run. */
+void vdk__iotlb_invalidate(struct vdk__iotlb *t, uint64_t start,
+			   uint64_t last);
+/* Unmap every mapping, current and retired; no queue may run. */
+void vdk__iotlb_reset(struct vdk__iotlb *t);
+
+/*
+ * Host address of [iova, iova + len) if it lies inside one mapping that
+ * allows @perm (VDUSE_ACCESS_*), else NULL.  @len > 0.
+ */
+void *vdk__iotlb_ptr(struct vdk__iotlb *t, struct vdk__tlb *c, uint64_t iova,
+		     uint64_t len, uint8_t perm);
+
+/*
+ * Translate [iova, iova + len) into at most @max vectors starting at
+ * @iov, split at mapping boundaries.  Returns the number of vectors, or
+ * -EFAULT (no mapping or no permission), -ENOBUFS (more than @max).
+ */
+int vdk__iotlb_iov(struct vdk__iotlb *t, struct vdk__tlb *c, uint64_t iova,
+		   uint64_t len, uint8_t perm, struct iovec *iov, unsigned int max);
+
+/* Copy @len bytes at @iova out of driver memory, across mappings. */
+int vdk__iotlb_read(struct vdk__iotlb *t, struct vdk__tlb *c, uint64_t iova,
+		    void *buf, uint64_t len);
+
+/* ---- virtqueues (vq.c) ---- */
+
+struct vdk__slot {
+	struct vdk_req req; /* first: vdk_req pointers are slot pointers */
+	struct vdk_vq *vq;
+	bool busy;
+};
+
+struct vdk_vq {
+	struct vdk_dev *dev;
+	unsigned int index;
+	unsigned int max_size;
+	int kickfd;
+
+	/* Set by the control thread while the queue is stopped. */
+	unsigned int num;
+	bool ready;
+	bool event_idx;
+	uint64_t desc_iova, avail_iova, used_iova;
+	uint16_t start_avail_idx;
+	/* Pick up a running ring after a daemon restart. */
+	bool resume;
+
+	/* Queue thread state. */
+	_Atomic bool broken;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint64_t rings_gen;  /* IOTLB generation the ring pointers belong to */
+	bool rings_ok;
+	_Atomic uint16_t last_avail_idx;
+	uint16_t used_idx;
+	uint16_t signalled_used;
+	bool signalled_used_valid;
+	bool kick_enabled;
+	unsigned int inflight;
+	struct vdk__tlb tlb;
+
+	/* Request pool, indexed by descriptor head. */
+	struct vdk__slot *slots;
+	size_t slot_size;
+	struct iovec *iov_pool;
+	unsigned int max_iovecs;
+	size_t priv_size;
+	unsigned char *priv_pool;
+	/* An indirect table that spans mappings is copied here. */
+	struct vring_desc *indirect_buf;
+
+	struct vdk_vq_stats stats;
+};
+
+int vdk__vq_init(struct vdk_vq *vq, struct vdk_dev *dev, unsigned int index,
+		 unsigned int max_size, unsigned int max_iovecs,
+		 size_t priv_size);
+void vdk__vq_fini(struct vdk_vq *vq);
+/* Resolve the rings from the configured addresses; 0 or -errno. */
+int vdk__vq_start(struct vdk_vq *vq);
+/* Forget the rings and every in-flight request. */
+void vdk__vq_stop(struct vdk_vq *vq);
+
+/* ---- device (dev.c) ---- */
+
+struct vdk_dev {
+	char name[VDUSE_NAME_MAX];
+	struct vdk__kernel *k;
+	uint32_t device_id;
+	uint32_t vendor_id;
+	unsigned int api_version;
+	uint64_t features;
+	uint64_t driver_features;
+	uint8_t status;
+	bool started;
+	unsigned int num_queues;
+	struct vdk_vq *vqs;
+	unsigned char *config;
+	size_t config_size;
+	const struct vdk_dev_ops *ops;
+	void *opaque;
+	vdk_log_fn log;
+	void *log_opaque;
+	int log_level;
+	struct vdk__ratelimit rl;
+	struct vdk__iotlb iotlb;
+	uint64_t msgs;
+	uint64_t iotlb_updates;
+};
+
+/* Create (@create) or reopen a device over any kernel side; takes @k. */
+int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,
+		 bool create, struct vdk_dev **out);
+
+#endif /* VDK_INTERNAL_H */

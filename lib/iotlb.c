@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * IOVA to host address translation.
+ *
+ * The driver's memory reaches us as IOTLB regions: VDUSE_IOTLB_GET_FD
+ * gives a file and an offset for the region around an address, and we
+ * mmap it.  Mappings are kept in a table sorted by IOVA with no size
+ * limit, shared by all queues under a mutex; each queue has a few ways of
+ * private cache in front of it, checked without a lock.
+ *
+ * VDUSE_UPDATE_IOTLB invalidates a range while queues run.  An invalidated
+ * mapping leaves the table at once (new lookups ask the kernel again) but
+ * stays mapped on a retired list until no queue runs, so a queue thread
+ * that still holds a pointer into it never faults; it reads stale memory
+ * at worst, which is what the driver asked for by unmapping memory it
+ * had handed to the device.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int vdk__iotlb_init(struct vdk__iotlb *t, struct vdk__kernel *k,
+		    struct vdk_dev *dev)
+{
+	memset(t, 0, sizeof(*t));
+	t->k = k;
+	t->dev = dev;
+	atomic_init(&t->gen, 1);
+	return -pthread_mutex_init(&t->lock, NULL);
+}
+
+static void unmap_entry(struct vdk__iotlb *t, struct vdk__map_entry *e)
+{
+	t->k->ops->iotlb_unmap(t->k, &e->map);
+	free(e);
+}
+
+void vdk__iotlb_reset(struct vdk__iotlb *t)
+{
+	struct vdk__map_entry *e;
+	size_t i;
+
+	pthread_mutex_lock(&t->lock);
+	for (i = 0; i < t->n; i++)
+		unmap_entry(t, t->table[i]);
+	t->n = 0;
+	while ((e = t->retired)) {
+		t->retired = e->next_retired;
+		unmap_entry(t, e);
+	}
+	atomic_fetch_add_explicit(&t->gen, 1, memory_order_release);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void vdk__iotlb_fini(struct vdk__iotlb *t)
+{
+	vdk__iotlb_reset(t);
+	free(t->table);
+	t->table = NULL;
+	t->cap = 0;
+	pthread_mutex_destroy(&t->lock);
+}
+
+/* Index of the first entry whose last >= iova (t->n if none). */
+static size_t search(const struct vdk__iotlb *t, uint64_t iova)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->table[mid]->map.last < iova)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void retire(struct vdk__iotlb *t, size_t i)
+{
+	struct vdk__map_entry *e = t->table[i];
+
+	memmove(&t->table[i], &t->table[i + 1],
+		(t->n - i - 1) * sizeof(t->table[0]));
+	t->n--;
+	e->next_retired = t->retired;
+	t->retired = e;
+}
+
+void vdk__iotlb_invalidate(struct vdk__iotlb *t, uint64_t start, uint64_t last)
+{
+	size_t i;
+
+	pthread_mutex_lock(&t->lock);
+	i = search(t, start);
+	while (i < t->n && t->table[i]->map.start <= last)
+		retire(t, i);
+	/* Pairs with the acquire in lookup(): queues drop their ways. */
+	atomic_fetch_add_explicit(&t->gen, 1, memory_order_release);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Insert a new mapping; called with the lock held. */
+static struct vdk__map_entry *insert(struct vdk__iotlb *t,
+				     const struct vdk__map *m)
+{
+	struct vdk__map_entry *e;
+	size_t i;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		struct vdk__map_entry **table;
+
+		table = realloc(t->table, cap * sizeof(*table));
+		if (!table)
+			return NULL;
+		t->table = table;
+		t->cap = cap;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->map = *m;
+	/*
+	 * The kernel's regions do not overlap; an overlap means we missed
+	 * an invalidation, so the old entries are stale.
+	 */
+	i = search(t, m->start);
+	while (i < t->n && t->table[i]->map.start <= m->last)
+		retire(t, i);
+	memmove(&t->table[i + 1], &t->table[i],
+		(t->n - i) * sizeof(t->table[0]));
+	t->table[i] = e;
+	t->n++;
+	return e;
+}
+
+static struct vdk__map_entry *lookup_slow(struct vdk__iotlb *t, uint64_t iova)
+{
+	struct vdk__map_entry *e = NULL;
+	struct vdk__map m;
+	size_t i;
+	int ret;
+
+	pthread_mutex_lock(&t->lock);
+	i = search(t, iova);
+	if (i < t->n && t->table[i]->map.start <= iova) {
+		e = t->table[i];
+		goto out;
+	}
+	ret = t->k->ops->iotlb_map(t->k, iova, &m);
+	if (ret < 0) {
+		t->misses++;
+		goto out;
+	}
+	if (m.start > iova || m.last < iova) {
+		t->k->ops->iotlb_unmap(t->k, &m);
+		t->misses++;
+		goto out;
+	}
+	e = insert(t, &m);
+	if (!e)
+		t->k->ops->iotlb_unmap(t->k, &m);
+	else
+		t->maps++;
+out:
+	pthread_mutex_unlock(&t->lock);
+	return e;
+}
+
+static struct vdk__map_entry *lookup(struct vdk__iotlb *t, struct vdk__tlb *c,
+				     uint64_t iova)
+{
+	uint64_t gen = atomic_load_explicit(&t->gen, memory_order_acquire);
+	struct vdk__map_entry *e;
+	unsigned int i;
+
+	if (c->gen != gen) {
+		memset(c->way, 0, sizeof(c->way));
+		c->gen = gen;
+	}
+	for (i = 0; i < VDK_TLB_WAYS; i++) {
+		e = c->way[i];
+		if (e && e->map.start <= iova && iova <= e->map.last)
+			return e;
+	}
+	e = lookup_slow(t, iova);
+	if (e) {
+		c->way[c->next] = e;
+		c->next = (c->next + 1) % VDK_TLB_WAYS;
+	}
+	return e;
+}
+
+static bool allows(const struct vdk__map_entry *e, uint8_t perm)
+{
+	return (e->map.perm & perm) == perm;
+}
+
+void *vdk__iotlb_ptr(struct vdk__iotlb *t, struct vdk__tlb *c, uint64_t iova,
+		     uint64_t len, uint8_t perm)
+{
+	struct vdk__map_entry *e = lookup(t, c, iova);
+
+	if (!e || !allows(e, perm))
+		return NULL;
+	/* len - 1 cannot wrap: len > 0.  last - iova cannot: iova <= last. */
+	if (len - 1 > e->map.last - iova)
+		return NULL;
+	return (char *)e->map.addr + (iova - e->map.start);
+}
+
+int vdk__iotlb_iov(struct vdk__iotlb *t, struct vdk__tlb *c, uint64_t iova,
+		   uint64_t len, uint8_t perm, struct iovec *iov, unsigned int max)
+{
+	unsigned int n = 0;
+
+	if (len && len - 1 > UINT64_MAX - iova)
+		return -EFAULT;
+	while (len) {
+		struct vdk__map_entry *e = lookup(t, c, iova);
+		uint64_t room, chunk;
+		char *p;
+
+		if (!e || !allows(e, perm))
+			return -EFAULT;
+		room = e->map.last - iova; /* bytes after iova in the map */
+		chunk = len - 1 <= room ? len : room + 1;
+		p = (char *)e->map.addr + (iova - e->map.start);
+		if (n && (char *)iov[n - 1].iov_base + iov[n - 1].iov_len == p) {
+			iov[n - 1].iov_len += chunk;
+		} else {
+			if (n == max)
+				return -ENOBUFS;
+			iov[n].iov_base = p;
+			iov[n].iov_len = chunk;
+			n++;
+		}
+		iova += chunk;
+		len -= chunk;
+	}
+	return (int)n;
+}
+
+int vdk__iotlb_read(struct vdk__iotlb *t, struct vdk__tlb *c, uint64_t iova,
+		    void *buf, uint64_t len)
+{
+	char *out = buf;
+
+	if (len && len - 1 > UINT64_MAX - iova)
+		return -EFAULT;
+	while (len) {
+		struct vdk__map_entry *e = lookup(t, c, iova);
+		uint64_t room, chunk;
+
+		if (!e || !allows(e, VDUSE_ACCESS_RO))
+			return -EFAULT;
+		room = e->map.last - iova;
+		chunk = len - 1 <= room ? len : room + 1;
+		memcpy(out, (char *)e->map.addr + (iova - e->map.start), chunk);
+		out += chunk;
+		iova += chunk;
+		len -= chunk;
+	}
+	return 0;
+}

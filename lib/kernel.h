@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one narrow interface between libvdk and the kernel's VDUSE side.
+ * kernel-vduse.c implements it on /dev/vduse; the test simulator
+ * (tests/sim) implements it in process, so the same library code runs
+ * against both.  Every member returns 0 or -errno unless it says
+ * otherwise.
+ */
+#ifndef VDK_KERNEL_H
+#define VDK_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/vduse.h>
+
+struct vdk__kernel;
+
+/* A mapping of driver memory made by iotlb_map(). */
+struct vdk__map {
+	uint64_t start;  /* first IOVA */
+	uint64_t last;   /* last IOVA, inclusive */
+	uint8_t perm;    /* VDUSE_ACCESS_* */
+	void *addr;      /* host address of @start */
+	void *base;      /* for iotlb_unmap() */
+	size_t len;      /* for iotlb_unmap() */
+};
+
+struct vdk__kops {
+	int (*get_api_version)(struct vdk__kernel *k, uint64_t *version);
+	int (*set_api_version)(struct vdk__kernel *k, uint64_t version);
+	/* @cfg is followed by cfg->config_size bytes of config space. */
+	int (*create_dev)(struct vdk__kernel *k,
+			  const struct vduse_dev_config *cfg);
+	int (*destroy_dev)(struct vdk__kernel *k, const char *name);
+	/*
+	 * Open the device's message channel; sets k->dev_fd, which polls
+	 * readable when a message waits.
+	 */
+	int (*open_dev)(struct vdk__kernel *k, const char *name);
+	/* Close it again; dev_fd becomes -1. */
+	void (*close_dev)(struct vdk__kernel *k);
+	int (*vq_setup)(struct vdk__kernel *k, const struct vduse_vq_config *c);
+	int (*vq_get_info)(struct vdk__kernel *k, struct vduse_vq_info *info);
+	int (*vq_setup_kickfd)(struct vdk__kernel *k, uint32_t index, int fd);
+	int (*vq_inject_irq)(struct vdk__kernel *k, uint32_t index);
+	int (*get_features)(struct vdk__kernel *k, uint64_t *features);
+	int (*set_config)(struct vdk__kernel *k, uint32_t offset,
+			  const void *buf, uint32_t len);
+	int (*inject_config_irq)(struct vdk__kernel *k);
+	/* One message; -EAGAIN when none waits. */
+	int (*read_msg)(struct vdk__kernel *k, struct vduse_dev_request *req);
+	int (*write_msg)(struct vdk__kernel *k,
+			 const struct vduse_dev_response *resp);
+	/*
+	 * Map the region that contains @iova: fills @m.  -EFAULT when no
+	 * region contains it.
+	 */
+	int (*iotlb_map)(struct vdk__kernel *k, uint64_t iova,
+			 struct vdk__map *m);
+	void (*iotlb_unmap)(struct vdk__kernel *k, struct vdk__map *m);
+	/* Close everything and free @k. */
+	void (*free)(struct vdk__kernel *k);
+};
+
+struct vdk__kernel {
+	const struct vdk__kops *ops;
+	int dev_fd; /* -1 until open_dev() */
+};
+
+/* The real thing: opens /dev/vduse/control. */
+int vdk__kernel_vduse_new(struct vdk__kernel **out);
+
+#endif /* VDK_KERNEL_H */

@@ -1,0 +1,556 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Split virtqueues, device side.
+ *
+ * Everything in the rings is written by the driver, which we do not
+ * trust: each descriptor is read once into local memory, every index and
+ * length is checked before use, and a chain is walked with a counter so
+ * that a loop ends.  A malformed chain is completed at once with no data;
+ * a ring whose indexes make no sense marks the queue broken.  Either way
+ * the driver never waits for a request we silently dropped.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* A request's private area sits in the pool, 16-byte aligned. */
+#define PRIV_ALIGN 16
+
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+int vdk__vq_init(struct vdk_vq *vq, struct vdk_dev *dev, unsigned int index,
+		 unsigned int max_size, unsigned int max_iovecs,
+		 size_t priv_size)
+{
+	unsigned int i;
+	int ret;
+
+	memset(vq, 0, sizeof(*vq));
+	vq->dev = dev;
+	vq->index = index;
+	vq->max_size = max_size;
+	vq->max_iovecs = max_iovecs;
+	vq->priv_size = align_up(priv_size, PRIV_ALIGN);
+	vq->kickfd = -1;
+
+	vq->slots = calloc(max_size, sizeof(*vq->slots));
+	vq->iov_pool = calloc((size_t)max_size * max_iovecs,
+			      sizeof(*vq->iov_pool));
+	vq->indirect_buf = calloc(max_iovecs, sizeof(struct vring_desc));
+	if (vq->priv_size)
+		vq->priv_pool = aligned_alloc(PRIV_ALIGN,
+					      max_size * vq->priv_size);
+	if (!vq->slots || !vq->iov_pool || !vq->indirect_buf ||
+	    (vq->priv_size && !vq->priv_pool)) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+	if (vq->priv_size)
+		memset(vq->priv_pool, 0, max_size * vq->priv_size);
+	for (i = 0; i < max_size; i++) {
+		vq->slots[i].req.id = (uint16_t)i;
+		vq->slots[i].vq = vq;
+		vq->slots[i].req.iov = &vq->iov_pool[(size_t)i * max_iovecs];
+	}
+	vq->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (vq->kickfd < 0) {
+		ret = -errno;
+		goto err_free;
+	}
+	return 0;
+
+err_free:
+	free(vq->priv_pool);
+	free(vq->indirect_buf);
+	free(vq->iov_pool);
+	free(vq->slots);
+	vq->slots = NULL;
+	return ret;
+}
+
+void vdk__vq_fini(struct vdk_vq *vq)
+{
+	if (!vq->slots)
+		return;
+	if (vq->kickfd >= 0)
+		close(vq->kickfd);
+	vq->kickfd = -1;
+	free(vq->priv_pool);
+	free(vq->indirect_buf);
+	free(vq->iov_pool);
+	free(vq->slots);
+	vq->slots = NULL;
+}
+
+static void mark_broken(struct vdk_vq *vq, const char *why, unsigned int a,
+			unsigned int b)
+{
+	if (!atomic_exchange(&vq->broken, true))
+		vdk__log_limited(vq->dev, VDK_LOG_ERR,
+				 "%s: queue %u broken: %s (%u, %u)",
+				 vq->dev->name, vq->index, why, a, b);
+}
+
+/* Ring sizes in bytes, with the event index fields. */
+static uint64_t desc_bytes(unsigned int num)
+{
+	return 16ull * num;
+}
+
+static uint64_t avail_bytes(unsigned int num)
+{
+	return 4 + 2ull * num + 2;
+}
+
+static uint64_t used_bytes(unsigned int num)
+{
+	return 4 + 8ull * num + 2;
+}
+
+/*
+ * Point at the rings through the current mappings.  Each ring must lie in
+ * one mapping: the kernel's coherent allocations and a VM's memory
+ * regions always give that.
+ */
+static int resolve_rings(struct vdk_vq *vq)
+{
+	struct vdk__iotlb *t = &vq->dev->iotlb;
+	uint64_t gen = atomic_load_explicit(&t->gen, memory_order_acquire);
+	void *d, *a, *u;
+
+	d = vdk__iotlb_ptr(t, &vq->tlb, vq->desc_iova, desc_bytes(vq->num),
+			   VDUSE_ACCESS_RO);
+	a = vdk__iotlb_ptr(t, &vq->tlb, vq->avail_iova, avail_bytes(vq->num),
+			   VDUSE_ACCESS_RO);
+	u = vdk__iotlb_ptr(t, &vq->tlb, vq->used_iova, used_bytes(vq->num),
+			   VDUSE_ACCESS_WO);
+	if (!d || !a || !u)
+		return -EFAULT;
+	/* Misaligned rings would make every access undefined behaviour. */
+	if (((uintptr_t)d & 15) || ((uintptr_t)a & 1) || ((uintptr_t)u & 3))
+		return -EINVAL;
+	vq->desc = d;
+	vq->avail = a;
+	vq->used = u;
+	vq->rings_gen = gen;
+	return 0;
+}
+
+/* After an IOTLB invalidation, look the rings up again. */
+static bool rings_current(struct vdk_vq *vq)
+{
+	struct vdk__iotlb *t = &vq->dev->iotlb;
+
+	if (atomic_load_explicit(&t->gen, memory_order_acquire) ==
+	    vq->rings_gen)
+		return true;
+	if (resolve_rings(vq) == 0)
+		return true;
+	mark_broken(vq, "rings no longer mapped", 0, 0);
+	return false;
+}
+
+int vdk__vq_start(struct vdk_vq *vq)
+{
+	int ret;
+
+	if (vq->num == 0 || vq->num > vq->max_size ||
+	    (vq->num & (vq->num - 1))) {
+		vdk__log(vq->dev, VDK_LOG_ERR,
+			 "%s: queue %u: bad size %u (max %u, power of 2)",
+			 vq->dev->name, vq->index, vq->num, vq->max_size);
+		return -EINVAL;
+	}
+	memset(&vq->tlb, 0, sizeof(vq->tlb));
+	ret = resolve_rings(vq);
+	if (ret < 0) {
+		vdk__log(vq->dev, VDK_LOG_ERR,
+			 "%s: queue %u: rings not mapped (desc %#llx avail "
+			 "%#llx used %#llx)",
+			 vq->dev->name, vq->index,
+			 (unsigned long long)vq->desc_iova,
+			 (unsigned long long)vq->avail_iova,
+			 (unsigned long long)vq->used_iova);
+		return ret;
+	}
+	/*
+	 * A fresh ring starts where the kernel says (0 unless a VMM
+	 * restored a position).  A resumed one goes on after the last
+	 * completion the driver can see.
+	 */
+	if (vq->resume)
+		vq->start_avail_idx = le16toh(__atomic_load_n(&vq->used->idx,
+							     __ATOMIC_ACQUIRE));
+	atomic_store(&vq->last_avail_idx, vq->start_avail_idx);
+	vq->used_idx = vq->start_avail_idx;
+	vq->signalled_used_valid = false;
+	vq->kick_enabled = true;
+	vq->inflight = 0;
+	atomic_store(&vq->broken, false);
+	vq->ready = true;
+	return 0;
+}
+
+void vdk__vq_stop(struct vdk_vq *vq)
+{
+	unsigned int i;
+
+	vq->ready = false;
+	vq->desc = NULL;
+	vq->avail = NULL;
+	vq->used = NULL;
+	vq->inflight = 0;
+	for (i = 0; i < vq->max_size; i++)
+		vq->slots[i].busy = false;
+	memset(&vq->tlb, 0, sizeof(vq->tlb));
+}
+
+/* Acquire: ring entries are read only after the index that covers them. */
+static uint16_t read_avail_idx(const struct vdk_vq *vq)
+{
+	return le16toh(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE));
+}
+
+static void put_used(struct vdk_vq *vq, uint16_t id, uint32_t len)
+{
+	struct vring_used_elem *e = &vq->used->ring[vq->used_idx &
+						     (vq->num - 1)];
+
+	e->id = htole32(id);
+	e->len = htole32(len);
+	vq->used_idx++;
+	/* Release: the element is visible before the index that covers it. */
+	__atomic_store_n(&vq->used->idx, htole16(vq->used_idx),
+			 __ATOMIC_RELEASE);
+	vq->stats.pushed++;
+}
+
+/* Why a chain was refused; logged with the head. */
+struct walk_error {
+	const char *why;
+	unsigned int value;
+};
+
+#define WALK_FAIL(w, msg, v)                                                 \
+	do {                                                                 \
+		(w)->why = (msg);                                            \
+		(w)->value = (unsigned int)(v);                              \
+		return -EINVAL;                                              \
+	} while (0)
+
+/*
+ * Walk the chain at @head into the slot's vectors.  The table is the
+ * ring's descriptor table, then possibly one indirect table.
+ */
+static int walk_chain(struct vdk_vq *vq, struct vdk__slot *slot,
+		      struct walk_error *w)
+{
+	struct vdk__iotlb *t = &vq->dev->iotlb;
+	struct vdk_req *req = &slot->req;
+	const struct vring_desc *table = vq->desc;
+	unsigned int table_size = vq->num;
+	unsigned int i = req->id, count = 0, n = 0, n_out = 0;
+	uint64_t out_len = 0, in_len = 0;
+	bool indirect = false, seen_write = false;
+
+	for (;;) {
+		struct vring_desc d;
+		uint16_t flags;
+		uint64_t addr;
+		uint32_t len;
+		int r;
+
+		/* More steps than entries: a loop, or a chain too long. */
+		if (count++ >= table_size)
+			WALK_FAIL(w, "descriptor chain loops or is too long",
+				  count);
+		memcpy(&d, &table[i], sizeof(d));
+		flags = le16toh(d.flags);
+		addr = le64toh(d.addr);
+		len = le32toh(d.len);
+
+		if (flags & VRING_DESC_F_INDIRECT) {
+			const struct vring_desc *ind;
+
+			if (indirect)
+				WALK_FAIL(w, "nested indirect table", i);
+			if (flags & VRING_DESC_F_NEXT)
+				WALK_FAIL(w, "indirect descriptor with NEXT",
+					  i);
+			if (len == 0 || len % sizeof(struct vring_desc))
+				WALK_FAIL(w, "bad indirect table length", len);
+			if (len / sizeof(struct vring_desc) > vq->max_iovecs)
+				WALK_FAIL(w, "indirect table too long", len);
+			if (addr + len - 1 < addr)
+				WALK_FAIL(w, "indirect table wraps", len);
+			ind = vdk__iotlb_ptr(t, &vq->tlb, addr, len,
+					     VDUSE_ACCESS_RO);
+			if (!ind || ((uintptr_t)ind & 7)) {
+				/* Spans mappings: copy it, piece by piece. */
+				if (vdk__iotlb_read(t, &vq->tlb, addr,
+						    vq->indirect_buf, len) < 0)
+					WALK_FAIL(w, "indirect table not mapped",
+						  len);
+				ind = vq->indirect_buf;
+			}
+			table = ind;
+			table_size = len / sizeof(struct vring_desc);
+			indirect = true;
+			count = 0;
+			i = 0;
+			continue;
+		}
+
+		if (len && addr + len - 1 < addr)
+			WALK_FAIL(w, "buffer wraps around", i);
+		if (flags & VRING_DESC_F_WRITE) {
+			seen_write = true;
+			in_len += len;
+		} else {
+			if (seen_write)
+				WALK_FAIL(w, "readable after writable", i);
+			out_len += len;
+		}
+		if (len) {
+			r = vdk__iotlb_iov(t, &vq->tlb, addr, len,
+					   flags & VRING_DESC_F_WRITE ?
+						   VDUSE_ACCESS_WO :
+						   VDUSE_ACCESS_RO,
+					   &req->iov[n], vq->max_iovecs - n);
+			if (r == -ENOBUFS)
+				WALK_FAIL(w, "too many buffer pieces", n);
+			if (r < 0)
+				WALK_FAIL(w, "buffer not mapped", i);
+			n += (unsigned int)r;
+			if (!seen_write)
+				n_out = n;
+		}
+		if (!(flags & VRING_DESC_F_NEXT))
+			break;
+		i = le16toh(d.next);
+		if (i >= table_size)
+			WALK_FAIL(w, "next index out of range", i);
+	}
+	/* The used length is 32 bits; refuse what cannot be reported. */
+	if (out_len > UINT32_MAX || in_len > UINT32_MAX)
+		WALK_FAIL(w, "request longer than 4 GiB", 0);
+	req->n_out = n_out;
+	req->n_in = n - n_out;
+	req->out_len = out_len;
+	req->in_len = in_len;
+	return 0;
+}
+
+VDK_EXPORT int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **out)
+{
+	if (unlikely(!vq->ready))
+		return -EAGAIN;
+	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
+		return -EIO;
+	if (unlikely(!rings_current(vq)))
+		return -EIO;
+
+	for (;;) {
+		uint16_t last = atomic_load_explicit(&vq->last_avail_idx,
+						     memory_order_relaxed);
+		uint16_t avail_idx = read_avail_idx(vq);
+		uint16_t pending = (uint16_t)(avail_idx - last);
+		struct walk_error w = { 0 };
+		struct vdk__slot *slot;
+		uint16_t head;
+
+		if (pending == 0)
+			return 0;
+		if (pending > vq->num) {
+			mark_broken(vq, "avail index moved too far", avail_idx,
+				    last);
+			return -EIO;
+		}
+		head = le16toh(vq->avail->ring[last & (vq->num - 1)]);
+		if (head >= vq->num) {
+			mark_broken(vq, "head out of range", head, vq->num);
+			return -EIO;
+		}
+		slot = &vq->slots[head];
+		if (slot->busy) {
+			mark_broken(vq, "head already in flight", head, 0);
+			return -EIO;
+		}
+		atomic_store_explicit(&vq->last_avail_idx, (uint16_t)(last + 1),
+				      memory_order_relaxed);
+		if (walk_chain(vq, slot, &w) == 0) {
+			slot->busy = true;
+			vq->inflight++;
+			vq->stats.popped++;
+			*out = &slot->req;
+			return 1;
+		}
+		/* Complete it now, with nothing written, and go on. */
+		vq->stats.bad++;
+		vdk__log_limited(vq->dev, VDK_LOG_WARNING,
+				 "%s: queue %u: request %u refused: %s (%u)",
+				 vq->dev->name, vq->index, head, w.why,
+				 w.value);
+		put_used(vq, head, 0);
+	}
+}
+
+VDK_EXPORT void vdk_vq_push(struct vdk_vq *vq, struct vdk_req *req,
+			    uint32_t len)
+{
+	struct vdk__slot *slot = (struct vdk__slot *)req;
+
+	if (unlikely(!vq->ready || !slot->busy)) {
+		vdk__log_limited(vq->dev, VDK_LOG_ERR,
+				 "%s: queue %u: push of request %u not in "
+				 "flight",
+				 vq->dev->name, vq->index, req->id);
+		return;
+	}
+	slot->busy = false;
+	vq->inflight--;
+	if (unlikely(!rings_current(vq)))
+		return;
+	if (len > req->in_len)
+		len = (uint32_t)req->in_len;
+	put_used(vq, req->id, len);
+}
+
+VDK_EXPORT int vdk_vq_notify(struct vdk_vq *vq)
+{
+	uint16_t old, new_idx;
+	bool need;
+	int ret;
+
+	if (unlikely(!vq->ready || !vq->used))
+		return 0;
+	vq->stats.notifies++;
+	new_idx = vq->used_idx;
+	old = vq->signalled_used;
+	if (vq->signalled_used_valid && old == new_idx)
+		return 0;
+	/*
+	 * Full barrier: our used->idx store must be visible before we read
+	 * the driver's suppression state, or both sides may skip (the
+	 * driver re-enables interrupts and checks used->idx in the mirror
+	 * order).
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (vq->event_idx) {
+		uint16_t event = le16toh(
+			__atomic_load_n(&vq->avail->ring[vq->num],
+					__ATOMIC_RELAXED));
+
+		need = !vq->signalled_used_valid ||
+		       vring_need_event(event, new_idx, old);
+	} else {
+		need = !(le16toh(__atomic_load_n(&vq->avail->flags,
+						 __ATOMIC_RELAXED)) &
+			 VRING_AVAIL_F_NO_INTERRUPT);
+	}
+	vq->signalled_used = new_idx;
+	vq->signalled_used_valid = true;
+	if (!need)
+		return 0;
+	ret = vq->dev->k->ops->vq_inject_irq(vq->dev->k, vq->index);
+	if (ret < 0) {
+		vdk__log_limited(vq->dev, VDK_LOG_ERR,
+				 "%s: queue %u: interrupt failed: %d",
+				 vq->dev->name, vq->index, ret);
+		return ret;
+	}
+	vq->stats.irqs++;
+	return 1;
+}
+
+VDK_EXPORT void vdk_vq_set_kick(struct vdk_vq *vq, bool enable)
+{
+	if (unlikely(!vq->ready || !rings_current(vq)))
+		return;
+	vq->kick_enabled = enable;
+	if (vq->event_idx) {
+		/* avail_event lives right after the used ring. */
+		uint16_t *avail_event = (uint16_t *)&vq->used->ring[vq->num];
+
+		if (!enable)
+			return; /* the stale event index stops kicks */
+		__atomic_store_n(avail_event,
+				 htole16(atomic_load_explicit(
+					 &vq->last_avail_idx,
+					 memory_order_relaxed)),
+				 __ATOMIC_RELAXED);
+	} else {
+		__atomic_store_n(&vq->used->flags,
+				 htole16(enable ? 0 : VRING_USED_F_NO_NOTIFY),
+				 __ATOMIC_RELAXED);
+	}
+	/*
+	 * Full barrier: the enable must be visible before the caller's
+	 * vdk_vq_pending() reads avail->idx, or a request added in between
+	 * would be neither kicked nor seen.
+	 */
+	if (enable)
+		atomic_thread_fence(memory_order_seq_cst);
+}
+
+VDK_EXPORT bool vdk_vq_pending(struct vdk_vq *vq)
+{
+	if (!vq->ready || atomic_load(&vq->broken) || !rings_current(vq))
+		return false;
+	return read_avail_idx(vq) !=
+	       atomic_load_explicit(&vq->last_avail_idx, memory_order_relaxed);
+}
+
+VDK_EXPORT void *vdk_req_priv(struct vdk_req *req)
+{
+	struct vdk__slot *slot = (struct vdk__slot *)req;
+	struct vdk_vq *vq = slot->vq;
+
+	return vq->priv_pool + (size_t)req->id * vq->priv_size;
+}
+
+VDK_EXPORT unsigned int vdk_vq_index(const struct vdk_vq *vq)
+{
+	return vq->index;
+}
+
+VDK_EXPORT unsigned int vdk_vq_size(const struct vdk_vq *vq)
+{
+	return vq->ready ? vq->num : 0;
+}
+
+VDK_EXPORT bool vdk_vq_ready(const struct vdk_vq *vq)
+{
+	return vq->ready;
+}
+
+VDK_EXPORT bool vdk_vq_broken(const struct vdk_vq *vq)
+{
+	return atomic_load(&vq->broken);
+}
+
+VDK_EXPORT int vdk_vq_kickfd(const struct vdk_vq *vq)
+{
+	return vq->kickfd;
+}
+
+VDK_EXPORT unsigned int vdk_vq_inflight(const struct vdk_vq *vq)
+{
+	return vq->inflight;
+}
+
+VDK_EXPORT void vdk_vq_get_stats(const struct vdk_vq *vq,
+				 struct vdk_vq_stats *st)
+{
+	*st = vq->stats;
+}

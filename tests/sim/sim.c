@@ -1,0 +1,863 @@
+/* SPDX-License-Identifier: MIT */
+/* The simulated kernel and driver: see sim.h. */
+#include <assert.h>
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+
+#include "internal.h"
+#include "sim.h"
+
+struct region {
+	uint64_t start, last;
+	uint8_t perm; /* 0: no mapping */
+	unsigned char *buf;
+	unsigned int maps;
+	bool retired;
+	struct region *next_retired;
+};
+
+#define SIM_MAX_CHAIN 4096
+
+struct simq {
+	unsigned int num;
+	uint64_t desc, avail, used;
+	bool ready;
+	int kickfd;
+	unsigned int irqs;
+	uint16_t avail_idx;     /* driver's shadow */
+	uint16_t last_used;
+	uint16_t kicked_at;     /* avail_idx at the last kick */
+	uint16_t free_head;
+	unsigned int num_free;
+	uint16_t *next_free;
+	uint16_t *chain_len;    /* 0: not posted by sim_vq_add() */
+};
+
+#define SIM_MSGS 16
+
+struct sim {
+	struct vdk__kernel k; /* first: the library's handle */
+	uint64_t size;
+	struct region **regions;
+	unsigned int nregions;
+	struct region *retired;
+	unsigned int live_maps;
+
+	uint64_t api_version;
+	uint64_t api_set;
+	bool exists;
+	bool open;
+	char name[VDUSE_NAME_MAX];
+	uint64_t features;
+	uint64_t driver_features;
+	unsigned int vq_num;
+	uint8_t config[4096];
+	uint32_t config_size;
+	unsigned int config_irqs;
+	struct simq q[VDK_MAX_QUEUES];
+
+	struct vduse_dev_request msgs[SIM_MSGS];
+	unsigned int nmsgs;
+	uint32_t next_id;
+	struct vduse_dev_response resp;
+	bool have_resp;
+};
+
+static struct sim *to_sim(struct vdk__kernel *k)
+{
+	return (struct sim *)k;
+}
+
+/* ---- memory ---- */
+
+static struct region *find_region(const struct sim *s, uint64_t iova)
+{
+	unsigned int lo = 0, hi = s->nregions;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (s->regions[mid]->last < iova)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	assert(lo < s->nregions && s->regions[lo]->start <= iova);
+	return s->regions[lo];
+}
+
+static void region_put(struct sim *s, struct region *r)
+{
+	if (r->retired && r->maps == 0) {
+		free(r->buf);
+		free(r);
+	}
+}
+
+void sim_write(struct sim *s, uint64_t iova, const void *buf, uint64_t len)
+{
+	const unsigned char *in = buf;
+
+	while (len) {
+		struct region *r = find_region(s, iova);
+		uint64_t chunk = r->last - iova + 1;
+
+		if (chunk > len)
+			chunk = len;
+		memcpy(r->buf + (iova - r->start), in, chunk);
+		in += chunk;
+		iova += chunk;
+		len -= chunk;
+	}
+}
+
+void sim_read(struct sim *s, uint64_t iova, void *buf, uint64_t len)
+{
+	unsigned char *out = buf;
+
+	while (len) {
+		struct region *r = find_region(s, iova);
+		uint64_t chunk = r->last - iova + 1;
+
+		if (chunk > len)
+			chunk = len;
+		memcpy(out, r->buf + (iova - r->start), chunk);
+		out += chunk;
+		iova += chunk;
+		len -= chunk;
+	}
+}
+
+void sim_fill(struct sim *s, uint64_t iova, int byte, uint64_t len)
+{
+	while (len) {
+		struct region *r = find_region(s, iova);
+		uint64_t chunk = r->last - iova + 1;
+
+		if (chunk > len)
+			chunk = len;
+		memset(r->buf + (iova - r->start), byte, chunk);
+		iova += chunk;
+		len -= chunk;
+	}
+}
+
+/* Driver-side pointer into one region (rings live in one). */
+static void *ptr(struct sim *s, uint64_t iova, uint64_t len)
+{
+	struct region *r = find_region(s, iova);
+
+	if (iova + len - 1 > r->last) {
+		fprintf(stderr, "sim: ring at %#llx+%llu spans regions\n",
+			(unsigned long long)iova, (unsigned long long)len);
+		abort();
+	}
+	return r->buf + (iova - r->start);
+}
+
+static struct region *region_new(uint64_t start, uint64_t last, uint8_t perm)
+{
+	struct region *r = calloc(1, sizeof(*r));
+
+	assert(r);
+	r->start = start;
+	r->last = last;
+	r->perm = perm;
+	r->buf = calloc(1, last - start + 1);
+	assert(r->buf);
+	return r;
+}
+
+/*
+ * Replace the regions by ones cut at @cuts, keeping contents and the
+ * permission of the old region each new one starts in.
+ */
+static void recut(struct sim *s, const uint64_t *cuts, unsigned int n)
+{
+	struct region **old = s->regions;
+	unsigned int nold = s->nregions, i;
+	struct region **fresh;
+	uint64_t start = 0;
+
+	fresh = calloc(n + 1, sizeof(*fresh));
+	assert(fresh);
+	for (i = 0; i <= n; i++) {
+		uint64_t end = i < n ? cuts[i] : s->size;
+		uint8_t perm = old ? find_region(s, start)->perm :
+				     VDUSE_ACCESS_RW;
+
+		assert(end > start && end <= s->size);
+		fresh[i] = region_new(start, end - 1, perm);
+		if (old)
+			sim_read(s, start, fresh[i]->buf, end - start);
+		start = end;
+	}
+	for (i = 0; i < nold; i++) {
+		old[i]->retired = true;
+		region_put(s, old[i]);
+	}
+	free(old);
+	s->regions = fresh;
+	s->nregions = n + 1;
+}
+
+static void queue_msg(struct sim *s, const struct vduse_dev_request *req)
+{
+	uint64_t one = 1;
+
+	assert(s->nmsgs < SIM_MSGS);
+	s->msgs[s->nmsgs] = *req;
+	s->msgs[s->nmsgs].request_id = s->next_id++;
+	s->nmsgs++;
+	if (s->k.dev_fd >= 0)
+		assert(write(s->k.dev_fd, &one, sizeof(one)) == sizeof(one));
+}
+
+static void queue_iotlb_update(struct sim *s, uint64_t start, uint64_t last)
+{
+	struct vduse_dev_request req = { .type = VDUSE_UPDATE_IOTLB };
+
+	if (!s->open)
+		return;
+	req.iova.start = start;
+	req.iova.last = last;
+	queue_msg(s, &req);
+}
+
+int sim_cut(struct sim *s, const uint64_t *cuts, unsigned int n)
+{
+	recut(s, cuts, n);
+	queue_iotlb_update(s, 0, s->size - 1);
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int sim_set_perm(struct sim *s, uint64_t start, uint64_t last, uint8_t perm)
+{
+	uint64_t *cuts = calloc(s->nregions + 2, sizeof(*cuts));
+	unsigned int n = 0, i, j;
+
+	assert(cuts && start <= last && last < s->size);
+	for (i = 1; i < s->nregions; i++)
+		cuts[n++] = s->regions[i]->start;
+	if (start > 0)
+		cuts[n++] = start;
+	if (last + 1 < s->size)
+		cuts[n++] = last + 1;
+	qsort(cuts, n, sizeof(*cuts), cmp_u64);
+	for (i = 0, j = 0; i < n; i++)
+		if (j == 0 || cuts[j - 1] != cuts[i])
+			cuts[j++] = cuts[i];
+	recut(s, cuts, j);
+	free(cuts);
+	for (i = 0; i < s->nregions; i++)
+		if (s->regions[i]->start >= start && s->regions[i]->last <= last)
+			s->regions[i]->perm = perm;
+	queue_iotlb_update(s, start, last);
+	return 0;
+}
+
+unsigned int sim_live_maps(const struct sim *s)
+{
+	return s->live_maps;
+}
+
+/* ---- the kernel interface ---- */
+
+static int sk_get_api_version(struct vdk__kernel *k, uint64_t *version)
+{
+	*version = to_sim(k)->api_version;
+	return 0;
+}
+
+static int sk_set_api_version(struct vdk__kernel *k, uint64_t version)
+{
+	if (version > to_sim(k)->api_version)
+		return -EINVAL;
+	to_sim(k)->api_set = version;
+	return 0;
+}
+
+static int sk_create_dev(struct vdk__kernel *k,
+			 const struct vduse_dev_config *cfg)
+{
+	struct sim *s = to_sim(k);
+
+	if (s->exists)
+		return -EEXIST;
+	/* What the real module refuses. */
+	if (!(cfg->features & (1ull << VIRTIO_F_ACCESS_PLATFORM)))
+		return -EINVAL;
+	if (cfg->vq_num == 0 || cfg->vq_num > VDK_MAX_QUEUES ||
+	    cfg->config_size > sizeof(s->config))
+		return -EINVAL;
+	s->exists = true;
+	strcpy(s->name, cfg->name);
+	s->features = cfg->features;
+	s->vq_num = cfg->vq_num;
+	s->config_size = cfg->config_size;
+	memcpy(s->config, cfg->config, cfg->config_size);
+	return 0;
+}
+
+static int sk_destroy_dev(struct vdk__kernel *k, const char *name)
+{
+	struct sim *s = to_sim(k);
+
+	if (!s->exists || strcmp(name, s->name))
+		return -ENOENT;
+	if (s->open)
+		return -EBUSY;
+	s->exists = false;
+	return 0;
+}
+
+static int sk_open_dev(struct vdk__kernel *k, const char *name)
+{
+	struct sim *s = to_sim(k);
+	uint64_t pending = s->nmsgs;
+
+	if (!s->exists || strcmp(name, s->name))
+		return -ENOENT;
+	if (s->open)
+		return -EBUSY;
+	k->dev_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (k->dev_fd < 0)
+		return -errno;
+	if (pending)
+		assert(write(k->dev_fd, &pending, 8) == 8);
+	s->open = true;
+	return 0;
+}
+
+static void sk_close_dev(struct vdk__kernel *k)
+{
+	if (k->dev_fd >= 0)
+		close(k->dev_fd);
+	k->dev_fd = -1;
+	to_sim(k)->open = false;
+}
+
+static int sk_vq_setup(struct vdk__kernel *k, const struct vduse_vq_config *c)
+{
+	struct sim *s = to_sim(k);
+
+	if (c->index >= s->vq_num || c->max_size == 0)
+		return -EINVAL;
+	return 0;
+}
+
+static int sk_vq_get_info(struct vdk__kernel *k, struct vduse_vq_info *info)
+{
+	struct sim *s = to_sim(k);
+	struct simq *q;
+
+	if (info->index >= s->vq_num)
+		return -EINVAL;
+	q = &s->q[info->index];
+	info->num = q->num;
+	info->desc_addr = q->desc;
+	info->driver_addr = q->avail;
+	info->device_addr = q->used;
+	info->split.avail_index = 0;
+	info->ready = q->ready;
+	return 0;
+}
+
+static int sk_vq_setup_kickfd(struct vdk__kernel *k, uint32_t index, int fd)
+{
+	struct sim *s = to_sim(k);
+
+	if (index >= s->vq_num)
+		return -EINVAL;
+	s->q[index].kickfd = fd;
+	return 0;
+}
+
+static int sk_vq_inject_irq(struct vdk__kernel *k, uint32_t index)
+{
+	struct sim *s = to_sim(k);
+
+	if (index >= s->vq_num)
+		return -EINVAL;
+	__atomic_add_fetch(&s->q[index].irqs, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int sk_get_features(struct vdk__kernel *k, uint64_t *features)
+{
+	*features = to_sim(k)->driver_features;
+	return 0;
+}
+
+static int sk_set_config(struct vdk__kernel *k, uint32_t offset,
+			 const void *buf, uint32_t len)
+{
+	struct sim *s = to_sim(k);
+
+	if (offset > s->config_size || len == 0 || len > s->config_size - offset)
+		return -EINVAL;
+	memcpy(s->config + offset, buf, len);
+	return 0;
+}
+
+static int sk_inject_config_irq(struct vdk__kernel *k)
+{
+	to_sim(k)->config_irqs++;
+	return 0;
+}
+
+static int sk_read_msg(struct vdk__kernel *k, struct vduse_dev_request *req)
+{
+	struct sim *s = to_sim(k);
+	uint64_t v;
+
+	if (s->nmsgs == 0) {
+		/* Drain the eventfd so poll() sleeps again. */
+		if (read(k->dev_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			return -errno;
+		return -EAGAIN;
+	}
+	*req = s->msgs[0];
+	memmove(&s->msgs[0], &s->msgs[1], (s->nmsgs - 1) * sizeof(s->msgs[0]));
+	s->nmsgs--;
+	return 0;
+}
+
+static int sk_write_msg(struct vdk__kernel *k,
+			const struct vduse_dev_response *resp)
+{
+	struct sim *s = to_sim(k);
+
+	s->resp = *resp;
+	s->have_resp = true;
+	return 0;
+}
+
+static int sk_iotlb_map(struct vdk__kernel *k, uint64_t iova,
+			struct vdk__map *m)
+{
+	struct sim *s = to_sim(k);
+	struct region *r;
+
+	if (iova >= s->size)
+		return -EFAULT;
+	r = find_region(s, iova);
+	if (!r->perm)
+		return -EFAULT;
+	m->start = r->start;
+	m->last = r->last;
+	m->perm = r->perm;
+	m->addr = r->buf;
+	m->base = r;
+	m->len = r->last - r->start + 1;
+	r->maps++;
+	s->live_maps++;
+	return 0;
+}
+
+static void sk_iotlb_unmap(struct vdk__kernel *k, struct vdk__map *m)
+{
+	struct sim *s = to_sim(k);
+	struct region *r = m->base;
+
+	assert(r->maps > 0 && s->live_maps > 0);
+	r->maps--;
+	s->live_maps--;
+	region_put(s, r);
+}
+
+static void sk_free(struct vdk__kernel *k)
+{
+	/* The simulator outlives the library's handle: just close. */
+	sk_close_dev(k);
+}
+
+static const struct vdk__kops sim_kops = {
+	.get_api_version = sk_get_api_version,
+	.set_api_version = sk_set_api_version,
+	.create_dev = sk_create_dev,
+	.destroy_dev = sk_destroy_dev,
+	.open_dev = sk_open_dev,
+	.close_dev = sk_close_dev,
+	.vq_setup = sk_vq_setup,
+	.vq_get_info = sk_vq_get_info,
+	.vq_setup_kickfd = sk_vq_setup_kickfd,
+	.vq_inject_irq = sk_vq_inject_irq,
+	.get_features = sk_get_features,
+	.set_config = sk_set_config,
+	.inject_config_irq = sk_inject_config_irq,
+	.read_msg = sk_read_msg,
+	.write_msg = sk_write_msg,
+	.iotlb_map = sk_iotlb_map,
+	.iotlb_unmap = sk_iotlb_unmap,
+	.free = sk_free,
+};
+
+int sim_new(uint64_t size, struct sim **out)
+{
+	struct sim *s = calloc(1, sizeof(*s));
+	unsigned int i;
+
+	if (!s)
+		return -ENOMEM;
+	s->k.ops = &sim_kops;
+	s->k.dev_fd = -1;
+	s->size = size;
+	for (i = 0; i < VDK_MAX_QUEUES; i++)
+		s->q[i].kickfd = -1;
+	recut(s, NULL, 0);
+	*out = s;
+	return 0;
+}
+
+void sim_free(struct sim *s)
+{
+	unsigned int i;
+
+	if (!s)
+		return;
+	sk_close_dev(&s->k);
+	for (i = 0; i < s->nregions; i++) {
+		s->regions[i]->retired = true;
+		s->regions[i]->maps = 0;
+		region_put(s, s->regions[i]);
+	}
+	free(s->regions);
+	for (i = 0; i < VDK_MAX_QUEUES; i++) {
+		free(s->q[i].next_free);
+		free(s->q[i].chain_len);
+	}
+	free(s);
+}
+
+int sim_dev_new(struct sim *s, const struct vdk_dev_cfg *cfg, bool create,
+		struct vdk_dev **out)
+{
+	return vdk__dev_new(cfg, &s->k, create, out);
+}
+
+/* ---- control ---- */
+
+int sim_control(struct sim *s, struct vdk_dev *dev,
+		const struct vduse_dev_request *req,
+		struct vduse_dev_response *resp)
+{
+	uint32_t id = s->next_id;
+	int ret;
+
+	s->have_resp = false;
+	queue_msg(s, req);
+	ret = vdk_dev_process(dev);
+	if (ret < 0)
+		return ret;
+	if (!s->have_resp || s->resp.request_id != id)
+		return -EPROTO;
+	if (resp)
+		*resp = s->resp;
+	return 0;
+}
+
+int sim_set_status(struct sim *s, struct vdk_dev *dev, uint8_t status)
+{
+	struct vduse_dev_request req = { .type = VDUSE_SET_STATUS };
+	struct vduse_dev_response resp;
+	int ret;
+
+	req.s.status = status;
+	ret = sim_control(s, dev, &req, &resp);
+	if (ret < 0)
+		return ret;
+	if (status == 0) {
+		unsigned int i;
+
+		for (i = 0; i < VDK_MAX_QUEUES; i++)
+			s->q[i].ready = false;
+		s->driver_features = 0;
+	}
+	return resp.result == VDUSE_REQ_RESULT_OK ? 0 : -EIO;
+}
+
+int sim_update_iotlb(struct sim *s, struct vdk_dev *dev, uint64_t start,
+		     uint64_t last)
+{
+	struct vduse_dev_request req = { .type = VDUSE_UPDATE_IOTLB };
+
+	req.iova.start = start;
+	req.iova.last = last;
+	return sim_control(s, dev, &req, NULL);
+}
+
+void sim_set_api_version(struct sim *s, uint64_t version)
+{
+	s->api_version = version;
+}
+
+uint64_t sim_api_version_set(const struct sim *s)
+{
+	return s->api_set;
+}
+
+const uint8_t *sim_config(const struct sim *s, uint32_t *size)
+{
+	*size = s->config_size;
+	return s->config;
+}
+
+unsigned int sim_config_irqs(const struct sim *s)
+{
+	return s->config_irqs;
+}
+
+uint64_t sim_device_features(const struct sim *s)
+{
+	return s->features;
+}
+
+bool sim_dev_exists(const struct sim *s)
+{
+	return s->exists;
+}
+
+/* ---- driver's virtqueues ---- */
+
+static struct vring_desc *q_desc(struct sim *s, struct simq *q)
+{
+	return ptr(s, q->desc, 16ull * q->num);
+}
+
+static struct vring_avail *q_avail(struct sim *s, struct simq *q)
+{
+	return ptr(s, q->avail, 6 + 2ull * q->num);
+}
+
+static struct vring_used *q_used(struct sim *s, struct simq *q)
+{
+	return ptr(s, q->used, 6 + 8ull * q->num);
+}
+
+uint64_t sim_vq_setup(struct sim *s, unsigned int qi, unsigned int num,
+		      uint64_t ring_iova)
+{
+	struct simq *q = &s->q[qi];
+	uint64_t used_off;
+	unsigned int i;
+
+	q->num = num;
+	q->desc = ring_iova;
+	q->avail = ring_iova + 16ull * num;
+	used_off = (16ull * num + 6 + 2ull * num + 4095) & ~4095ull;
+	q->used = ring_iova + used_off;
+	sim_fill(s, ring_iova, 0, used_off + 6 + 8ull * num);
+	free(q->next_free);
+	free(q->chain_len);
+	q->next_free = calloc(num, sizeof(uint16_t));
+	q->chain_len = calloc(num, sizeof(uint16_t));
+	assert(q->next_free && q->chain_len);
+	for (i = 0; i < num; i++)
+		q->next_free[i] = (uint16_t)(i + 1);
+	q->free_head = 0;
+	q->num_free = num;
+	q->avail_idx = 0;
+	q->last_used = 0;
+	q->kicked_at = 0;
+	q->irqs = 0;
+	q->ready = true;
+	return used_off + 6 + 8ull * num;
+}
+
+int sim_driver_ok(struct sim *s, struct vdk_dev *dev, uint64_t features)
+{
+	uint8_t st = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+	int ret;
+
+	s->driver_features = features & s->features;
+	ret = sim_set_status(s, dev, st);
+	if (ret == 0)
+		ret = sim_set_status(s, dev, st | VIRTIO_CONFIG_S_FEATURES_OK);
+	if (ret == 0)
+		ret = sim_set_status(s, dev,
+				     st | VIRTIO_CONFIG_S_FEATURES_OK |
+					     VIRTIO_CONFIG_S_DRIVER_OK);
+	return ret;
+}
+
+static void publish(struct sim *s, struct simq *q, uint16_t head)
+{
+	struct vring_avail *a = q_avail(s, q);
+
+	a->ring[q->avail_idx % q->num] = htole16(head);
+	q->avail_idx++;
+	/* Release: the entry before the index, as a driver's wmb. */
+	__atomic_store_n(&a->idx, htole16(q->avail_idx), __ATOMIC_RELEASE);
+}
+
+int sim_vq_add(struct sim *s, unsigned int qi, const struct sim_buf *bufs,
+	       unsigned int n, uint64_t indirect_iova)
+{
+	struct simq *q = &s->q[qi];
+	struct vring_desc *desc = q_desc(s, q);
+	unsigned int need = indirect_iova ? 1 : n, i;
+	uint16_t head, d;
+
+	if (n == 0 || q->num_free < need)
+		return -1;
+	head = q->free_head;
+	if (indirect_iova) {
+		for (i = 0; i < n; i++) {
+			struct vring_desc e = {
+				.addr = htole64(bufs[i].iova),
+				.len = htole32(bufs[i].len),
+				.flags = htole16(
+					(bufs[i].write ? VRING_DESC_F_WRITE :
+							 0) |
+					(i + 1 < n ? VRING_DESC_F_NEXT : 0)),
+				.next = htole16((uint16_t)(i + 1)),
+			};
+
+			sim_write(s, indirect_iova + 16ull * i, &e, sizeof(e));
+		}
+		desc[head].addr = htole64(indirect_iova);
+		desc[head].len = htole32(16 * n);
+		desc[head].flags = htole16(VRING_DESC_F_INDIRECT);
+		q->free_head = q->next_free[head];
+	} else {
+		d = head;
+		for (i = 0; i < n; i++) {
+			desc[d].addr = htole64(bufs[i].iova);
+			desc[d].len = htole32(bufs[i].len);
+			desc[d].flags = htole16(
+				(bufs[i].write ? VRING_DESC_F_WRITE : 0) |
+				(i + 1 < n ? VRING_DESC_F_NEXT : 0));
+			desc[d].next = htole16(q->next_free[d]);
+			if (i + 1 < n)
+				d = q->next_free[d];
+		}
+		q->free_head = q->next_free[d];
+	}
+	q->num_free -= need;
+	q->chain_len[head] = (uint16_t)need;
+	publish(s, q, head);
+	return head;
+}
+
+bool sim_vq_kick(struct sim *s, unsigned int qi, bool force)
+{
+	struct simq *q = &s->q[qi];
+	struct vring_used *u = q_used(s, q);
+	uint64_t one = 1;
+	bool kick;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (force) {
+		kick = true;
+	} else if (s->driver_features & (1ull << VIRTIO_RING_F_EVENT_IDX)) {
+		uint16_t event = le16toh(*(uint16_t *)&u->ring[q->num]);
+
+		kick = vring_need_event(event, q->avail_idx, q->kicked_at);
+	} else {
+		kick = !(le16toh(u->flags) & VRING_USED_F_NO_NOTIFY);
+	}
+	q->kicked_at = q->avail_idx;
+	if (kick && q->kickfd >= 0)
+		assert(write(q->kickfd, &one, sizeof(one)) == sizeof(one));
+	return kick;
+}
+
+int sim_vq_used(struct sim *s, unsigned int qi, uint16_t *id, uint32_t *len)
+{
+	struct simq *q = &s->q[qi];
+	struct vring_used *u = q_used(s, q);
+	struct vring_desc *desc = q_desc(s, q);
+	uint16_t used_idx = le16toh(__atomic_load_n(&u->idx, __ATOMIC_ACQUIRE));
+	struct vring_used_elem e;
+	unsigned int i;
+	uint16_t d;
+
+	if (used_idx == q->last_used)
+		return 0;
+	e = u->ring[q->last_used % q->num];
+	q->last_used++;
+	*id = (uint16_t)le32toh(e.id);
+	*len = le32toh(e.len);
+	/* Give the chain's descriptors back, if we posted it. */
+	if (*id < q->num && q->chain_len[*id]) {
+		d = *id;
+		for (i = 1; i < q->chain_len[*id]; i++)
+			d = le16toh(desc[d].next);
+		q->next_free[d] = q->free_head;
+		q->free_head = *id;
+		q->num_free += q->chain_len[*id];
+		q->chain_len[*id] = 0;
+	}
+	return 1;
+}
+
+unsigned int sim_vq_irqs(const struct sim *s, unsigned int qi)
+{
+	return __atomic_load_n(&s->q[qi].irqs, __ATOMIC_RELAXED);
+}
+
+void sim_vq_set_used_event(struct sim *s, unsigned int qi, uint16_t idx)
+{
+	struct simq *q = &s->q[qi];
+
+	q_avail(s, q)->ring[q->num] = htole16(idx);
+}
+
+void sim_vq_set_no_interrupt(struct sim *s, unsigned int qi, bool on)
+{
+	struct simq *q = &s->q[qi];
+
+	q_avail(s, q)->flags = htole16(on ? VRING_AVAIL_F_NO_INTERRUPT : 0);
+}
+
+void sim_vq_raw_desc(struct sim *s, unsigned int qi, unsigned int i,
+		     uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+	struct simq *q = &s->q[qi];
+	struct vring_desc *desc = q_desc(s, q);
+
+	desc[i].addr = htole64(addr);
+	desc[i].len = htole32(len);
+	desc[i].flags = htole16(flags);
+	desc[i].next = htole16(next);
+}
+
+void sim_vq_raw_avail(struct sim *s, unsigned int qi, uint16_t head)
+{
+	publish(s, &s->q[qi], head);
+}
+
+void sim_vq_raw_avail_idx(struct sim *s, unsigned int qi, uint16_t idx)
+{
+	struct simq *q = &s->q[qi];
+
+	q->avail_idx = idx;
+	__atomic_store_n(&q_avail(s, q)->idx, htole16(idx), __ATOMIC_RELEASE);
+}
+
+uint16_t sim_vq_avail_idx(const struct sim *s, unsigned int qi)
+{
+	return s->q[qi].avail_idx;
+}
+
+uint16_t sim_vq_used_idx(struct sim *s, unsigned int qi)
+{
+	struct simq *q = &s->q[qi];
+
+	return le16toh(__atomic_load_n(&q_used(s, q)->idx, __ATOMIC_ACQUIRE));
+}

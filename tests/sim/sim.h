@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An in-process simulator of the kernel's VDUSE side and of a virtio
+ * driver, for libvdk's tests.
+ *
+ * It implements the library's kernel interface (lib/kernel.h): devices,
+ * control messages, kick eventfds, interrupts, IOTLB regions.  The
+ * driver's memory is an IOVA space [0, size) cut into regions at any
+ * boundaries, down to one byte.  Each region is its own heap block of
+ * exactly its size, so an access past a region's end is caught by
+ * AddressSanitizer, and no two regions are adjacent in host memory, so
+ * a buffer that spans regions must be translated piece by piece.
+ *
+ * The driver side builds split rings in that memory, posts requests,
+ * kicks, and reads completions; tests can also write any bytes they like
+ * into the rings (hostile drivers).
+ */
+#ifndef VDK_SIM_H
+#define VDK_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linux/vduse.h>
+#include <linux/virtio_ring.h>
+
+#include "kernel.h"
+
+struct sim;
+struct vdk_dev;
+struct vdk_dev_cfg;
+
+/* IOVA space of @size bytes, one region, read-write. */
+int sim_new(uint64_t size, struct sim **out);
+void sim_free(struct sim *s);
+
+/*
+ * Create (or, @create false, reopen) a device through the simulator, as
+ * vdk_dev_create()/vdk_dev_open() do through /dev/vduse.
+ */
+int sim_dev_new(struct sim *s, const struct vdk_dev_cfg *cfg, bool create,
+		struct vdk_dev **out);
+
+/* ---- driver memory ---- */
+
+/*
+ * Cut the IOVA space into regions at the @n sorted offsets in @cuts
+ * (each 0 < cut < size).  Contents are kept.  Sends VDUSE_UPDATE_IOTLB for
+ * the whole space, as the kernel does when mappings change; the caller
+ * runs vdk_dev_process() to deliver it.
+ */
+int sim_cut(struct sim *s, const uint64_t *cuts, unsigned int n);
+
+/* Make [start, last] unmapped (perm 0) or give it @perm; cuts as needed. */
+int sim_set_perm(struct sim *s, uint64_t start, uint64_t last, uint8_t perm);
+
+/* Copy into / out of driver memory at @iova, across regions. */
+void sim_write(struct sim *s, uint64_t iova, const void *buf, uint64_t len);
+void sim_read(struct sim *s, uint64_t iova, void *buf, uint64_t len);
+void sim_fill(struct sim *s, uint64_t iova, int byte, uint64_t len);
+
+/* Number of regions the library has mapped and not unmapped. */
+unsigned int sim_live_maps(const struct sim *s);
+
+/* ---- control path ---- */
+
+/* Queue a control message and run vdk_dev_process(); returns result. */
+int sim_control(struct sim *s, struct vdk_dev *dev,
+		const struct vduse_dev_request *req,
+		struct vduse_dev_response *resp);
+int sim_set_status(struct sim *s, struct vdk_dev *dev, uint8_t status);
+int sim_update_iotlb(struct sim *s, struct vdk_dev *dev, uint64_t start,
+		     uint64_t last);
+
+/* API version the simulated kernel reports (default 0), before creation. */
+void sim_set_api_version(struct sim *s, uint64_t version);
+uint64_t sim_api_version_set(const struct sim *s);
+
+/* Configuration space as the driver sees it, and config interrupts. */
+const uint8_t *sim_config(const struct sim *s, uint32_t *size);
+unsigned int sim_config_irqs(const struct sim *s);
+uint64_t sim_device_features(const struct sim *s);
+bool sim_dev_exists(const struct sim *s);
+
+/* ---- the driver's virtqueues ---- */
+
+/*
+ * Lay out queue @q with @num entries at @ring_iova (desc, avail, used
+ * packed as the legacy layout with 4096 alignment for used) and mark it
+ * ready.  Returns the number of bytes used.
+ */
+uint64_t sim_vq_setup(struct sim *s, unsigned int q, unsigned int num,
+		      uint64_t ring_iova);
+
+/* Negotiate @features and set DRIVER_OK: the device starts its queues. */
+int sim_driver_ok(struct sim *s, struct vdk_dev *dev, uint64_t features);
+
+struct sim_buf {
+	uint64_t iova;
+	uint32_t len;
+	bool write; /* device-writable */
+};
+
+/*
+ * Post a request of @n buffers.  With @indirect_iova non-zero the chain
+ * goes into an indirect table written there.  Returns the head, or -1
+ * when the ring has no room.
+ */
+int sim_vq_add(struct sim *s, unsigned int q, const struct sim_buf *bufs,
+	       unsigned int n, uint64_t indirect_iova);
+
+/*
+ * Kick, if the device asked for kicks (VRING_USED_F_NO_NOTIFY or the event
+ * index); returns whether it kicked.  @force kicks regardless.
+ */
+bool sim_vq_kick(struct sim *s, unsigned int q, bool force);
+
+/* Next completion: 1 with *id and *len, 0 when none. */
+int sim_vq_used(struct sim *s, unsigned int q, uint16_t *id, uint32_t *len);
+
+/* Interrupts injected for queue @q so far. */
+unsigned int sim_vq_irqs(const struct sim *s, unsigned int q);
+
+/* Driver-side event index / no-interrupt control. */
+void sim_vq_set_used_event(struct sim *s, unsigned int q, uint16_t idx);
+void sim_vq_set_no_interrupt(struct sim *s, unsigned int q, bool on);
+
+/*
+ * Raw ring access for hostile tests: write descriptor @i, put @head in the
+ * avail ring and publish avail->idx (+@count entries).
+ */
+void sim_vq_raw_desc(struct sim *s, unsigned int q, unsigned int i,
+		     uint64_t addr, uint32_t len, uint16_t flags,
+		     uint16_t next);
+void sim_vq_raw_avail(struct sim *s, unsigned int q, uint16_t head);
+void sim_vq_raw_avail_idx(struct sim *s, unsigned int q, uint16_t idx);
+uint16_t sim_vq_avail_idx(const struct sim *s, unsigned int q);
+uint16_t sim_vq_used_idx(struct sim *s, unsigned int q);
+
+#endif /* VDK_SIM_H */

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the backends (vdk__errf in params.c, the rest in
+ * backends.c).  Not an interface for the other layers: that is backend.h.
+ */
+#ifndef VDK_BACKENDS_INTERNAL_H
+#define VDK_BACKENDS_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "backend.h"
+
+/* One-line message into @err; both may be NULL/0. */
+__attribute__((format(printf, 3, 4)))
+void vdk__errf(char *err, size_t errlen, const char *fmt, ...);
+
+/* Close *fd if it is open and set it to -1. */
+void vdk__close_fd(int *fd);
+
+/* Sum of the iovec lengths, UINT64_MAX if it overflows. */
+uint64_t vdk__iov_len(const struct iovec *iov, unsigned int iovcnt);
+
+/*
+ * Check a read/write bio against a device of @size bytes: the range fits
+ * and the iovecs add up to bio->len.  -EINVAL if not.
+ */
+int vdk__bio_check_rw(const struct vdk_bio *bio, uint64_t size);
+
+/* Check the range of a discard or zero bio against @size.  -EINVAL. */
+int vdk__bio_check_range(const struct vdk_bio *bio, uint64_t size);
+
+/*
+ * Copy between a flat buffer and iovecs (exactly @len bytes; the caller
+ * checked the iovecs hold that many).  @buf NULL in to_iov fills zeros.
+ */
+void vdk__iov_from_buf(const struct iovec *iov, unsigned int iovcnt,
+		       const void *buf, uint64_t len);
+void vdk__iov_to_buf(const struct iovec *iov, unsigned int iovcnt, void *buf,
+		     uint64_t len);
+
+/*
+ * The parameters every backend with a fixed geometry shares: "size"
+ * (required) and "block-size" (512 or 4096, default 512).  The size must
+ * be a non-zero multiple of the block size.
+ */
+int vdk__get_size_and_block_size(struct vdk_params *ps, uint64_t *size,
+				 uint32_t *block_size, char *err,
+				 size_t errlen);
+
+/* "block-size": -ENOENT when absent, -EINVAL unless 512 or 4096. */
+int vdk__get_block_size(struct vdk_params *ps, uint32_t *out, char *err,
+			size_t errlen);
+
+#endif /* VDK_BACKENDS_INTERNAL_H */

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registry of backends, and the helpers they share.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "internal.h"
+
+const struct vdk_backend_ops *const vdk_backends[] = {
+	&vdk_backend_ram,
+	&vdk_backend_null,
+	NULL,
+};
+
+const struct vdk_backend_ops *vdk_backend_find(const char *name)
+{
+	const struct vdk_backend_ops *const *b;
+
+	if (!name)
+		return NULL;
+	for (b = vdk_backends; *b; b++) {
+		if (!strcmp((*b)->name, name))
+			return *b;
+	}
+	return NULL;
+}
+
+void vdk__close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+uint64_t vdk__iov_len(const struct iovec *iov, unsigned int iovcnt)
+{
+	uint64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > UINT64_MAX - sum)
+			return UINT64_MAX;
+		sum += iov[i].iov_len;
+	}
+	return sum;
+}
+
+/* Written so that it cannot overflow: offset + len may wrap. */
+static bool range_ok(uint64_t offset, uint64_t len, uint64_t size)
+{
+	return offset <= size && len <= size - offset;
+}
+
+int vdk__bio_check_rw(const struct vdk_bio *bio, uint64_t size)
+{
+	if (!range_ok(bio->offset, bio->len, size) ||
+	    (bio->iovcnt && !bio->iov) ||
+	    vdk__iov_len(bio->iov, bio->iovcnt) != bio->len)
+		return -EINVAL;
+	return 0;
+}
+
+int vdk__bio_check_range(const struct vdk_bio *bio, uint64_t size)
+{
+	return range_ok(bio->offset, bio->len, size) ? 0 : -EINVAL;
+}
+
+void vdk__iov_from_buf(const struct iovec *iov, unsigned int iovcnt,
+		       const void *buf, uint64_t len)
+{
+	const char *p = buf;
+	unsigned int i;
+
+	for (i = 0; i < iovcnt && len; i++) {
+		size_t n = iov[i].iov_len < len ? iov[i].iov_len : len;
+
+		if (p) {
+			memcpy(iov[i].iov_base, p, n);
+			p += n;
+		} else {
+			memset(iov[i].iov_base, 0, n);
+		}
+		len -= n;
+	}
+}
+
+void vdk__iov_to_buf(const struct iovec *iov, unsigned int iovcnt, void *buf,
+		     uint64_t len)
+{
+	char *p = buf;
+	unsigned int i;
+
+	for (i = 0; i < iovcnt && len; i++) {
+		size_t n = iov[i].iov_len < len ? iov[i].iov_len : len;
+
+		memcpy(p, iov[i].iov_base, n);
+		p += n;
+		len -= n;
+	}
+}
+
+int vdk__get_block_size(struct vdk_params *ps, uint32_t *out, char *err,
+			size_t errlen)
+{
+	const char *v = vdk_params_get(ps, "block-size");
+
+	if (!v)
+		return -ENOENT;
+	if (!strcmp(v, "512")) {
+		*out = 512;
+	} else if (!strcmp(v, "4096")) {
+		*out = 4096;
+	} else {
+		vdk__errf(err, errlen,
+			  "bad value '%.64s' for block-size: expected 512 or 4096",
+			  v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int vdk__get_size_and_block_size(struct vdk_params *ps, uint64_t *size,
+				 uint32_t *block_size, char *err,
+				 size_t errlen)
+{
+	int ret;
+
+	*block_size = 512;
+	ret = vdk__get_block_size(ps, block_size, err, errlen);
+	if (ret && ret != -ENOENT)
+		return ret;
+	ret = vdk_params_get_size(ps, "size", size, err, errlen);
+	if (ret == -ENOENT) {
+		vdk__errf(err, errlen, "missing parameter size= (e.g. size=1G)");
+		return -EINVAL;
+	}
+	if (ret)
+		return ret;
+	if (!*size) {
+		vdk__errf(err, errlen, "size must not be 0");
+		return -EINVAL;
+	}
+	if (*size % *block_size) {
+		vdk__errf(err, errlen,
+			  "size %llu is not a multiple of the block size %u",
+			  (unsigned long long)*size, *block_size);
+		return -EINVAL;
+	}
+	return 0;
+}

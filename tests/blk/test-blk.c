@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdk blk on the simulator, with its queue threads running: every request
+ * type, every error path, multiqueue, resize, read-only, backend errors.
+ * The driver side is this test: it builds virtio-blk requests in the
+ * simulated driver memory, kicks, and waits for the completions.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ring.h>
+
+#include "internal.h"
+#include "sim.h"
+#include "test.h"
+
+#define MEM (8u << 20)
+#define RING(q) (0x1000 + (uint64_t)(q) * 0x10000)
+#define HDR(q) (0x200000 + (uint64_t)(q) * 0x100000)
+#define DATA(q) (HDR(q) + 0x1000)
+#define STATUS(q) (HDR(q) + 0x800)
+#define QSIZE 128
+#define FEATURES                                                            \
+	((1ull << 32) | (1ull << 33) | (1ull << VIRTIO_RING_F_EVENT_IDX) |  \
+	 (1ull << VIRTIO_RING_F_INDIRECT_DESC))
+
+struct env {
+	struct sim *s;
+	struct vdk_blk *blk;
+	const struct vdk_backend_ops *ops;
+	struct vdk_bdev *bdev;
+	unsigned int nq;
+};
+
+static int sim_create(void *arg, const struct vdk_dev_cfg *cfg,
+		      struct vdk_dev **out)
+{
+	return sim_dev_new(arg, cfg, true, out);
+}
+
+static void quiet(void *opaque, int level, const char *msg)
+{
+	if (getenv("VDK_TEST_VERBOSE"))
+		fprintf(stderr, "log %d: %s\n", level, msg);
+}
+
+static void env_open(struct env *e, const char *backend, unsigned int nq,
+		     bool read_only, int argc, char **argv)
+{
+	struct vdk_params ps = { 0 };
+	struct vdk_blk_cfg cfg = { 0 };
+	char err[256];
+	unsigned int i;
+
+	memset(e, 0, sizeof(*e));
+	e->nq = nq;
+	e->ops = vdk_backend_find(backend);
+	CHECK(e->ops);
+	CHECK_EQ(vdk_params_parse(&ps, argc, argv, err, sizeof(err)), 0);
+	if (e->ops->open(&ps, &e->bdev, err, sizeof(err)) < 0) {
+		fprintf(stderr, "open: %s\n", err);
+		exit(T_EXIT_FAIL);
+	}
+	vdk_params_free(&ps);
+	CHECK_EQ(sim_new(MEM, &e->s), 0);
+	cfg.name = "blk0";
+	cfg.backend = e->ops;
+	cfg.bdev = e->bdev;
+	cfg.num_queues = nq;
+	cfg.queue_size = QSIZE;
+	cfg.read_only = read_only;
+	cfg.serial = "serial-0123456789abcdef";
+	cfg.log = quiet;
+	cfg.log_level = VDK_LOG_DEBUG;
+	CHECK_EQ(vdk__blk_new(&cfg, sim_create, e->s, &e->blk), 0);
+	for (i = 0; i < nq; i++)
+		sim_vq_setup(e->s, i, QSIZE, RING(i));
+	CHECK_EQ(sim_driver_ok(e->s, vdk_blk_dev(e->blk), FEATURES), 0);
+}
+
+static void env_close(struct env *e)
+{
+	CHECK_EQ(sim_set_status(e->s, vdk_blk_dev(e->blk), 0), 0);
+	vdk_blk_free(e->blk);
+	e->ops->close(e->bdev);
+	sim_free(e->s);
+}
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Wait for the completion of @head on queue @q; returns the used len. */
+static uint32_t wait_used(struct env *e, unsigned int q, int head)
+{
+	uint64_t deadline = ms_now() + 10000;
+	uint16_t id;
+	uint32_t len;
+
+	while (ms_now() < deadline) {
+		if (sim_vq_used(e->s, q, &id, &len)) {
+			CHECK_EQ(id, head);
+			return len;
+		}
+		usleep(50);
+	}
+	fprintf(stderr, "request %d on queue %u never completed\n", head, q);
+	exit(T_EXIT_FAIL);
+}
+
+/*
+ * One request: header (type, sector), @len data bytes at DATA(q) (readable
+ * for writes, writable otherwise), status byte.  Returns the status and
+ * sets *used.
+ */
+static int io(struct env *e, unsigned int q, uint32_t type, uint64_t sector,
+	      uint32_t len, bool data_writable, uint32_t *used)
+{
+	struct virtio_blk_outhdr h = {
+		.type = htole32(type),
+		.sector = htole64(sector),
+	};
+	struct sim_buf b[3];
+	unsigned int n = 0;
+	uint32_t ulen;
+	uint8_t st = 0xee;
+	int head;
+
+	sim_write(e->s, HDR(q), &h, sizeof(h));
+	sim_write(e->s, STATUS(q), &st, 1);
+	b[n++] = (struct sim_buf){ HDR(q), sizeof(h), false };
+	if (len)
+		b[n++] = (struct sim_buf){ DATA(q), len, data_writable };
+	b[n++] = (struct sim_buf){ STATUS(q), 1, true };
+	head = sim_vq_add(e->s, q, b, n, 0);
+	CHECK(head >= 0);
+	sim_vq_kick(e->s, q, true);
+	ulen = wait_used(e, q, head);
+	if (used)
+		*used = ulen;
+	sim_read(e->s, STATUS(q), &st, 1);
+	return st;
+}
+
+static void pattern(unsigned char *p, size_t n, unsigned int seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 9));
+}
+
+static int write_blocks(struct env *e, unsigned int q, uint64_t sector,
+			uint32_t len, unsigned int seed)
+{
+	unsigned char *buf = malloc(len);
+
+	pattern(buf, len, seed);
+	sim_write(e->s, DATA(q), buf, len);
+	free(buf);
+	return io(e, q, VIRTIO_BLK_T_OUT, sector, len, false, NULL);
+}
+
+static void check_blocks(struct env *e, unsigned int q, uint64_t sector,
+			 uint32_t len, unsigned int seed)
+{
+	unsigned char *want = malloc(len), *got = malloc(len);
+	uint32_t used;
+
+	pattern(want, len, seed);
+	sim_fill(e->s, DATA(q), 0, len);
+	CHECK_EQ(io(e, q, VIRTIO_BLK_T_IN, sector, len, true, &used),
+		 VIRTIO_BLK_S_OK);
+	CHECK_EQ(used, len + 1);
+	sim_read(e->s, DATA(q), got, len);
+	CHECK(memcmp(want, got, len) == 0);
+	free(want);
+	free(got);
+}
+
+static void check_zero(struct env *e, unsigned int q, uint64_t sector,
+		       uint32_t len)
+{
+	unsigned char *got = malloc(len);
+
+	sim_fill(e->s, DATA(q), 0x77, len);
+	CHECK_EQ(io(e, q, VIRTIO_BLK_T_IN, sector, len, true, NULL),
+		 VIRTIO_BLK_S_OK);
+	sim_read(e->s, DATA(q), got, len);
+	for (uint32_t i = 0; i < len; i++)
+		CHECK_EQ(got[i], 0);
+	free(got);
+}
+
+static int range_op(struct env *e, unsigned int q, uint32_t type,
+		    uint64_t sector, uint32_t nsect, uint32_t flags)
+{
+	struct virtio_blk_discard_write_zeroes seg = {
+		.sector = htole64(sector),
+		.num_sectors = htole32(nsect),
+		.flags = htole32(flags),
+	};
+
+	sim_write(e->s, DATA(q), &seg, sizeof(seg));
+	return io(e, q, type, 0, sizeof(seg), false, NULL);
+}
+
+static const uint64_t DISK = 4u << 20; /* bytes */
+
+static void test_requests(const char *backend, int argc, char **argv)
+{
+	struct virtio_blk_config cfg;
+	const uint8_t *config;
+	struct env e;
+	uint32_t size, used;
+	char id[21] = { 0 };
+
+	env_open(&e, backend, 1, false, argc, argv);
+	config = sim_config(e.s, &size);
+	CHECK(size >= offsetof(struct virtio_blk_config, unused1));
+	memcpy(&cfg, config, size);
+	CHECK_EQ(le64toh(cfg.capacity), DISK / 512);
+	CHECK_EQ(le32toh(cfg.blk_size), 512);
+	CHECK_EQ(le32toh(cfg.seg_max), BLK_SEG_MAX);
+	CHECK(!(sim_device_features(e.s) & (1ull << VIRTIO_BLK_F_CONFIG_WCE)));
+
+	/* Writes and reads of several sizes, the last sector included. */
+	CHECK_EQ(write_blocks(&e, 0, 0, 4096, 1), VIRTIO_BLK_S_OK);
+	CHECK_EQ(write_blocks(&e, 0, 77, 512, 2), VIRTIO_BLK_S_OK);
+	CHECK_EQ(write_blocks(&e, 0, 1000, 65536, 3), VIRTIO_BLK_S_OK);
+	CHECK_EQ(write_blocks(&e, 0, DISK / 512 - 1, 512, 4), VIRTIO_BLK_S_OK);
+	check_blocks(&e, 0, 0, 4096, 1);
+	check_blocks(&e, 0, 77, 512, 2);
+	check_blocks(&e, 0, 1000, 65536, 3);
+	check_blocks(&e, 0, DISK / 512 - 1, 512, 4);
+
+	/* Out of range, overflowing, misaligned, malformed: IOERR. */
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_IN, DISK / 512, 512, true, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_IN, DISK / 512 - 1, 1024, true, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_OUT, UINT64_MAX, 512, false, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_OUT, UINT64_MAX / 512, 512, false,
+		    NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_IN, 0, 100, true, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_OUT, 0, 513, false, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	/* A read whose data is readable-only: header plus data, no space. */
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_IN, 0, 512, false, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(io(&e, 0, 0x1234, 0, 0, false, NULL), VIRTIO_BLK_S_UNSUPP);
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_SCSI_CMD, 0, 0, false, NULL),
+		 VIRTIO_BLK_S_UNSUPP);
+	/* Data untouched by all that. */
+	check_blocks(&e, 0, 0, 4096, 1);
+
+	/* A header cut short: IOERR, still completed. */
+	{
+		struct sim_buf b[2] = { { HDR(0), 8, false },
+					{ STATUS(0), 1, true } };
+		uint8_t st;
+		int head = sim_vq_add(e.s, 0, b, 2, 0);
+
+		sim_vq_kick(e.s, 0, true);
+		CHECK_EQ(wait_used(&e, 0, head), 1);
+		sim_read(e.s, STATUS(0), &st, 1);
+		CHECK_EQ(st, VIRTIO_BLK_S_IOERR);
+	}
+	/* No writable byte at all: completed with nothing written. */
+	{
+		struct sim_buf b[1] = { { HDR(0), 16, false } };
+		int head = sim_vq_add(e.s, 0, b, 1, 0);
+
+		sim_vq_kick(e.s, 0, true);
+		CHECK_EQ(wait_used(&e, 0, head), 0);
+	}
+
+	/* GET_ID and FLUSH. */
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_GET_ID, 0, 20, true, &used),
+		 VIRTIO_BLK_S_OK);
+	CHECK_EQ(used, 21);
+	sim_read(e.s, DATA(0), id, 20);
+	CHECK(memcmp(id, "serial-0123456789abc", 20) == 0);
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL),
+		 VIRTIO_BLK_S_OK);
+
+	/* DISCARD and WRITE_ZEROES read back as zeros. */
+	CHECK_EQ(write_blocks(&e, 0, 2048, 16384, 5), VIRTIO_BLK_S_OK);
+	CHECK_EQ(range_op(&e, 0, VIRTIO_BLK_T_WRITE_ZEROES, 2048, 8, 0),
+		 VIRTIO_BLK_S_OK);
+	check_zero(&e, 0, 2048, 4096);
+	CHECK_EQ(range_op(&e, 0, VIRTIO_BLK_T_WRITE_ZEROES, 2056, 8,
+			  VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP),
+		 VIRTIO_BLK_S_OK);
+	check_zero(&e, 0, 2056, 4096);
+	if (sim_device_features(e.s) & (1ull << VIRTIO_BLK_F_DISCARD)) {
+		CHECK_EQ(range_op(&e, 0, VIRTIO_BLK_T_DISCARD, 2064, 8, 0),
+			 VIRTIO_BLK_S_OK);
+		check_zero(&e, 0, 2064, 4096);
+		/* Flags are reserved for discard. */
+		CHECK_EQ(range_op(&e, 0, VIRTIO_BLK_T_DISCARD, 2064, 8, 1),
+			 VIRTIO_BLK_S_UNSUPP);
+	}
+	CHECK_EQ(range_op(&e, 0, VIRTIO_BLK_T_WRITE_ZEROES, 2072, 8, 0x80),
+		 VIRTIO_BLK_S_UNSUPP);
+	CHECK_EQ(range_op(&e, 0, VIRTIO_BLK_T_WRITE_ZEROES, DISK / 512 - 4, 8,
+			  0),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(range_op(&e, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, 0, 0),
+		 VIRTIO_BLK_S_IOERR);
+	/* The rest of the range written before is intact. */
+	{
+		unsigned char want[16384], got[4096];
+
+		pattern(want, sizeof(want), 5);
+		sim_fill(e.s, DATA(0), 0, 4096);
+		CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_IN, 2072, 4096, true, NULL),
+			 VIRTIO_BLK_S_OK);
+		sim_read(e.s, DATA(0), got, 4096);
+		CHECK(memcmp(got, want + 12288, 4096) == 0);
+	}
+	env_close(&e);
+}
+
+static void test_read_only(const char *backend, int argc, char **argv)
+{
+	struct env e;
+
+	env_open(&e, backend, 1, true, argc, argv);
+	CHECK(sim_device_features(e.s) & (1ull << VIRTIO_BLK_F_RO));
+	CHECK_EQ(write_blocks(&e, 0, 0, 4096, 9), VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(range_op(&e, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, 8, 0),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_IN, 0, 4096, true, NULL),
+		 VIRTIO_BLK_S_OK);
+	env_close(&e);
+}
+
+struct mq_arg {
+	struct env *e;
+	unsigned int q;
+};
+
+static void *mq_worker(void *p)
+{
+	struct mq_arg *a = p;
+	unsigned int i;
+
+	for (i = 0; i < 200; i++) {
+		uint64_t sector = a->q * 2048 + (i % 32) * 8;
+
+		CHECK_EQ(write_blocks(a->e, a->q, sector, 4096, i + a->q),
+			 VIRTIO_BLK_S_OK);
+		check_blocks(a->e, a->q, sector, 4096, i + a->q);
+	}
+	return NULL;
+}
+
+static void test_multiqueue(const char *backend, int argc, char **argv)
+{
+	struct mq_arg a[4];
+	pthread_t t[4];
+	struct env e;
+	unsigned int i;
+
+	env_open(&e, backend, 4, false, argc, argv);
+	CHECK(sim_device_features(e.s) & (1ull << VIRTIO_BLK_F_MQ));
+	for (i = 0; i < 4; i++) {
+		a[i] = (struct mq_arg){ &e, i };
+		CHECK_EQ(pthread_create(&t[i], NULL, mq_worker, &a[i]), 0);
+	}
+	for (i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	env_close(&e);
+}
+
+/* A file that shrinks under the device: reads past its end fail. */
+static void test_backend_error_and_resize(void)
+{
+	char path[] = "/tmp/vdk-test-blk-XXXXXX";
+	char arg[128];
+	char *argv[1] = { arg };
+	struct virtio_blk_config cfg;
+	const uint8_t *config;
+	unsigned int irqs;
+	uint32_t size;
+	struct env e;
+	int fd;
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, 1 << 20), 0);
+	snprintf(arg, sizeof(arg), "path=%s", path);
+	env_open(&e, "file", 1, false, 1, argv);
+	CHECK_EQ(write_blocks(&e, 0, 1024, 4096, 3), VIRTIO_BLK_S_OK);
+	check_blocks(&e, 0, 1024, 4096, 3);
+
+	/* Shrink behind the device's back: I/O error, and it keeps going. */
+	CHECK_EQ(ftruncate(fd, 256 << 10), 0);
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_IN, 1024, 4096, true, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	check_zero(&e, 0, 0, 512);
+	/* Resize reaches the driver through a config interrupt. */
+	irqs = sim_config_irqs(e.s);
+	CHECK_EQ(ftruncate(fd, 2 << 20), 0);
+	CHECK_EQ(vdk_blk_resize(e.blk), 0);
+	CHECK_EQ(sim_config_irqs(e.s), irqs + 1);
+	config = sim_config(e.s, &size);
+	memcpy(&cfg, config, size);
+	CHECK_EQ(le64toh(cfg.capacity), (2 << 20) / 512);
+	CHECK_EQ(write_blocks(&e, 0, 4000, 4096, 8), VIRTIO_BLK_S_OK);
+	check_blocks(&e, 0, 4000, 4096, 8);
+	/* Same size again: nothing sent. */
+	CHECK_EQ(vdk_blk_resize(e.blk), 0);
+	CHECK_EQ(sim_config_irqs(e.s), irqs + 1);
+	env_close(&e);
+	close(fd);
+	unlink(path);
+}
+
+int main(void)
+{
+	char *ram[] = { "size=4M" };
+	char path[] = "/tmp/vdk-test-blk-XXXXXX";
+	char arg[128];
+	char *file[1] = { arg };
+	int fd;
+
+	test_requests("ram", 1, ram);
+	test_read_only("ram", 1, ram);
+	test_multiqueue("ram", 1, ram);
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, DISK), 0);
+	close(fd);
+	snprintf(arg, sizeof(arg), "path=%s", path);
+	test_requests("file", 1, file);
+	test_multiqueue("file", 1, file);
+	unlink(path);
+
+	test_backend_error_and_resize();
+	return T_EXIT_PASS;
+}

@@ -10,6 +10,7 @@
 #include "internal.h"
 
 const struct vdk_backend_ops *const vdk_backends[] = {
+	&vdk_backend_file,
 	&vdk_backend_ram,
 	&vdk_backend_null,
 	NULL,

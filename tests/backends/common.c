@@ -506,13 +506,13 @@ void two_threads(struct tb *t)
 }
 
 /* Files to remove at exit, also when a CHECK fails. */
-static char *tmp_paths[16];
+static char *tmp_paths[64];
 
 static void tmp_cleanup(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < 16; i++) {
+	for (i = 0; i < 64; i++) {
 		if (tmp_paths[i])
 			unlink(tmp_paths[i]);
 		free(tmp_paths[i]);
@@ -541,9 +541,9 @@ char *tmp_file(const char *dir, uint64_t size)
 		free(path);
 		return NULL;
 	}
-	for (i = 0; i < 16 && tmp_paths[i]; i++)
+	for (i = 0; i < 64 && tmp_paths[i]; i++)
 		;
-	CHECK(i < 16);
+	CHECK(i < 64);
 	tmp_paths[i] = path;
 	CHECK(!ftruncate(fd, size));
 	close(fd);

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backend "file" on regular files: parameters and their errors, every
+ * operation buffered and with direct=on (misaligned buffers included), on
+ * $TMPDIR and on /dev/shm (tmpfs: no FALLOC_FL_ZERO_RANGE, so zeroing
+ * falls back to writes), two queues at once, a file truncated under the
+ * backend, a read-only file, a full queue.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static char word[1100];
+
+static const char *path_word(const char *path)
+{
+	snprintf(word, sizeof(word), "path=%s", path);
+	return word;
+}
+
+static void test_open_errors(void)
+{
+	char fifo[1024];
+	const char *dir;
+	struct tb t;
+	char *p;
+
+	check_err(&t, TB_OPEN(&t, "file", "direct=on"),
+		  "missing parameter path= (a file or a block device)");
+	check_err(&t, TB_OPEN(&t, "file", "path="),
+		  "missing parameter path=");
+	check_err(&t, TB_OPEN(&t, "file", "path=/nonexistent/disk.img"),
+		  "cannot open '/nonexistent/disk.img': No such file or directory");
+	check_err(&t, TB_OPEN(&t, "file", "path=/dev/null"),
+		  "'/dev/null' is neither a regular file nor a block device");
+
+	p = tmp_file(NULL, 0);
+	CHECK(p);
+	dir = getenv("TMPDIR");
+	snprintf(fifo, sizeof(fifo), "%s/vdk-fifo-%d",
+		 dir && *dir ? dir : "/tmp", (int)getpid());
+	/* A FIFO without a writer must not hang the open. */
+	CHECK(!mkfifo(fifo, 0600));
+	check_err(&t, TB_OPEN(&t, "file", path_word(fifo)),
+		  "is neither a regular file nor a block device");
+	unlink(fifo);
+	*strrchr(fifo, '/') = '\0';
+	check_err(&t, TB_OPEN(&t, "file", path_word(fifo)),
+		  "is neither a regular file nor a block device");
+
+	check_err(&t, TB_OPEN(&t, "file", path_word(p)), "is empty (size 0)");
+	CHECK(!truncate(p, 1000));
+	check_err(&t, TB_OPEN(&t, "file", path_word(p)),
+		  "size 1000 is not a multiple of the block size 512");
+	CHECK(!truncate(p, 3 * 4096 + 512));
+	check_err(&t, TB_OPEN(&t, "file", path_word(p), "block-size=4096"),
+		  "size 12800 is not a multiple of the block size 4096");
+	check_err(&t, TB_OPEN(&t, "file", path_word(p), "block-size=1000"),
+		  "bad value '1000' for block-size: expected 512 or 4096");
+	check_err(&t, TB_OPEN(&t, "file", path_word(p), "direct=maybe"),
+		  "bad value 'maybe' for direct");
+	check_err(&t, TB_OPEN(&t, "file", path_word(p), "readonly=2"),
+		  "bad value '2' for readonly");
+	check_err(&t, TB_OPEN(&t, "file", path_word(p), "bogus=1"),
+		  "unknown parameter 'bogus'");
+
+	CHECK_EQ(TB_OPEN(&t, "file", path_word(p)), 0);
+	CHECK_EQ(t.info.size, 12800);
+	CHECK_EQ(t.info.block_size, 512);
+	CHECK_EQ(t.info.max_iovecs, 1024);
+	CHECK(!t.info.read_only && t.info.can_flush && t.info.can_fua &&
+	      t.info.can_zero && t.info.multi_queue);
+	tb_close(&t);
+}
+
+/* Permission denied, as a user who may not open the file. */
+static void test_permission(void)
+{
+	struct tb t;
+	char *p = tmp_file(NULL, 4096);
+	int status;
+	pid_t pid;
+
+	CHECK(p);
+	CHECK(!chmod(p, 0));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		/* root reads anything: become nobody first. */
+		if (!geteuid() && (setgid(65534) || setuid(65534)))
+			_exit(T_EXIT_FAIL);
+		if (!geteuid())
+			_exit(T_EXIT_SKIP);
+		check_err(&t, TB_OPEN(&t, "file", path_word(p)),
+			  "Permission denied (readonly=on?)");
+		_exit(T_EXIT_PASS);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	if (WEXITSTATUS(status) == T_EXIT_SKIP)
+		fprintf(stderr, "skipping the permission test\n");
+	else
+		CHECK_EQ(WEXITSTATUS(status), T_EXIT_PASS);
+}
+
+/*
+ * Every operation, two threads; then the data must be in the file itself,
+ * and still there when opened again.  Returns false when @dir cannot hold
+ * the file or does not support O_DIRECT.
+ */
+static bool test_io(const char *dir, bool direct, const char *bs)
+{
+	uint64_t size = 4 << 20;
+	char *p = tmp_file(dir, size);
+	uint8_t *buf, *back;
+	struct tb t;
+	struct tq q;
+	int fd, ret;
+
+	if (!p)
+		return false;
+	ret = TB_OPEN(&t, "file", path_word(p), direct ? "direct=on" : "direct=off", bs);
+	if (ret && direct && strstr(t.err, "does not support O_DIRECT")) {
+		unlink(p);
+		return false;
+	}
+	CHECK_EQ(ret, 0);
+	conformance(&t);
+	two_threads(&t);
+
+	/* What the backend wrote is what the file holds. */
+	buf = malloc(size);
+	back = malloc(size);
+	CHECK(buf && back);
+	pat_fill(buf, size, 0, 42);
+	tq_open(&q, &t, 2);
+	CHECK_EQ(tq_rw_split(&q, VDK_BIO_WRITE, 0, 0, buf, size, 3), 0);
+	CHECK_EQ(tq_run(&q, VDK_BIO_FLUSH, 0, 0, 0, NULL, 0), 0);
+	tq_close(&q);
+	tb_close(&t);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK_EQ(pread(fd, back, size, 0), size);
+	close(fd);
+	check_bytes(back, buf, size, 0, "the file");
+
+	CHECK_EQ(TB_OPEN(&t, "file", path_word(p)), 0);
+	tq_open(&q, &t, 2);
+	memset(back, 0, size);
+	CHECK_EQ(tq_rw_split(&q, VDK_BIO_READ, 0, 0, back, size, 4), 0);
+	check_bytes(back, buf, size, 0, "reopened");
+	tq_close(&q);
+	tb_close(&t);
+	free(buf);
+	free(back);
+	unlink(p);
+	return true;
+}
+
+/* How many pages of the file's first @len bytes are in the page cache. */
+static unsigned int cached_pages(const char *path, size_t len)
+{
+	size_t pg = sysconf(_SC_PAGESIZE), i, n = 0;
+	unsigned char vec[256];
+	void *m;
+	int fd;
+
+	CHECK(len / pg <= sizeof(vec));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED);
+	CHECK(!mincore(m, len, vec));
+	for (i = 0; i < len / pg; i++)
+		n += vec[i] & 1;
+	munmap(m, len);
+	close(fd);
+	return n;
+}
+
+/*
+ * direct=on: aligned requests bypass the page cache, misaligned ones
+ * (buffer addresses, iovec lengths) still work, through the cache.
+ */
+static void test_direct_paths(void)
+{
+	uint64_t size = 1 << 20;
+	char *p = tmp_file(NULL, size);
+	uint8_t *mem, *buf, *back;
+	struct tb t;
+	struct tq q;
+
+	CHECK(p);
+	if (TB_OPEN(&t, "file", path_word(p), "direct=on")) {
+		fprintf(stderr, "skipping direct paths: %s\n", t.err);
+		return;
+	}
+	CHECK(!posix_memalign((void **)&mem, 4096, 3 * 65536));
+	buf = mem;
+	back = mem + 65536;
+	tq_open(&q, &t, 4);
+
+	pat_fill(buf, 65536, 0, 5);
+	CHECK_EQ(tq_run(&q, VDK_BIO_WRITE, 0, 0, 65536,
+			(struct iovec[]){ { buf, 65536 } }, 1), 0);
+	CHECK_EQ(tq_run(&q, VDK_BIO_READ, 0, 0, 65536,
+			(struct iovec[]){ { back, 65536 } }, 1), 0);
+	check_bytes(back, buf, 65536, 0, "direct");
+	CHECK_EQ(cached_pages(p, 65536), 0);
+
+	/* One byte off: must still work, through the buffered twin. */
+	buf = mem + 2 * 65536 + 1;
+	pat_fill(buf, 8192, 65536, 6);
+	CHECK_EQ(tq_run(&q, VDK_BIO_WRITE, 0, 65536, 8192,
+			(struct iovec[]){ { buf, 8192 } }, 1), 0);
+	CHECK_EQ(tq_run(&q, VDK_BIO_READ, 0, 65536, 8192,
+			(struct iovec[]){ { back + 3, 100 }, { back + 103, 0 },
+					  { back + 200, 8092 } }, 3), 0);
+	check_bytes(back + 3, buf, 100, 65536, "misaligned 1");
+	check_bytes(back + 200, buf + 100, 8092, 65536 + 100, "misaligned 2");
+	CHECK(cached_pages(p, 65536 * 2) > 0);
+	/* An aligned read sees the data the buffered write left. */
+	CHECK_EQ(tq_run(&q, VDK_BIO_READ, 0, 65536, 8192,
+			(struct iovec[]){ { mem, 8192 } }, 1), 0);
+	check_bytes(mem, buf, 8192, 65536, "direct after buffered");
+
+	tq_close(&q);
+	tb_close(&t);
+	free(mem);
+}
+
+static void test_read_only(void)
+{
+	char *p = tmp_file(NULL, 65536);
+	uint8_t buf[4096], back[4096];
+	struct tb t;
+	struct tq q;
+	int fd;
+
+	CHECK(p);
+	pat_fill(buf, sizeof(buf), 8192, 9);
+	fd = open(p, O_WRONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK_EQ(pwrite(fd, buf, sizeof(buf), 8192), sizeof(buf));
+	close(fd);
+	CHECK(!chmod(p, 0444));
+
+	CHECK_EQ(TB_OPEN(&t, "file", path_word(p), "readonly=on"), 0);
+	CHECK(t.info.read_only);
+	CHECK(!t.info.can_discard && !t.info.can_zero);
+	tq_open(&q, &t, 2);
+	CHECK_EQ(tq_run(&q, VDK_BIO_READ, 0, 8192, 4096,
+			(struct iovec[]){ { back, 4096 } }, 1), 0);
+	check_bytes(back, buf, 4096, 8192, "read-only");
+	CHECK_EQ(tq_run(&q, VDK_BIO_WRITE, 0, 0, 4096,
+			(struct iovec[]){ { back, 4096 } }, 1), -EROFS);
+	CHECK_EQ(tq_run(&q, VDK_BIO_ZERO, 0, 0, 4096, NULL, 0), -EROFS);
+	CHECK_EQ(tq_run(&q, VDK_BIO_DISCARD, 0, 0, 4096, NULL, 0), -EROFS);
+	CHECK_EQ(tq_run(&q, VDK_BIO_FLUSH, 0, 0, 0, NULL, 0), 0);
+	tq_close(&q);
+	tb_close(&t);
+}
+
+/* Truncated under the backend: reads past the new end fail with -EIO. */
+static void test_truncated(bool direct)
+{
+	uint64_t size = 1 << 20;
+	char *p = tmp_file(NULL, size);
+	uint8_t *buf;
+	struct tb t;
+	struct tq q;
+
+	CHECK(p);
+	if (TB_OPEN(&t, "file", path_word(p), direct ? "direct=on" : "direct=off")) {
+		CHECK(direct);
+		return;
+	}
+	CHECK(!posix_memalign((void **)&buf, 4096, 8192));
+	tq_open(&q, &t, 2);
+	pat_fill(buf, 8192, size / 2 - 4096, 3);
+	CHECK_EQ(tq_run(&q, VDK_BIO_WRITE, 0, size / 2 - 4096, 8192,
+			(struct iovec[]){ { buf, 8192 } }, 1), 0);
+	CHECK(!truncate(p, size / 2));
+	CHECK_EQ(tq_run(&q, VDK_BIO_READ, 0, size / 2 + 4096, 4096,
+			(struct iovec[]){ { buf, 4096 } }, 1), -EIO);
+	/* Straddling the end: a short read, then nothing more. */
+	CHECK_EQ(tq_run(&q, VDK_BIO_READ, 0, size / 2 - 4096, 8192,
+			(struct iovec[]){ { buf, 1000 }, { buf + 1000, 7192 } },
+			2), -EIO);
+	CHECK_EQ(tq_run(&q, VDK_BIO_READ, 0, size / 2 - 4096, 4096,
+			(struct iovec[]){ { buf, 4096 } }, 1), 0);
+	/* The device shrank: so does its size. */
+	CHECK_EQ(t.ops->info(t.b, &t.info), 0);
+	CHECK_EQ(t.info.size, size / 2);
+	tq_close(&q);
+	tb_close(&t);
+	free(buf);
+}
+
+/* A queue holds @depth bios; one more is refused without done(). */
+static void test_queue_full(void)
+{
+	char *p = tmp_file(NULL, 65536);
+	struct tbio bios[5], *batch[4];
+	uint8_t buf[5][512];
+	struct iovec iov[5];
+	struct tb t;
+	struct tq q;
+	int i;
+
+	CHECK(p);
+	CHECK_EQ(TB_OPEN(&t, "file", path_word(p)), 0);
+	tq_open(&q, &t, 4);
+	for (i = 0; i < 5; i++) {
+		iov[i] = (struct iovec){ buf[i], 512 };
+		bios[i] = (struct tbio){ .bio = {
+			.op = VDK_BIO_READ,
+			.offset = 512 * i,
+			.len = 512,
+			.iov = &iov[i],
+			.iovcnt = 1,
+		} };
+	}
+	for (i = 0; i < 4; i++) {
+		CHECK_EQ(tq_submit(&q, &bios[i]), 0);
+		batch[i] = &bios[i];
+	}
+	CHECK_EQ(tq_submit(&q, &bios[4]), -EBUSY);
+	CHECK_EQ(bios[4].calls, 0);
+	tq_commit(&q);
+	tq_wait(&q, batch, 4);
+	for (i = 0; i < 4; i++)
+		CHECK_EQ(bios[i].result, 0);
+	/* A slot is free again. */
+	CHECK_EQ(tq_submit(&q, &bios[4]), 0);
+	tq_commit(&q);
+	batch[0] = &bios[4];
+	tq_wait(&q, batch, 1);
+	CHECK_EQ(bios[4].result, 0);
+	tq_close(&q);
+	tb_close(&t);
+}
+
+int main(void)
+{
+	test_open_errors();
+	test_permission();
+	test_read_only();
+	test_truncated(false);
+	test_truncated(true);
+	test_queue_full();
+	test_direct_paths();
+
+	CHECK(test_io(NULL, false, "block-size=512"));
+	if (!test_io(NULL, true, "block-size=512"))
+		fprintf(stderr, "skipping direct=on: not supported here\n");
+	CHECK(test_io(NULL, false, "block-size=4096"));
+	test_io(NULL, true, "block-size=4096");
+	/* tmpfs, when there is one. */
+	if (!test_io("/dev/shm", false, "block-size=512"))
+		fprintf(stderr, "skipping /dev/shm\n");
+	test_io("/dev/shm", true, "block-size=512");
+	return T_EXIT_PASS;
+}

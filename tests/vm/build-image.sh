@@ -165,7 +165,8 @@ install_kernel() {
 		sort -uV | tail -n 1)
 	[[ -n $ver ]] || die "no cloud-amd64 kernel found by apt in the guest tree"
 	for p in linux-image-$ver linux-binary-$ver linux-modules-$ver linux-base-$ver; do
-		if in_root "$root" apt-cache show --no-all-versions "$p" 2>/dev/null | grep -q '^Filename:'; then
+		# No "grep -q": it would stop reading and fail the pipe (pipefail).
+		if in_root "$root" apt-cache show --no-all-versions "$p" 2>/dev/null | grep '^Filename:' >/dev/null; then
 			pkgs+=("$p")
 		fi
 	done

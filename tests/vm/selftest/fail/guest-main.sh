@@ -1,0 +1,8 @@
+#!/bin/bash
+# Harness self-test: one scenario passes, one fails; run.sh must exit 1.
+set -euo pipefail
+. "$VDK_LIB"
+scenario "passes"; pass
+scenario "fails on purpose"; fail "as expected"
+echo extra >"$VDK_RESULTS/extra.txt"
+summary

@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,10 +381,23 @@ static int sk_vq_get_info(struct vdk__kernel *k, struct vduse_vq_info *info)
 static int sk_vq_setup_kickfd(struct vdk__kernel *k, uint32_t index, int fd)
 {
 	struct sim *s = to_sim(k);
+	int own = -1;
 
 	if (index >= s->vq_num)
 		return -EINVAL;
-	s->q[index].kickfd = fd;
+	/*
+	 * The kernel holds its own reference to the eventfd: a driver that
+	 * kicks after the daemon closed its copy must not write to a closed
+	 * (or reused) descriptor.
+	 */
+	if (fd >= 0) {
+		own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (own < 0)
+			return -errno;
+	}
+	if (s->q[index].kickfd >= 0)
+		close(s->q[index].kickfd);
+	s->q[index].kickfd = own;
 	return 0;
 }
 
@@ -538,6 +552,8 @@ void sim_free(struct sim *s)
 	}
 	free(s->regions);
 	for (i = 0; i < VDK_MAX_QUEUES; i++) {
+		if (s->q[i].kickfd >= 0)
+			close(s->q[i].kickfd);
 		free(s->q[i].next_free);
 		free(s->q[i].chain_len);
 	}
@@ -584,8 +600,11 @@ int sim_set_status(struct sim *s, struct vdk_dev *dev, uint8_t status)
 	if (status == 0) {
 		unsigned int i;
 
-		for (i = 0; i < VDK_MAX_QUEUES; i++)
+		/* As vduse_dev_reset(): queues and kick eventfds go. */
+		for (i = 0; i < VDK_MAX_QUEUES; i++) {
 			s->q[i].ready = false;
+			s->q[i].kickfd = -1;
+		}
 		s->driver_features = 0;
 	}
 	return resp.result == VDUSE_REQ_RESULT_OK ? 0 : -EIO;
@@ -684,6 +703,20 @@ int sim_driver_ok(struct sim *s, struct vdk_dev *dev, uint64_t features)
 	uint8_t st = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
 	int ret;
 
+	bool ready[VDK_MAX_QUEUES];
+	unsigned int i;
+
+	/*
+	 * A driver's probe starts with a reset, as virtio_dev_probe() does;
+	 * the queues laid out by sim_vq_setup() belong to the probe after.
+	 */
+	for (i = 0; i < VDK_MAX_QUEUES; i++)
+		ready[i] = s->q[i].ready;
+	ret = sim_set_status(s, dev, 0);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < VDK_MAX_QUEUES; i++)
+		s->q[i].ready = ready[i];
 	s->driver_features = features & s->features;
 	ret = sim_set_status(s, dev, st);
 	if (ret == 0)

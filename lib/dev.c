@@ -170,6 +170,10 @@ static int start_queues(struct vdk_dev *dev, bool resume)
 		vq->event_idx = dev->driver_features &
 				(1ull << VIRTIO_RING_F_EVENT_IDX);
 		vq->resume = resume;
+		/* The kernel drops kick eventfds at every reset. */
+		ret = k->ops->vq_setup_kickfd(k, i, vq->kickfd);
+		if (ret < 0)
+			return ret;
 		if (vdk__vq_start(vq) < 0)
 			atomic_store(&vq->broken, true);
 	}

@@ -603,6 +603,8 @@ int sim_set_status(struct sim *s, struct vdk_dev *dev, uint8_t status)
 		/* As vduse_dev_reset(): queues and kick eventfds go. */
 		for (i = 0; i < VDK_MAX_QUEUES; i++) {
 			s->q[i].ready = false;
+			if (s->q[i].kickfd >= 0)
+				close(s->q[i].kickfd);
 			s->q[i].kickfd = -1;
 		}
 		s->driver_features = 0;

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what vdk needs to build and test, from Debian's packages.
+# Idempotent: only missing packages are installed.  Run as root.
+set -euo pipefail
+
+# Build and fast tests.
+build_pkgs=(gcc clang libclang-rt-14-dev meson ninja-build pkg-config
+	    liburing-dev libmnl-dev libnbd-dev valgrind python3)
+# The end-to-end harness: a Debian guest booted in QEMU (tests/vm/).
+vm_pkgs=(debootstrap qemu-system-x86 zstd cpio)
+
+want=("${build_pkgs[@]}")
+if [ "${1:-}" != "--build-only" ]; then
+	want+=("${vm_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: need root to install: ${missing[*]}" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# All of vdk's tests, from a fresh machine: installs what is missing
+# (Debian packages), builds, and runs
+#   1. the fast tests (simulator, backends, command line): meson test
+#   2. the same under AddressSanitizer and UndefinedBehaviorSanitizer
+#   3. the fuzzers, each for a bounded time (tests/fuzz/run.sh)
+#   4. the end-to-end scenarios on the real VDUSE module, in a QEMU guest
+#      on two kernels (trixie 6.12, sid 7.x), or on this host if it has VDUSE
+# and ends with the line "N passed, N failed".
+#
+#   scripts/test.sh [--quick] [--no-vm] [--kernel trixie|sid|all]
+#   VDK_FUZZ_SECONDS=N  time per fuzzer (default 30)
+set -uo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$TOP"
+VM=1 FUZZ=1 ASAN=1 KERNEL=all
+while (($#)); do
+	case $1 in
+	--quick) VM=0 FUZZ=0 ASAN=0; shift ;;
+	--no-vm) VM=0; shift ;;
+	--kernel) KERNEL=$2; shift 2 ;;
+	-h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+	*) echo "test.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+
+passed=0 failed=0
+# count NAME PASSED FAILED
+count() {
+	passed=$((passed + $2))
+	failed=$((failed + $3))
+	printf '== %s: %d passed, %d failed\n' "$1" "$2" "$3"
+}
+
+# meson_suite NAME BUILDDIR [meson setup args...]
+meson_suite() {
+	local name=$1 dir=$2 log ok fail
+	shift 2
+	log=$(mktemp)
+	if [[ ! -d $dir ]] && ! meson setup "$dir" "$@" >"$log" 2>&1; then
+		cat "$log"; count "$name (setup)" 0 1; return
+	fi
+	if ! ninja -C "$dir" >"$log" 2>&1; then
+		tail -40 "$log"; count "$name (build)" 0 1; return
+	fi
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C "$dir" --print-errorlogs >"$log" 2>&1
+	grep -E '^ *[0-9]+/[0-9]+ ' "$log"
+	ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log")
+	fail=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$log")
+	t=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$log")
+	if ((${fail:-1} + ${t:-0} > 0)); then
+		sed -n '/Summary of Failures/,$p;/stderr:/,/^---/p' "$log" | head -80
+	fi
+	count "$name" "${ok:-0}" "$((${fail:-1} + ${t:-0}))"
+	rm -f "$log"
+}
+
+bash scripts/install-deps.sh $( ((VM)) || echo --build-only) || {
+	echo "test.sh: could not install the dependencies" >&2; exit 1; }
+
+meson_suite "fast tests" build
+if ((ASAN)); then
+	meson_suite "fast tests, ASan+UBSan" build-asan \
+		-Db_sanitize=address,undefined -Db_lundef=false
+fi
+if ((FUZZ)) && [[ -x tests/fuzz/run.sh ]]; then
+	if tests/fuzz/run.sh "${VDK_FUZZ_SECONDS:-30}"; then
+		count "fuzzers" 1 0
+	else
+		count "fuzzers" 0 1
+	fi
+fi
+if ((VM)); then
+	for k in $([[ $KERNEL == all ]] && echo trixie sid || echo "$KERNEL"); do
+		log=$(mktemp)
+		tests/vm/e2e/run.sh --kernel "$k" --build build 2>&1 | tee "$log"
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+		if [[ -n $line ]]; then
+			read -r p _ f _ <<<"$line"
+			count "end to end, $k" "$p" "$f"
+		else
+			count "end to end, $k (no result)" 0 1
+		fi
+		rm -f "$log"
+	done
+fi
+echo "$passed passed, $failed failed"
+((failed == 0 && passed > 0))

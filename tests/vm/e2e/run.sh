@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Run the end-to-end scenarios (guest-main.sh) against the real VDUSE module:
+# in the test guest, or directly on this host when it has /dev/vduse/control.
+#
+#   tests/vm/e2e/run.sh [--kernel trixie|sid|all] [--only REGEX] [--build DIR]
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(cd "$HERE/../../.." && pwd)
+KERNELS=(trixie sid)
+ONLY=
+BUILD=$TOP/build
+
+while (($#)); do
+	case $1 in
+	--kernel) [[ $2 == all ]] && KERNELS=(trixie sid) || KERNELS=("$2"); shift 2 ;;
+	--only) ONLY=$2; shift 2 ;;
+	--build) BUILD=$2; shift 2 ;;
+	-h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+	*) echo "e2e: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+
+[[ -d $BUILD ]] || meson setup "$BUILD" "$TOP" >/dev/null
+ninja -C "$BUILD" cli/vdk >/dev/null
+
+stage=$(mktemp -d /tmp/vdk-e2e-XXXXXX)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bin"
+cp "$HERE/guest-main.sh" "$stage/"
+cp "$BUILD/cli/vdk" "$stage/bin/"
+
+if [[ -c /dev/vduse/control ]]; then
+	echo "e2e: this host has VDUSE: running the scenarios here"
+	mkdir -p "$stage/results"
+	VDK_LIB=$TOP/tests/vm/lib-guest.sh VDK_RESULTS=$stage/results \
+		bash "$stage/guest-main.sh"
+	exit
+fi
+
+rc=0
+for k in "${KERNELS[@]}"; do
+	out=$TOP/build-vm/e2e-$k
+	rm -rf "$out"
+	echo "e2e: kernel $k"
+	"$TOP/tests/vm/run.sh" --kernel "$k" --overlay "$stage" --out "$out" \
+		--timeout 1500 ${ONLY:+--append "vdk.only=$ONLY"} || rc=1
+done
+exit $rc

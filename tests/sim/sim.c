@@ -800,11 +800,14 @@ bool sim_vq_kick(struct sim *s, unsigned int qi, bool force)
 	if (force) {
 		kick = true;
 	} else if (s->driver_features & (1ull << VIRTIO_RING_F_EVENT_IDX)) {
-		uint16_t event = le16toh(*(uint16_t *)&u->ring[q->num]);
+		/* Atomic: the device thread may be storing it right now. */
+		uint16_t event = le16toh(__atomic_load_n(
+			(uint16_t *)&u->ring[q->num], __ATOMIC_RELAXED));
 
 		kick = vring_need_event(event, q->avail_idx, q->kicked_at);
 	} else {
-		kick = !(le16toh(u->flags) & VRING_USED_F_NO_NOTIFY);
+		kick = !(le16toh(__atomic_load_n(&u->flags, __ATOMIC_RELAXED)) &
+			 VRING_USED_F_NO_NOTIFY);
 	}
 	q->kicked_at = q->avail_idx;
 	if (kick && q->kickfd >= 0)

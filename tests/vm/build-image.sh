@@ -73,7 +73,7 @@ check_host() {
 	if ((${#missing[@]})); then
 		die "missing host packages: $(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')(apt-get install them)"
 	fi
-	[[ $(id -u) == 0 ]] || die "must run as root (debootstrap and chroot)"
+	[[ $(id -u) == 0 ]] || die "building the image needs root (debootstrap, chroot, mknod)"
 }
 
 # Run a command inside a tree with a clean environment (proxy settings kept).
@@ -92,6 +92,7 @@ in_root() {
 # The shared tree: everything but the kernel. Its cache key is this function's
 # own text, the package list and the suite, so most edits of this script do
 # not cost a new debootstrap.
+# shellcheck disable=SC2086 # word splitting of the list is meant
 build_base() {
 	local dir=$1
 	debootstrap --variant=minbase --include="$(echo $BASE_PKGS | tr ' ' ',')" \
@@ -142,7 +143,7 @@ ensure_base() {
 	t0=$SECONDS
 	tmp=$(mktemp -d "$CACHE/.tmp-base-XXXXXX")
 	TMPS+=("$tmp")
-	log "debootstrap $SUITE (minbase, $(echo $BASE_PKGS | wc -w) extra packages); log: $tmp/debootstrap.log"
+	log "debootstrap $SUITE (minbase, $(echo "$BASE_PKGS" | wc -w) extra packages); log: $tmp/debootstrap.log"
 	if ! build_base "$tmp/root" >"$tmp/debootstrap.log" 2>&1; then
 		tail -n 30 "$tmp/debootstrap.log" >&2
 		die "debootstrap failed"
@@ -292,6 +293,14 @@ prune() {
 
 main() {
 	local key dir
+	key=$(image_key)
+	dir="$CACHE/$KERNEL-$key"
+	# A complete image is used as it is, without the lock (nor root).
+	if ((REBUILD == 0 && PRUNE == 0)) && image_valid "$dir" "$key"; then
+		log "reusing $dir (kernel $(cat "$dir/kernel-version" 2>/dev/null || echo '?'))"
+		echo "$dir"
+		return
+	fi
 	check_host
 	mkdir -p "$CACHE"
 	# One builder at a time per cache: the base tree is shared.
@@ -302,8 +311,6 @@ main() {
 	fi
 	rm -rf --one-file-system "$CACHE"/.tmp-* # left by a build that was cut off
 	if ((PRUNE)); then prune; fi
-	key=$(image_key)
-	dir="$CACHE/$KERNEL-$key"
 	if ((REBUILD == 0)) && image_valid "$dir" "$key"; then
 		log "reusing $dir (kernel $(cat "$dir/kernel-version" 2>/dev/null || echo '?'))"
 	else

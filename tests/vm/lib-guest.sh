@@ -1,6 +1,6 @@
 # Helpers for guest test scripts; in the guest: . /vdk/lib-guest.sh
 # (the harness puts this file there; $VDK_LIB names it too).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2119,SC2120 # pass takes an optional note
 #
 #   scenario "name"; ...; pass            # or: fail "why"
 #   run_scenario "name" some_function     # pass if the function returns 0

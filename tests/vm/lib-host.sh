@@ -1,5 +1,5 @@
 # Helpers shared by run.sh and shell.sh (sourced on the host, not run).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # variables used by the callers
 
 VM_MARKER=VDK-INIT-REACHED
 

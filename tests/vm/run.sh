@@ -48,7 +48,7 @@ mode without the rare early-boot 'Oops: int3' race).
 USAGE
 }
 
-KERNEL=trixie OVERLAY= TIMEOUT=600 MEM=2G SMP=2 OUT= APPEND= TRIES=3 BOOT_TIMEOUT=240 FOLLOW=0
+KERNEL=trixie OVERLAY='' TIMEOUT=600 MEM=2G SMP=2 OUT='' APPEND='' TRIES=3 BOOT_TIMEOUT=240 FOLLOW=0
 while (($#)); do
 	case $1 in
 	--kernel) KERNEL=${2:?}; shift 2 ;;
@@ -84,7 +84,8 @@ fi
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d /tmp/vdk-vm-work-XXXXXX)
 
-QPID= TAILPID=
+QPID='' TAILPID=''
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
 	if [[ -n $QPID ]] && kill -0 "$QPID" 2>/dev/null; then
 		kill -TERM "$QPID" 2>/dev/null || true
@@ -101,6 +102,7 @@ trap 'vm_log "terminated"; exit 143' TERM
 
 INITRD=$(vm_make_initrd "$IMG" "$OVERLAY" "$WORK")
 vm_qemu_args "$IMG/vmlinuz" "$INITRD" "$MEM" "$SMP" "vdk.timeout=$TIMEOUT $APPEND"
+# shellcheck disable=SC2054 # commas are QEMU's
 QEMU_ARGS+=(-monitor none
 	-chardev "file,id=con,path=$OUT/console.log" -serial chardev:con
 	-device virtio-serial-pci
@@ -125,7 +127,7 @@ for ((try = 1; try <= TRIES; try++)); do
 	fi
 	why=
 	while :; do
-		if grep -qa "^$VM_MARKER" "$OUT/console.log"; then
+		if grep -qaF "$VM_MARKER" "$OUT/console.log"; then
 			BOOTED=1
 			break
 		fi

@@ -31,7 +31,7 @@ Ctrl-C goes to the guest. Ctrl-A C switches to the QEMU monitor and back.
 USAGE
 }
 
-KERNEL=trixie OVERLAY= MEM=2G SMP=2 APPEND= TIMEOUT=14400
+KERNEL=trixie OVERLAY='' MEM=2G SMP=2 APPEND='' TIMEOUT=14400
 while (($#)); do
 	case $1 in
 	--kernel) KERNEL=${2:?}; shift 2 ;;
@@ -57,6 +57,7 @@ trap 'rm -rf "$WORK"' EXIT
 INITRD=$(vm_make_initrd "$IMG" "$OVERLAY" "$WORK")
 vm_qemu_args "$IMG/vmlinuz" "$INITRD" "$MEM" "$SMP" "vdk.shell=1 $APPEND"
 # Same devices as run.sh, so the guest looks the same (virtio indexes).
+# shellcheck disable=SC2054 # commas are QEMU's
 QEMU_ARGS+=(-serial mon:stdio
 	-device virtio-serial-pci
 	-chardev "file,id=res,path=$WORK/results.tar" -device virtserialport,chardev=res,name=results)

@@ -3,6 +3,7 @@
 # serves a vduse-blk export, the kernel attaches it as a virtio-blk disk, and
 # 16 MiB of random data read back identical.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib-guest.sh
 . "${VDK_LIB:-/vdk/lib-guest.sh}"
 
 QSD_PID=

@@ -2,6 +2,7 @@
 # Harness self-test: the test's I/O hangs in D state on a VDUSE disk whose
 # daemon was killed; run.sh --timeout 20 must still exit 4 with results.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../../lib-guest.sh
 . "$VDK_LIB"
 load_vduse_modules
 truncate -s 64M /tmp/disk.raw

@@ -70,34 +70,54 @@ int vdk__bio_check_range(const struct vdk_bio *bio, uint64_t size)
 }
 
 void vdk__iov_from_buf(const struct iovec *iov, unsigned int iovcnt,
-		       const void *buf, uint64_t len)
+		       uint64_t skip, const void *buf, uint64_t len)
 {
 	const char *p = buf;
 	unsigned int i;
 
 	for (i = 0; i < iovcnt && len; i++) {
-		size_t n = iov[i].iov_len < len ? iov[i].iov_len : len;
+		size_t n = iov[i].iov_len;
+		char *dst = iov[i].iov_base;
 
+		if (skip >= n) {
+			skip -= n;
+			continue;
+		}
+		dst += skip;
+		n -= skip;
+		skip = 0;
+		if (n > len)
+			n = len;
 		if (p) {
-			memcpy(iov[i].iov_base, p, n);
+			memcpy(dst, p, n);
 			p += n;
 		} else {
-			memset(iov[i].iov_base, 0, n);
+			memset(dst, 0, n);
 		}
 		len -= n;
 	}
 }
 
-void vdk__iov_to_buf(const struct iovec *iov, unsigned int iovcnt, void *buf,
-		     uint64_t len)
+void vdk__iov_to_buf(const struct iovec *iov, unsigned int iovcnt,
+		     uint64_t skip, void *buf, uint64_t len)
 {
 	char *p = buf;
 	unsigned int i;
 
 	for (i = 0; i < iovcnt && len; i++) {
-		size_t n = iov[i].iov_len < len ? iov[i].iov_len : len;
+		size_t n = iov[i].iov_len;
+		const char *src = iov[i].iov_base;
 
-		memcpy(p, iov[i].iov_base, n);
+		if (skip >= n) {
+			skip -= n;
+			continue;
+		}
+		src += skip;
+		n -= skip;
+		skip = 0;
+		if (n > len)
+			n = len;
+		memcpy(p, src, n);
 		p += n;
 		len -= n;
 	}

@@ -12,10 +12,14 @@
  * queue has exactly @depth slots for bios, so a ring of @depth entries can
  * never be full and its CQ (twice as large) never overflows.
  *
- * With direct=on, a request the kernel would refuse for O_DIRECT (buffer,
- * length or offset not aligned) goes to a second, buffered descriptor of
- * the same file; the kernel keeps both views coherent (direct I/O writes
- * back and invalidates the page cache of its range).
+ * With direct=on, a request whose buffers O_DIRECT would refuse (an
+ * address or an iovec length not aligned as statx(STATX_DIOALIGN) says)
+ * goes through an aligned bounce buffer, still with O_DIRECT.  Not through
+ * a second, buffered descriptor: page cache filled by buffered reads goes
+ * stale under asynchronous direct writes (the kernel invalidates it only
+ * before them, for block devices), and buffered writes smaller than a
+ * page rewrite their neighbours.  Offsets are aligned by making the block
+ * size at least O_DIRECT's unit: by default, or else open() refuses.
  *
  * Discard and zeroing use fallocate(2) where the file system or device can
  * (asynchronously, through the ring), and learn at first use when it
@@ -51,15 +55,15 @@ static const struct iovec zero_iov[ZERO_IOVS] = {
 };
 
 struct vdk_bdev {
-	int fd;     /* O_DIRECT with direct=on */
-	int buf_fd; /* direct=on: the same file, buffered; else -1 */
+	int fd;
+	bool direct;
 	bool is_blk;
 	bool read_only;
 	uint32_t block_size;
 	uint32_t dev_block_size; /* block devices: BLKSSZGET */
-	/* direct=on: what O_DIRECT needs of buffers and of offsets. */
+	/* direct=on: what O_DIRECT needs of buffer addresses and lengths. */
 	uint32_t dio_mem_align;
-	uint32_t dio_off_align;
+	uint32_t dio_len_align;
 	/*
 	 * Learnt while serving, shared by the queues (relaxed atomics): the
 	 * storage supports discard (BLKDISCARD; for files punch_ok),
@@ -76,7 +80,7 @@ enum step {
 	STEP_FSYNC,
 	STEP_PUNCH,      /* fallocate PUNCH_HOLE | KEEP_SIZE */
 	STEP_ZERO_RANGE, /* fallocate ZERO_RANGE | KEEP_SIZE */
-	STEP_ZERO_WRITE, /* writev from zero_buf */
+	STEP_ZERO_WRITE, /* writev from zero_buf (aligned for O_DIRECT) */
 };
 
 /* One bio in flight. */
@@ -86,10 +90,10 @@ struct slot {
 	uint64_t done;          /* bytes transferred so far */
 	unsigned int iov_idx;   /* first iovec not wholly transferred */
 	size_t iov_off;         /* bytes of it already transferred */
-	struct iovec part;      /* the rest of it, when iov_off > 0 */
+	struct iovec part;      /* the rest of it (iov_off > 0), or bounce */
+	uint8_t *bounce;        /* misaligned for O_DIRECT: the data here */
+	uint64_t bounce_at;     /* ... from this byte of the bio on */
 	uint8_t step;           /* enum step */
-	bool buffered;          /* O_DIRECT refused it: use buf_fd */
-	bool on_direct;         /* the SQE in flight went to the O_DIRECT fd */
 };
 
 struct vdk_bq {
@@ -145,18 +149,22 @@ static int storage_size(const struct vdk_bdev *b, uint64_t *size)
 	return 0;
 }
 
-/* What O_DIRECT needs; the block size when the kernel does not say. */
+/*
+ * What O_DIRECT needs: the kernel says (statx) or, on kernels that do
+ * not, a page for addresses (always enough) and the device's block for
+ * lengths and offsets.
+ */
 static void dio_alignment(struct vdk_bdev *b)
 {
 	struct statx stx;
 
-	b->dio_mem_align = b->is_blk ? b->dev_block_size : b->block_size;
-	b->dio_off_align = b->dio_mem_align;
+	b->dio_mem_align = sysconf(_SC_PAGESIZE);
+	b->dio_len_align = b->is_blk ? b->dev_block_size : 512;
 	if (!statx(b->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) &&
 	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_mem_align &&
 	    stx.stx_dio_offset_align) {
 		b->dio_mem_align = stx.stx_dio_mem_align;
-		b->dio_off_align = stx.stx_dio_offset_align;
+		b->dio_len_align = stx.stx_dio_offset_align;
 	}
 }
 
@@ -191,7 +199,6 @@ static void file_close(struct vdk_bdev *b)
 {
 	if (!b)
 		return;
-	vdk__close_fd(&b->buf_fd);
 	vdk__close_fd(&b->fd);
 	free(b);
 }
@@ -200,7 +207,7 @@ static int file_open(struct vdk_params *ps, struct vdk_bdev **out, char *err,
 		     size_t errlen)
 {
 	bool direct = false, read_only = false;
-	struct stat st, st2;
+	struct stat st;
 	struct vdk_bdev *b;
 	const char *path;
 	uint64_t size;
@@ -226,7 +233,7 @@ static int file_open(struct vdk_params *ps, struct vdk_bdev **out, char *err,
 		return -ENOMEM;
 	}
 	b->fd = -1;
-	b->buf_fd = -1;
+	b->direct = direct;
 	b->read_only = read_only;
 	bs_ret = vdk__get_block_size(ps, &b->block_size, err, errlen);
 	if (bs_ret && bs_ret != -ENOENT) {
@@ -280,6 +287,20 @@ static int file_open(struct vdk_params *ps, struct vdk_bdev **out, char *err,
 	} else if (bs_ret == -ENOENT) {
 		b->block_size = 512;
 	}
+	if (direct) {
+		dio_alignment(b);
+		/* Never smaller than O_DIRECT's unit, so offsets fit it. */
+		if (bs_ret == -ENOENT && b->block_size < b->dio_len_align)
+			b->block_size = 4096;
+		if (b->block_size % b->dio_len_align ||
+		    b->dio_mem_align > 4096) {
+			vdk__errf(err, errlen,
+				  "'%.128s': direct=on needs units of %u bytes here (buffers aligned to %u): use block-size=4096 or direct=off",
+				  path, b->dio_len_align, b->dio_mem_align);
+			ret = -EINVAL;
+			goto err;
+		}
+	}
 
 	ret = storage_size(b, &size);
 	if (ret) {
@@ -300,24 +321,6 @@ static int file_open(struct vdk_params *ps, struct vdk_bdev **out, char *err,
 		goto err;
 	}
 
-	if (direct) {
-		dio_alignment(b);
-		/* By path, so check it is still the same file. */
-		ret = open_storage(path, flags, &st2);
-		if (ret >= 0) {
-			b->buf_fd = ret;
-			if (st2.st_dev != st.st_dev ||
-			    st2.st_ino != st.st_ino ||
-			    st2.st_rdev != st.st_rdev)
-				ret = -ESTALE;
-		}
-		if (ret < 0) {
-			vdk__errf(err, errlen,
-				  "'%.128s': cannot open it a second time: %s",
-				  path, strerror(-ret));
-			goto err;
-		}
-	}
 	probe(b, size);
 	*out = b;
 	return 0;
@@ -436,14 +439,21 @@ static struct slot *slot_get(struct vdk_bq *q, struct vdk_bio *bio)
 	return s;
 }
 
+static void slot_put(struct vdk_bq *q, struct slot *s)
+{
+	free(s->bounce);
+	s->bounce = NULL;
+	s->bio = NULL;
+	s->next_free = q->free;
+	q->free = s;
+}
+
 /* Free the slot first: done() may submit the next bio at once. */
 static void finish(struct vdk_bq *q, struct slot *s, int result)
 {
 	struct vdk_bio *bio = s->bio;
 
-	s->bio = NULL;
-	s->next_free = q->free;
-	q->free = s;
+	slot_put(q, s);
 	bio->done(bio, result);
 }
 
@@ -462,26 +472,61 @@ static bool aligned(uint64_t v, uint32_t align)
 	return !(v & (align - 1));
 }
 
-/* The fd for this transfer: O_DIRECT only for what it accepts. */
-static int pick_fd(struct vdk_bdev *b, struct slot *s, uint64_t off,
-		   const struct iovec *iov, unsigned int cnt)
+/* Would O_DIRECT take these buffers?  (Offsets: see file_open().) */
+static bool dio_ok(const struct vdk_bdev *b, const struct iovec *iov,
+		   unsigned int cnt)
 {
 	unsigned int i;
 
-	s->on_direct = false;
-	if (b->buf_fd < 0)
-		return b->fd;
-	if (s->buffered || !aligned(off, b->dio_off_align))
-		return b->buf_fd;
 	for (i = 0; i < cnt; i++) {
-		if (!iov[i].iov_len)
-			continue;
-		if (!aligned((uintptr_t)iov[i].iov_base, b->dio_mem_align) ||
-		    !aligned(iov[i].iov_len, b->dio_off_align))
-			return b->buf_fd;
+		/* As the kernel, ignore empty iovecs. */
+		if (iov[i].iov_len &&
+		    (!aligned((uintptr_t)iov[i].iov_base, b->dio_mem_align) ||
+		     !aligned(iov[i].iov_len, b->dio_len_align)))
+			return false;
 	}
-	s->on_direct = true;
-	return b->fd;
+	return true;
+}
+
+/*
+ * Move the rest of the bio, from byte s->done on, into an aligned
+ * buffer: the data for a write, room for a read.  Only misaligned
+ * requests with direct=on pay for the allocation and the copy.
+ */
+static int bounce_start(struct vdk_bdev *b, struct slot *s)
+{
+	struct vdk_bio *bio = s->bio;
+	uint64_t rem = bio->len - s->done;
+	void *p;
+
+	if (rem > SIZE_MAX || posix_memalign(&p, b->dio_mem_align, rem))
+		return -ENOMEM;
+	if (bio->op == VDK_BIO_WRITE)
+		vdk__iov_to_buf(bio->iov, bio->iovcnt, s->done, p, rem);
+	s->bounce = p;
+	s->bounce_at = s->done;
+	return 0;
+}
+
+/* Where the rest of a read or write goes: the iovecs or the bounce. */
+static unsigned int rw_iov(struct slot *s, const struct iovec **iov)
+{
+	const struct vdk_bio *bio = s->bio;
+
+	if (s->bounce) {
+		s->part.iov_base = s->bounce + (s->done - s->bounce_at);
+		s->part.iov_len = bio->len - s->done;
+	} else if (s->iov_off) {
+		const struct iovec *v = &bio->iov[s->iov_idx];
+
+		s->part.iov_base = (char *)v->iov_base + s->iov_off;
+		s->part.iov_len = v->iov_len - s->iov_off;
+	} else {
+		*iov = bio->iov + s->iov_idx;
+		return bio->iovcnt - s->iov_idx;
+	}
+	*iov = &s->part;
+	return 1;
 }
 
 /* Queue the SQE for the slot's current step.  -errno if it cannot. */
@@ -490,34 +535,32 @@ static int issue(struct vdk_bq *q, struct slot *s)
 	struct vdk_bdev *b = q->b;
 	struct vdk_bio *bio = s->bio;
 	uint64_t off = bio->offset + s->done, rem = bio->len - s->done;
-	const struct iovec *iov;
+	const struct iovec *iov = NULL;
 	struct io_uring_sqe *sqe;
-	unsigned int cnt;
-	int fd, rw_flags = 0;
+	unsigned int cnt = 0;
+	int ret, rw_flags = 0;
 
+	if (s->step == STEP_RW) {
+		cnt = rw_iov(s, &iov);
+		if (b->direct && !s->bounce && !dio_ok(b, iov, cnt)) {
+			ret = bounce_start(b, s);
+			if (ret)
+				return ret;
+			cnt = rw_iov(s, &iov);
+		}
+	}
 	sqe = get_sqe(q);
 	if (!sqe)
 		return -EBUSY;
 	switch (s->step) {
 	case STEP_RW:
-		if (s->iov_off) {
-			const struct iovec *v = &bio->iov[s->iov_idx];
-
-			s->part.iov_base = (char *)v->iov_base + s->iov_off;
-			s->part.iov_len = v->iov_len - s->iov_off;
-			iov = &s->part;
-			cnt = 1;
-		} else {
-			iov = bio->iov + s->iov_idx;
-			cnt = bio->iovcnt - s->iov_idx;
-		}
-		fd = pick_fd(b, s, off, iov, cnt);
 		if (bio->op == VDK_BIO_READ) {
-			io_uring_prep_readv(sqe, fd, iov, cnt, off);
+			io_uring_prep_readv(sqe, b->fd, iov, cnt, off);
 		} else {
 			if (bio->flags & VDK_BIO_F_FUA)
 				rw_flags = RWF_DSYNC;
-			io_uring_prep_writev2(sqe, fd, iov, cnt, off, rw_flags);
+			io_uring_prep_writev2(sqe, b->fd, iov, cnt, off,
+					      rw_flags);
 		}
 		break;
 	case STEP_ZERO_WRITE:
@@ -531,8 +574,7 @@ static int issue(struct vdk_bq *q, struct slot *s)
 			iov = &s->part;
 			cnt = 1;
 		}
-		fd = pick_fd(b, s, off, iov, cnt);
-		io_uring_prep_writev(sqe, fd, iov, cnt, off);
+		io_uring_prep_writev(sqe, b->fd, iov, cnt, off);
 		break;
 	case STEP_FSYNC:
 		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
@@ -560,7 +602,7 @@ static void advance(struct slot *s, uint64_t n)
 	const struct iovec *iov = s->bio->iov;
 
 	s->done += n;
-	if (s->step != STEP_RW)
+	if (s->step != STEP_RW || s->bounce)
 		return;
 	while (n && s->iov_idx < s->bio->iovcnt) {
 		size_t left = iov[s->iov_idx].iov_len - s->iov_off;
@@ -575,7 +617,7 @@ static void advance(struct slot *s, uint64_t n)
 	}
 }
 
-/* The next way to zero after @failed could not; -errno on a real error. */
+/* The next way to zero after the current step could not; or -errno. */
 static int zero_fallback(struct vdk_bdev *b, struct slot *s, int res)
 {
 	/* EINVAL: this range (alignment), not the storage, was refused. */
@@ -601,23 +643,23 @@ static int zero_fallback(struct vdk_bdev *b, struct slot *s, int res)
 static int complete(struct vdk_bq *q, struct slot *s, int res)
 {
 	struct vdk_bdev *b = q->b;
+	struct vdk_bio *bio = s->bio;
 	int ret;
 
 	switch (s->step) {
 	case STEP_RW:
 	case STEP_ZERO_WRITE:
-		if (res == -EINVAL && s->on_direct) {
-			/* O_DIRECT wanted more alignment than we knew. */
-			s->buffered = true;
-			break;
-		}
 		if (res <= 0) {
 			/* 0: end of file (truncated under us) or no progress. */
 			finish(q, s, res ? res : -EIO);
 			return 1;
 		}
 		advance(s, res);
-		if (s->done == s->bio->len) {
+		if (s->done == bio->len) {
+			if (s->bounce && bio->op == VDK_BIO_READ)
+				vdk__iov_from_buf(bio->iov, bio->iovcnt,
+						  s->bounce_at, s->bounce,
+						  bio->len - s->bounce_at);
 			finish(q, s, 0);
 			return 1;
 		}
@@ -627,7 +669,7 @@ static int complete(struct vdk_bq *q, struct slot *s, int res)
 		return 1;
 	case STEP_PUNCH:
 	case STEP_ZERO_RANGE:
-		if (s->bio->op == VDK_BIO_DISCARD) {
+		if (bio->op == VDK_BIO_DISCARD) {
 			/* Discard is a hint: not being able to is fine. */
 			if (res == -EOPNOTSUPP) {
 				flag_clear(&b->punch_ok);
@@ -661,10 +703,8 @@ static int start(struct vdk_bq *q, struct vdk_bio *bio, enum step step)
 		return -EBUSY;
 	s->step = step;
 	ret = issue(q, s);
-	if (ret) {
-		s->next_free = q->free;
-		q->free = s;
-	}
+	if (ret)
+		slot_put(q, s);
 	return ret;
 }
 

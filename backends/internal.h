@@ -33,13 +33,14 @@ int vdk__bio_check_rw(const struct vdk_bio *bio, uint64_t size);
 int vdk__bio_check_range(const struct vdk_bio *bio, uint64_t size);
 
 /*
- * Copy between a flat buffer and iovecs (exactly @len bytes; the caller
- * checked the iovecs hold that many).  @buf NULL in to_iov fills zeros.
+ * Copy @len bytes between a flat buffer and the iovecs, starting @skip
+ * bytes into the iovecs (the caller checked they hold that many).  @buf
+ * NULL in vdk__iov_from_buf() fills zeros.
  */
 void vdk__iov_from_buf(const struct iovec *iov, unsigned int iovcnt,
-		       const void *buf, uint64_t len);
-void vdk__iov_to_buf(const struct iovec *iov, unsigned int iovcnt, void *buf,
-		     uint64_t len);
+		       uint64_t skip, const void *buf, uint64_t len);
+void vdk__iov_to_buf(const struct iovec *iov, unsigned int iovcnt,
+		     uint64_t skip, void *buf, uint64_t len);
 
 /*
  * The parameters every backend with a fixed geometry shares: "size"

@@ -90,7 +90,7 @@ static int null_read(struct vdk_bq *q, struct vdk_bio *bio)
 	if (vdk__bio_check_rw(bio, q->b->size))
 		return -EINVAL;
 	if (q->b->zeroes)
-		vdk__iov_from_buf(bio->iov, bio->iovcnt, NULL, bio->len);
+		vdk__iov_from_buf(bio->iov, bio->iovcnt, 0, NULL, bio->len);
 	bio->done(bio, 0);
 	return 0;
 }

@@ -120,7 +120,7 @@ static int ram_read(struct vdk_bq *q, struct vdk_bio *bio)
 
 	if (vdk__bio_check_rw(bio, b->size))
 		return -EINVAL;
-	vdk__iov_from_buf(bio->iov, bio->iovcnt, b->mem + bio->offset,
+	vdk__iov_from_buf(bio->iov, bio->iovcnt, 0, b->mem + bio->offset,
 			  bio->len);
 	bio->done(bio, 0);
 	return 0;
@@ -132,7 +132,7 @@ static int ram_write(struct vdk_bq *q, struct vdk_bio *bio)
 
 	if (vdk__bio_check_rw(bio, b->size))
 		return -EINVAL;
-	vdk__iov_to_buf(bio->iov, bio->iovcnt, b->mem + bio->offset,
+	vdk__iov_to_buf(bio->iov, bio->iovcnt, 0, b->mem + bio->offset,
 			bio->len);
 	bio->done(bio, 0);
 	return 0;

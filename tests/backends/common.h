@@ -80,9 +80,8 @@ void check_bytes(const void *got, const void *want, uint64_t len,
  * Every operation against a model of the device (at most 16 MiB):
  * writes of patterns through odd iovec splits, reads split differently,
  * the last blocks, flush, FUA, discard and zero (with and without unmap),
- * many bios in flight at once, done() once per bio.  A discarded range
- * must read back as zeros when the backend says it can discard, and be
- * left alone when it says it cannot.
+ * many bios in flight at once, done() once per bio.  A discarded block
+ * must read back unchanged or as zeros.
  */
 void conformance(struct tb *t);
 
@@ -94,6 +93,13 @@ void two_threads(struct tb *t);
  * removed at exit.  NULL if @dir cannot hold one.
  */
 char *tmp_file(const char *dir, uint64_t size);
+
+/*
+ * Write a pattern over [0, @size), discard (or zero, with @op) the given
+ * range, and check it reads as zeros and everything else is intact.
+ */
+void check_zeroed(struct tq *q, uint8_t op, uint8_t flags, uint64_t size,
+		  uint64_t off, uint64_t len);
 
 /* The message in t->err contains @part. */
 void check_err(const struct tb *t, int ret, const char *part);

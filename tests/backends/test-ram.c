@@ -82,6 +82,36 @@ static void test_sparse(void)
 	tb_close(&t);
 }
 
+/* Discard and zero with unmap: whole pages given back, edges cleared. */
+static void test_punch_edges(void)
+{
+	static const uint64_t ranges[][2] = {
+		{ 512, 3 * 4096 },    /* partial pages on both sides */
+		{ 4096, 4096 },       /* exactly one page */
+		{ 512, 1024 },        /* inside one page */
+		{ 0, 1 << 20 },       /* everything */
+		{ (1 << 20) - 512, 512 },
+		{ 3584, 8192 + 1024 },
+	};
+	static const uint8_t ops[][2] = {
+		{ VDK_BIO_DISCARD, 0 },
+		{ VDK_BIO_ZERO, VDK_BIO_F_UNMAP },
+		{ VDK_BIO_ZERO, 0 },
+	};
+	unsigned int i, j;
+	struct tb t;
+	struct tq q;
+
+	CHECK_EQ(TB_OPEN(&t, "ram", "size=1M"), 0);
+	tq_open(&q, &t, 1);
+	for (i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+		for (j = 0; j < sizeof(ops) / sizeof(ops[0]); j++)
+			check_zeroed(&q, ops[j][0], ops[j][1], 1 << 20,
+				     ranges[i][0], ranges[i][1]);
+	tq_close(&q);
+	tb_close(&t);
+}
+
 int main(void)
 {
 	struct tb t;
@@ -89,6 +119,7 @@ int main(void)
 	test_params();
 	test_bad_bios();
 	test_sparse();
+	test_punch_edges();
 
 	CHECK_EQ(TB_OPEN(&t, "ram", "size=4M"), 0);
 	conformance(&t);

@@ -132,9 +132,26 @@ struct vdk_backend_ops {
 	int (*commit)(struct vdk_bq *q);
 	/*
 	 * Optional.  Run waiting completions, without blocking.  Returns
-	 * how many completed, or -errno.
+	 * how many completed, or -errno.  Clears whatever made queue_fd()
+	 * readable.
 	 */
 	int (*reap)(struct vdk_bq *q);
+
+	/*
+	 * Optional, for backends on sockets (NBD): the poll() events to
+	 * wait for on queue_fd() now (default POLLIN).
+	 */
+	short (*queue_events)(struct vdk_bq *q);
+	/*
+	 * Optional.  poll() returned @revents on queue_fd(): do the I/O it
+	 * allows (completions may run).  Called before reap().
+	 */
+	int (*queue_ready)(struct vdk_bq *q, short revents);
+	/*
+	 * Optional.  Milliseconds until the backend wants reap() called
+	 * again even if nothing happens (timeouts, reconnects), or -1.
+	 */
+	int (*queue_timeout)(struct vdk_bq *q);
 };
 
 /* Registered backends, NULL-terminated. */

@@ -167,10 +167,12 @@ static void drain_inflight(struct blk_queue *q)
 
 		if (backend_reap(q) > 0)
 			continue;
-		if (fd >= 0)
-			poll(&p, 1, 100);
-		else
+		if (fd < 0)
 			break; /* synchronous backend: nothing is pending */
+		if (ops->queue_events)
+			p.events = ops->queue_events(q->bq);
+		if (poll(&p, 1, 100) > 0 && ops->queue_ready)
+			ops->queue_ready(q->bq, p.revents);
 	}
 }
 
@@ -190,8 +192,9 @@ static void *queue_thread(void *arg)
 	struct vdk_blk *blk = (struct vdk_blk *)q->sh; /* sh is first */
 	uint64_t last_work = now_ns();
 	struct pollfd pfd[3];
+	bool have_fd;
 	char name[16];
-	int ret;
+	int ret, timeout;
 
 	snprintf(name, sizeof(name), "vdk-q%u", q->index);
 	prctl(PR_SET_NAME, name);
@@ -210,6 +213,7 @@ static void *queue_thread(void *arg)
 	pfd[2].fd = q->stop_fd;
 	for (int i = 0; i < 3; i++)
 		pfd[i].events = POLLIN;
+	have_fd = pfd[1].fd >= 0;
 
 	vdk_vq_set_kick(q->vq, false);
 	for (;;) {
@@ -225,15 +229,20 @@ static void *queue_thread(void *arg)
 			vdk_vq_set_kick(q->vq, false);
 			continue;
 		}
-		ret = poll(pfd, 3, -1);
+		if (have_fd && ops->queue_events)
+			pfd[1].events = ops->queue_events(q->bq);
+		timeout = q->bq && ops->queue_timeout ?
+				  ops->queue_timeout(q->bq) : -1;
+		ret = poll(pfd, 3, timeout);
 		if (ret < 0 && errno != EINTR)
 			break;
 		if (pfd[2].revents)
 			break;
 		if (pfd[0].revents)
 			clear_eventfd(pfd[0].fd);
-		if (pfd[1].fd >= 0 && pfd[1].revents)
-			clear_eventfd(pfd[1].fd);
+		/* The backend's fd is the backend's to clear, in reap(). */
+		if (have_fd && pfd[1].revents && ops->queue_ready)
+			ops->queue_ready(q->bq, pfd[1].revents);
 		vdk_vq_set_kick(q->vq, false);
 		last_work = now_ns();
 	}

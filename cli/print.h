@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One printing path for text and JSON, as iproute2's print_*() calls: each
+ * field is printed once, with its JSON key and its text column, and the
+ * mode decides what shows.
+ */
+#ifndef VDK_PRINT_H
+#define VDK_PRINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "json.h"
+
+enum vdk_pr_kind {
+	VDK_PR_ANY,   /* both text and JSON */
+	VDK_PR_JSON,  /* JSON only */
+	VDK_PR_TEXT,  /* text only */
+};
+
+struct vdk_pr {
+	FILE *f;
+	bool json;
+	struct vdk_jw jw;
+	bool line_started;
+};
+
+void vdk_pr_init(struct vdk_pr *p, FILE *f, bool json);
+
+/* JSON: '[' and ']' (plus a newline); text: nothing. */
+void vdk_pr_list_begin(struct vdk_pr *p);
+void vdk_pr_list_end(struct vdk_pr *p);
+/*
+ * One record.  JSON: an object; text: a line.  With @top, the JSON object
+ * ends with a newline (a record outside a list).
+ */
+void vdk_pr_rec_begin(struct vdk_pr *p);
+void vdk_pr_rec_end(struct vdk_pr *p, bool top);
+/* A nested JSON object under @key (JSON only; text prints nothing). */
+void vdk_pr_obj_begin(struct vdk_pr *p, const char *key);
+void vdk_pr_obj_end(struct vdk_pr *p);
+
+/*
+ * Fields.  In text, a column of @width characters (left-aligned, padded,
+ * followed by a space unless @width is 0).  A NULL string prints "-" in
+ * text and null in JSON.
+ */
+void vdk_pr_str(struct vdk_pr *p, enum vdk_pr_kind k, const char *key,
+		int width, const char *val);
+void vdk_pr_u64(struct vdk_pr *p, enum vdk_pr_kind k, const char *key,
+		int width, uint64_t val);
+void vdk_pr_bool(struct vdk_pr *p, enum vdk_pr_kind k, const char *key,
+		 int width, bool val);
+/* Bytes: a number in JSON, "512M" or "1.5G" in text. */
+void vdk_pr_size(struct vdk_pr *p, enum vdk_pr_kind k, const char *key,
+		 int width, uint64_t bytes);
+
+/* Human-readable size into @buf: "0", "512", "4K", "1.5G". */
+void vdk_fmt_size(char *buf, size_t len, uint64_t bytes);
+
+#endif /* VDK_PRINT_H */

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Command-line parsing of each verb, apart from what the verbs do, so that
+ * tests can run it.  Every parser takes the verb's argv (argv[0] is the
+ * verb), returns 0 or -EINVAL with a one-line message in @err, and sets
+ * help when -h/--help was given (the rest is then not checked).
+ */
+#ifndef VDK_ARGS_H
+#define VDK_ARGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct vdk_add_args {
+	const char *name;
+	const char *backend;
+	int nparams;              /* KEY=VALUE words, not parsed here */
+	char **params;
+	unsigned int queues;
+	unsigned int queue_size;
+	unsigned int block_size;  /* 0: the backend's */
+	bool read_only;
+	const char *serial;
+	bool vhost;               /* --bus vhost */
+	bool daemon;
+	const char *pidfile;
+	bool json;
+	const char *log;
+	int verbose;
+	unsigned int timeout;     /* seconds to wait for the device */
+	bool help;
+};
+
+struct vdk_del_args {
+	const char *name;
+	unsigned int timeout;
+	bool help;
+};
+
+struct vdk_list_args {
+	const char *name;  /* NULL: all */
+	bool json;
+	bool help;
+};
+
+struct vdk_resize_args {
+	const char *name;
+	bool help;
+};
+
+struct vdk_backends_args {
+	bool json;
+	bool help;
+};
+
+int vdk_args_add(int argc, char **argv, struct vdk_add_args *a, char *err,
+		 size_t errlen);
+int vdk_args_del(int argc, char **argv, struct vdk_del_args *a, char *err,
+		 size_t errlen);
+int vdk_args_list(int argc, char **argv, struct vdk_list_args *a, char *err,
+		  size_t errlen);
+int vdk_args_resize(int argc, char **argv, struct vdk_resize_args *a,
+		    char *err, size_t errlen);
+int vdk_args_backends(int argc, char **argv, struct vdk_backends_args *a,
+		      char *err, size_t errlen);
+
+#endif /* VDK_ARGS_H */

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vdk command: what the verbs share.
+ */
+#ifndef VDK_CLI_H
+#define VDK_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit codes, documented in `vdk --help` and cli/README.md. */
+enum vdk_exit {
+	VDK_EXIT_OK = 0,
+	VDK_EXIT_FAIL = 1,      /* runtime failure */
+	VDK_EXIT_USAGE = 2,     /* bad option, key or value; unknown backend */
+	VDK_EXIT_KERNEL = 3,    /* a kernel module is not loaded */
+	VDK_EXIT_PERM = 4,      /* not root */
+	VDK_EXIT_EXISTS = 5,    /* name in use */
+	VDK_EXIT_NODEV = 6,     /* no such device */
+};
+
+/* Defaults and limits of `vdk add`. */
+#define VDK_DEF_QUEUES 1
+#define VDK_MAX_QUEUES 64
+#define VDK_DEF_QUEUE_SIZE 256
+#define VDK_MAX_QUEUE_SIZE 1024
+#define VDK_DEF_TIMEOUT 30
+#define VDK_MAX_TIMEOUT 3600
+#define VDK_SERIAL_MAX 20
+/* VDUSE_NAME_MAX, with its terminating NUL. */
+#define VDK_NAME_MAX 256
+
+/* Print "vdk: VERB: message" on stderr (one line, newline added). */
+void vdk_cli_err(const char *verb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Check a device name: 1..255 characters of [A-Za-z0-9_.:-], not "." or
+ * "..", not "control".  Returns 0 or -EINVAL with a message in @err.
+ */
+int vdk_check_name(const char *name, char *err, size_t errlen);
+
+/*
+ * Parse a decimal unsigned number in [min, max].  Rejects empty strings,
+ * signs, trailing characters and overflow.  0 or -EINVAL.
+ */
+int vdk_parse_uint(const char *s, unsigned long min, unsigned long max,
+		   unsigned long *out);
+
+/* "vdk" running as root?  (Checked early, with a clear message.) */
+bool vdk_is_root(void);
+
+/* Verbs. argv[0] is the verb; each returns an exit code. */
+int vdk_cmd_add(int argc, char **argv);
+int vdk_cmd_del(int argc, char **argv);
+int vdk_cmd_list(int argc, char **argv);
+int vdk_cmd_resize(int argc, char **argv);
+int vdk_cmd_backends(int argc, char **argv);
+
+/* Usage text of a verb, for `vdk help VERB` and `vdk VERB --help`. */
+extern const char vdk_add_usage[];
+extern const char vdk_del_usage[];
+extern const char vdk_list_usage[];
+extern const char vdk_resize_usage[];
+extern const char vdk_backends_usage[];
+
+#endif /* VDK_CLI_H */

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Small helpers shared by the verbs: error lines, names, numbers.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void vdk_cli_err(const char *verb, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* One line, whatever the message holds. */
+	for (char *c = msg; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	if (verb)
+		fprintf(stderr, "vdk: %s: %s\n", verb, msg);
+	else
+		fprintf(stderr, "vdk: %s\n", msg);
+}
+
+int vdk_check_name(const char *name, char *err, size_t errlen)
+{
+	size_t len = strlen(name);
+
+	if (len == 0) {
+		snprintf(err, errlen, "empty device name");
+		return -EINVAL;
+	}
+	if (len >= VDK_NAME_MAX) {
+		snprintf(err, errlen, "device name longer than %d characters",
+			 VDK_NAME_MAX - 1);
+		return -EINVAL;
+	}
+	if (!strcmp(name, ".") || !strcmp(name, "..") ||
+	    !strcmp(name, "control")) {
+		snprintf(err, errlen, "'%s' cannot be a device name", name);
+		return -EINVAL;
+	}
+	for (const char *c = name; *c; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || strchr("_.:-", *c))
+			continue;
+		snprintf(err, errlen,
+			 "bad device name '%s' (letters, digits, '_.:-' only)",
+			 name);
+		return -EINVAL;
+	}
+	if (name[0] == '-') {
+		snprintf(err, errlen, "a device name cannot start with '-'");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int vdk_parse_uint(const char *s, unsigned long min, unsigned long max,
+		   unsigned long *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+bool vdk_is_root(void)
+{
+	return geteuid() == 0;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's log: stderr in the foreground, syslog when daemonized, or a
+ * file given with --log.  Messages from libvdk arrive through
+ * vdk_log_cb().
+ */
+#ifndef VDK_LOG_H
+#define VDK_LOG_H
+
+#include <stdbool.h>
+
+/*
+ * Where to log: a file (@path, appended to), else syslog when
+ * @use_syslog, else stderr.  Messages above @level are dropped.  0 or
+ * -errno (the file could not be opened).
+ */
+int vdk_log_open(const char *path, bool use_syslog, int level);
+void vdk_log_close(void);
+
+/* The file descriptor of the log file, or -1. */
+int vdk_log_fd(void);
+
+/* The level in force (VDK_LOG_*, syslog's numbers). */
+int vdk_log_level(void);
+
+/* One message; a trailing newline is not needed.  Thread-safe. */
+void vdk_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* For struct vdk_dev_cfg / vdk_blk_cfg; @opaque is the device name. */
+void vdk_log_cb(void *opaque, int level, const char *msg);
+
+#endif /* VDK_LOG_H */

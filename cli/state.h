@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Runtime state of a device, /run/vdk/NAME.json, written by its daemon once
+ * the device is live and removed when it goes.  `vdk list`, `vdk del` and
+ * `vdk resize` find the daemon through it.
+ */
+#ifndef VDK_STATE_H
+#define VDK_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define VDK_STATE_PARAMS 32
+
+struct vdk_state_param {
+	char *key;
+	char *value;
+};
+
+struct vdk_state {
+	int pid;
+	char *name;
+	char *backend;
+	unsigned int nparams;
+	struct vdk_state_param params[VDK_STATE_PARAMS];
+	uint64_t size;        /* bytes */
+	uint32_t block_size;
+	unsigned int queues;
+	unsigned int queue_size;
+	bool read_only;
+	char *bus;            /* "virtio" or "vhost" */
+	char *node;           /* "/dev/vda", "/dev/vhost-vdpa-0" */
+};
+
+/* Free the strings of @st (not @st itself) and zero it. */
+void vdk_state_free(struct vdk_state *st);
+
+/* JSON of @st, one line with a newline, into @f. */
+void vdk_state_format(const struct vdk_state *st, FILE *f);
+
+/*
+ * Fill @st from JSON (unknown keys are skipped).  0, -EINVAL (malformed
+ * or a required key missing) or -ENOMEM.  On error @st holds nothing.
+ */
+int vdk_state_parse(const char *buf, size_t len, struct vdk_state *st);
+
+/* Write RUN_DIR/NAME.json atomically, creating the directory. */
+int vdk_state_write(const struct vdk_state *st);
+
+/* Read RUN_DIR/NAME.json.  -ENOENT when there is none. */
+int vdk_state_read(const char *name, struct vdk_state *st);
+
+/* Remove RUN_DIR/NAME.json.  0 or -errno (-ENOENT ignored). */
+int vdk_state_remove(const char *name);
+
+/*
+ * Whether @pid is a running vdk process: /proc/PID/comm is "vdk", or
+ * /proc/PID/exe is this program.  Zombies do not count.
+ */
+bool vdk_pid_is_vdk(pid_t pid);
+
+/*
+ * A process that has @path open (looked up in /proc/PID/fd), 0 if none,
+ * -errno if /proc cannot be read.
+ */
+pid_t vdk_find_holder(const char *path);
+
+#endif /* VDK_STATE_H */

@@ -21,6 +21,7 @@ struct region {
 	unsigned char *buf;
 	unsigned int maps;
 	bool retired;
+	bool kept; /* by recut(), while it runs */
 	struct region *next_retired;
 };
 
@@ -178,7 +179,9 @@ static struct region *region_new(uint64_t start, uint64_t last, uint8_t perm)
 
 /*
  * Replace the regions by ones cut at @cuts, keeping contents and the
- * permission of the old region each new one starts in.
+ * permission of the old region each new one starts in.  A region whose
+ * bounds do not change stays as it is: its memory is the same, and a
+ * mapping of it stays valid without an IOTLB update.
  */
 static void recut(struct sim *s, const uint64_t *cuts, unsigned int n)
 {
@@ -191,16 +194,25 @@ static void recut(struct sim *s, const uint64_t *cuts, unsigned int n)
 	assert(fresh);
 	for (i = 0; i <= n; i++) {
 		uint64_t end = i < n ? cuts[i] : s->size;
-		uint8_t perm = old ? find_region(s, start)->perm :
-				     VDUSE_ACCESS_RW;
+		struct region *o = old ? find_region(s, start) : NULL;
 
 		assert(end > start && end <= s->size);
-		fresh[i] = region_new(start, end - 1, perm);
-		if (old)
-			sim_read(s, start, fresh[i]->buf, end - start);
+		if (o && o->start == start && o->last == end - 1) {
+			fresh[i] = o;
+			o->kept = true;
+		} else {
+			fresh[i] = region_new(start, end - 1,
+					      o ? o->perm : VDUSE_ACCESS_RW);
+			if (old)
+				sim_read(s, start, fresh[i]->buf, end - start);
+		}
 		start = end;
 	}
 	for (i = 0; i < nold; i++) {
+		if (old[i]->kept) {
+			old[i]->kept = false;
+			continue;
+		}
 		old[i]->retired = true;
 		region_put(s, old[i]);
 	}

@@ -335,7 +335,8 @@ int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,
 		ret = -ENOMEM;
 		goto err_free;
 	}
-	memcpy(dev->config, cfg->config, cfg->config_size);
+	if (cfg->config_size) /* config may be NULL when empty */
+		memcpy(dev->config, cfg->config, cfg->config_size);
 	ret = vdk__iotlb_init(&dev->iotlb, k, dev);
 	if (ret < 0)
 		goto err_free;

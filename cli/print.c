@@ -61,6 +61,20 @@ void vdk_pr_obj_end(struct vdk_pr *p)
 		vdk_jw_obj_end(&p->jw);
 }
 
+void vdk_pr_arr_begin(struct vdk_pr *p, const char *key)
+{
+	if (!p->json)
+		return;
+	vdk_jw_key(&p->jw, key);
+	vdk_jw_arr_begin(&p->jw);
+}
+
+void vdk_pr_arr_end(struct vdk_pr *p)
+{
+	if (p->json)
+		vdk_jw_arr_end(&p->jw);
+}
+
 static bool pr_text(const struct vdk_pr *p, enum vdk_pr_kind k)
 {
 	return !p->json && k != VDK_PR_JSON;

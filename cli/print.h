@@ -41,6 +41,10 @@ void vdk_pr_rec_end(struct vdk_pr *p, bool top);
 void vdk_pr_obj_begin(struct vdk_pr *p, const char *key);
 void vdk_pr_obj_end(struct vdk_pr *p);
 
+/* A JSON array under @key (JSON only), of records or values. */
+void vdk_pr_arr_begin(struct vdk_pr *p, const char *key);
+void vdk_pr_arr_end(struct vdk_pr *p);
+
 /*
  * Fields.  In text, a column of @width characters (left-aligned, padded,
  * followed by a space unless @width is 0).  A NULL string prints "-" in

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vdk list: the VDUSE devices, what serves them and where they are.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "cli.h"
+#include "print.h"
+#include "state.h"
+#include "sysfs.h"
+
+const char vdk_list_usage[] =
+"Usage: vdk list [-j] [NAME]\n"
+"\n"
+"List the VDUSE devices (or only NAME) with their node, backend, size,\n"
+"queues, bus and state:\n"
+"  running   a vdk daemon serves it, and it is on the vDPA bus\n"
+"  detached  a vdk daemon serves it, and it is not on the vDPA bus\n"
+"  orphan    no process serves it (`vdk del NAME` removes it)\n"
+"  foreign   another program serves it\n"
+"\n"
+"Options:\n"
+"  -j, --json   a JSON array (sizes in bytes)\n"
+"  -h, --help   this text\n";
+
+struct list_row {
+	const char *name;
+	struct vdk_state st;
+	bool has_state;
+	int pid;            /* serving vdk daemon, 0 if none */
+	bool attached;
+	char driver[64];    /* "" if none */
+	char node[4096];    /* "" if none */
+	uint64_t size;
+	bool has_size;
+	const char *bus;
+	const char *state;
+};
+
+static void row_fill(struct list_row *r, const char *name)
+{
+	char disk[256], path[4096];
+	pid_t holder;
+
+	memset(r, 0, sizeof(*r));
+	r->name = name;
+	r->has_state = vdk_state_read(name, &r->st) == 0;
+	if (r->has_state && vdk_pid_is_vdk(r->st.pid))
+		r->pid = r->st.pid;
+	r->attached = vdk_sys_vdpa_attached(name);
+	if (vdk_sys_vdpa_driver(name, r->driver, sizeof(r->driver)))
+		r->driver[0] = '\0';
+
+	if (!strcmp(r->driver, "vhost_vdpa")) {
+		r->bus = "vhost";
+		if (vdk_sys_vdpa_vhost(name, disk, sizeof(disk)) == 0 &&
+		    vdk_path(path, sizeof(path), VDK_ROOT_DEV, "%s", disk) == 0)
+			snprintf(r->node, sizeof(r->node), "%s", path);
+	} else if (!strcmp(r->driver, "virtio_vdpa")) {
+		r->bus = "virtio";
+		if (vdk_sys_vdpa_disk(name, disk, sizeof(disk)) == 0) {
+			if (vdk_path(path, sizeof(path), VDK_ROOT_DEV, "%s",
+				     disk) == 0)
+				snprintf(r->node, sizeof(r->node), "%s", path);
+			r->has_size = vdk_sys_vdpa_disk_size(name, disk,
+							     &r->size) == 0;
+		}
+	} else if (r->driver[0]) {
+		r->bus = r->driver;
+	}
+	/* The daemon's figure is the backend's, not the driver's view. */
+	if (r->has_state && r->st.size) {
+		r->size = r->st.size;
+		r->has_size = true;
+	}
+
+	if (!r->pid &&
+	    vdk_path(path, sizeof(path), VDK_ROOT_DEV, "vduse/%s", name) == 0) {
+		/* A daemon still starting has no state file yet. */
+		holder = vdk_find_holder(path);
+		if (holder > 0 && vdk_pid_is_vdk(holder))
+			r->pid = holder;
+		else if (holder > 0)
+			r->state = "foreign";
+	}
+	if (r->state)
+		return;
+	if (!r->pid)
+		r->state = "orphan";
+	else if (!r->attached)
+		r->state = "detached";
+	else
+		r->state = "running";
+}
+
+/* Text column widths: the longest of the header and the values. */
+enum { COL_NAME, COL_NODE, COL_BACKEND, COL_SIZE, COL_QUEUES, COL_BUS,
+       COL_N };
+
+static const char *const col_head[COL_N] = {
+	"NAME", "NODE", "BACKEND", "SIZE", "QUEUES", "BUS",
+};
+
+static void widen(int *w, const char *s)
+{
+	int n = s ? (int)strlen(s) : 1;
+
+	if (n > *w)
+		*w = n;
+}
+
+static void print_row(struct vdk_pr *p, const struct list_row *r,
+		      const int *w)
+{
+	vdk_pr_rec_begin(p);
+	vdk_pr_str(p, VDK_PR_ANY, "name", w[COL_NAME], r->name);
+	vdk_pr_str(p, VDK_PR_ANY, "node", w[COL_NODE],
+		   r->node[0] ? r->node : NULL);
+	vdk_pr_str(p, VDK_PR_ANY, "backend", w[COL_BACKEND],
+		   r->has_state ? r->st.backend : NULL);
+	if (r->has_size) {
+		vdk_pr_size(p, VDK_PR_ANY, "size", w[COL_SIZE], r->size);
+	} else {
+		vdk_pr_str(p, VDK_PR_ANY, "size", w[COL_SIZE], NULL);
+	}
+	if (r->has_state && r->st.queues) {
+		vdk_pr_u64(p, VDK_PR_ANY, "queues", w[COL_QUEUES],
+			   r->st.queues);
+	} else {
+		vdk_pr_str(p, VDK_PR_ANY, "queues", w[COL_QUEUES], NULL);
+	}
+	vdk_pr_str(p, VDK_PR_ANY, "bus", w[COL_BUS], r->bus);
+	vdk_pr_str(p, VDK_PR_ANY, "state", 0, r->state);
+
+	if (r->pid)
+		vdk_pr_u64(p, VDK_PR_JSON, "pid", 0, r->pid);
+	else
+		vdk_pr_str(p, VDK_PR_JSON, "pid", 0, NULL);
+	vdk_pr_bool(p, VDK_PR_JSON, "attached", 0, r->attached);
+	vdk_pr_str(p, VDK_PR_JSON, "driver", 0,
+		   r->driver[0] ? r->driver : NULL);
+	if (r->has_state) {
+		vdk_pr_u64(p, VDK_PR_JSON, "block_size", 0,
+			   r->st.block_size);
+		vdk_pr_u64(p, VDK_PR_JSON, "queue_size", 0,
+			   r->st.queue_size);
+		vdk_pr_bool(p, VDK_PR_JSON, "read_only", 0, r->st.read_only);
+		vdk_pr_obj_begin(p, "params");
+		for (unsigned int i = 0; i < r->st.nparams; i++)
+			vdk_pr_str(p, VDK_PR_JSON, r->st.params[i].key, 0,
+				   r->st.params[i].value);
+		vdk_pr_obj_end(p);
+	}
+	vdk_pr_rec_end(p, false);
+}
+
+static void print_rows(const struct list_row *rows, size_t n, bool json)
+{
+	int w[COL_N];
+	struct vdk_pr p;
+	char buf[32];
+	size_t i;
+
+	for (i = 0; i < COL_N; i++)
+		w[i] = strlen(col_head[i]);
+	for (i = 0; i < n; i++) {
+		const struct list_row *r = &rows[i];
+
+		widen(&w[COL_NAME], r->name);
+		widen(&w[COL_NODE], r->node[0] ? r->node : NULL);
+		widen(&w[COL_BACKEND], r->has_state ? r->st.backend : NULL);
+		if (r->has_size) {
+			vdk_fmt_size(buf, sizeof(buf), r->size);
+			widen(&w[COL_SIZE], buf);
+		}
+		widen(&w[COL_BUS], r->bus);
+	}
+
+	vdk_pr_init(&p, stdout, json);
+	if (!json && n > 0) {
+		for (i = 0; i < COL_N; i++)
+			printf("%-*s ", w[i], col_head[i]);
+		printf("STATE\n");
+	}
+	vdk_pr_list_begin(&p);
+	for (i = 0; i < n; i++)
+		print_row(&p, &rows[i], w);
+	vdk_pr_list_end(&p);
+}
+
+int vdk_cmd_list(int argc, char **argv)
+{
+	struct vdk_list_args a;
+	struct list_row *rows = NULL;
+	char **names = NULL;
+	size_t n = 0, nrows = 0, i;
+	char err[256];
+	int ret, code = VDK_EXIT_OK;
+
+	if (vdk_args_list(argc, argv, &a, err, sizeof(err))) {
+		vdk_cli_err("list", "%s", err);
+		return VDK_EXIT_USAGE;
+	}
+	if (a.help) {
+		fputs(vdk_list_usage, stdout);
+		return VDK_EXIT_OK;
+	}
+	ret = vdk_sys_vduse_list(&names, &n);
+	if (ret) {
+		vdk_cli_err("list", "cannot list the VDUSE devices: %s",
+			    strerror(-ret));
+		return VDK_EXIT_FAIL;
+	}
+	rows = calloc(n ? n : 1, sizeof(*rows));
+	if (!rows) {
+		vdk_cli_err("list", "out of memory");
+		code = VDK_EXIT_FAIL;
+		goto out_names;
+	}
+	for (i = 0; i < n; i++) {
+		if (a.name && strcmp(a.name, names[i]))
+			continue;
+		row_fill(&rows[nrows++], names[i]);
+	}
+	if (a.name && nrows == 0) {
+		vdk_cli_err("list", "no such device '%s'", a.name);
+		code = VDK_EXIT_NODEV;
+		goto out_rows;
+	}
+	print_rows(rows, nrows, a.json);
+	if (fflush(stdout)) {
+		vdk_cli_err("list", "write: %s", strerror(errno));
+		code = VDK_EXIT_FAIL;
+	}
+
+out_rows:
+	for (i = 0; i < nrows; i++)
+		vdk_state_free(&rows[i].st);
+	free(rows);
+out_names:
+	vdk_sys_names_free(names, n);
+	return code;
+}

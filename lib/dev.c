@@ -197,9 +197,14 @@ static uint32_t handle_set_status(struct vdk_dev *dev, uint8_t status)
 	vdk__log(dev, VDK_LOG_DEBUG, "%s: status %#x -> %#x", dev->name, old,
 		 status);
 	if (status == 0) {
+		unsigned int i;
+
 		stop_queues(dev);
 		vdk__iotlb_reset(&dev->iotlb);
 		dev->driver_features = 0;
+		/* The driver forgot its requests: so does the log. */
+		for (i = 0; i < dev->num_queues; i++)
+			vdk__inflight_reset(&dev->vqs[i], 0);
 	} else if ((status & VIRTIO_CONFIG_S_DRIVER_OK) &&
 		   !(old & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		ret = start_queues(dev, false);
@@ -361,6 +366,20 @@ int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,
 	ret = k->ops->open_dev(k, dev->name);
 	if (ret < 0)
 		goto err_destroy;
+	if (cfg->inflight_path) {
+		ret = vdk__inflight_open(dev, cfg->inflight_path, create,
+					 cfg->queue_size);
+		if (ret < 0 && !create) {
+			vdk__log(dev, VDK_LOG_WARNING,
+				 "%s: no usable in-flight log %s (%d): requests "
+				 "in flight before the restart are lost",
+				 dev->name, cfg->inflight_path, ret);
+			ret = vdk__inflight_open(dev, cfg->inflight_path, true,
+						 cfg->queue_size);
+		}
+		if (ret < 0)
+			goto err_destroy;
+	}
 	ret = setup_queues(dev, create);
 	if (ret < 0)
 		goto err_destroy;
@@ -373,6 +392,7 @@ int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,
 	return 0;
 
 err_destroy:
+	vdk__inflight_close(dev);
 	if (created) {
 		/* The kernel refuses to destroy an open device: close first. */
 		k->ops->close_dev(k);
@@ -424,6 +444,7 @@ VDK_EXPORT void vdk_dev_close(struct vdk_dev *dev)
 	if (!dev)
 		return;
 	stop_queues(dev);
+	vdk__inflight_close(dev);
 	vdk__iotlb_fini(&dev->iotlb);
 	for (i = 0; i < dev->num_queues; i++)
 		vdk__vq_fini(&dev->vqs[i]);

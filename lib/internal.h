@@ -109,6 +109,28 @@ int vdk__iotlb_iov(struct vdk__iotlb *t, struct vdk__tlb *c, uint64_t iova,
 int vdk__iotlb_read(struct vdk__iotlb *t, struct vdk__tlb *c, uint64_t iova,
 		    void *buf, uint64_t len);
 
+/* ---- the in-flight log (inflight.c) ---- */
+
+/* One queue's part of the log file; see inflight.c. */
+struct vdk__inflight_q {
+	uint64_t counter;
+	uint16_t used_idx;
+	uint16_t last_head;
+	uint32_t reserved;
+	uint64_t stamp[]; /* per head: 0, or the order it was taken in */
+};
+
+int vdk__inflight_open(struct vdk_dev *dev, const char *path, bool create,
+		       unsigned int queue_size);
+void vdk__inflight_close(struct vdk_dev *dev);
+/* Nothing in flight; the ring starts at @used_idx. */
+void vdk__inflight_reset(struct vdk_vq *vq, uint16_t used_idx);
+/*
+ * After a restart: fill vq->resubmit with the heads in flight, oldest
+ * first.  Returns their number, or -EINVAL if the log makes no sense.
+ */
+int vdk__inflight_recover(struct vdk_vq *vq, uint16_t used_idx);
+
 /* ---- virtqueues (vq.c) ---- */
 
 struct vdk__slot {
@@ -157,6 +179,11 @@ struct vdk_vq {
 	/* An indirect table that spans mappings is copied here. */
 	struct vring_desc *indirect_buf;
 
+	/* In-flight log (NULL without one) and what to take again first. */
+	struct vdk__inflight_q *log;
+	uint16_t *resubmit;
+	unsigned int resubmit_n, resubmit_pos;
+
 	struct vdk_vq_stats stats;
 };
 
@@ -194,6 +221,8 @@ struct vdk_dev {
 	struct vdk__iotlb iotlb;
 	uint64_t msgs;
 	uint64_t iotlb_updates;
+	void *inflight_map;
+	size_t inflight_size;
 };
 
 /* Create (@create) or reopen a device over any kernel side; takes @k. */

@@ -47,10 +47,11 @@ int vdk__vq_init(struct vdk_vq *vq, struct vdk_dev *dev, unsigned int index,
 	vq->iov_pool = calloc((size_t)max_size * max_iovecs,
 			      sizeof(*vq->iov_pool));
 	vq->indirect_buf = calloc(max_iovecs, sizeof(struct vring_desc));
+	vq->resubmit = calloc(max_size, sizeof(*vq->resubmit));
 	if (vq->priv_size)
 		vq->priv_pool = aligned_alloc(PRIV_ALIGN,
 					      max_size * vq->priv_size);
-	if (!vq->slots || !vq->iov_pool || !vq->indirect_buf ||
+	if (!vq->slots || !vq->iov_pool || !vq->indirect_buf || !vq->resubmit ||
 	    (vq->priv_size && !vq->priv_pool)) {
 		ret = -ENOMEM;
 		goto err_free;
@@ -70,6 +71,7 @@ int vdk__vq_init(struct vdk_vq *vq, struct vdk_dev *dev, unsigned int index,
 	return 0;
 
 err_free:
+	free(vq->resubmit);
 	free(vq->priv_pool);
 	free(vq->indirect_buf);
 	free(vq->iov_pool);
@@ -85,6 +87,7 @@ void vdk__vq_fini(struct vdk_vq *vq)
 	if (vq->kickfd >= 0)
 		close(vq->kickfd);
 	vq->kickfd = -1;
+	free(vq->resubmit);
 	free(vq->priv_pool);
 	free(vq->indirect_buf);
 	free(vq->iov_pool);
@@ -188,11 +191,33 @@ int vdk__vq_start(struct vdk_vq *vq)
 	 * restored a position).  A resumed one goes on after the last
 	 * completion the driver can see.
 	 */
-	if (vq->resume)
-		vq->start_avail_idx = le16toh(__atomic_load_n(&vq->used->idx,
-							     __ATOMIC_ACQUIRE));
-	atomic_store(&vq->last_avail_idx, vq->start_avail_idx);
-	vq->used_idx = vq->start_avail_idx;
+	vq->resubmit_n = 0;
+	vq->resubmit_pos = 0;
+	if (vq->resume) {
+		uint16_t used = le16toh(__atomic_load_n(&vq->used->idx,
+							__ATOMIC_ACQUIRE));
+		int n = vdk__inflight_recover(vq, used);
+
+		if (n < 0) {
+			vdk__log(vq->dev, VDK_LOG_ERR,
+				 "%s: queue %u: in-flight log inconsistent "
+				 "with the ring: not used",
+				 vq->dev->name, vq->index);
+			n = 0;
+			vdk__inflight_reset(vq, used);
+		} else if (n > 0) {
+			vdk__log(vq->dev, VDK_LOG_NOTICE,
+				 "%s: queue %u: %d requests were in flight: "
+				 "taking them again",
+				 vq->dev->name, vq->index, n);
+		}
+		vq->used_idx = used;
+		atomic_store(&vq->last_avail_idx, (uint16_t)(used + n));
+	} else {
+		vdk__inflight_reset(vq, vq->start_avail_idx);
+		vq->used_idx = vq->start_avail_idx;
+		atomic_store(&vq->last_avail_idx, vq->start_avail_idx);
+	}
 	vq->signalled_used_valid = false;
 	vq->kick_enabled = true;
 	vq->inflight = 0;
@@ -225,13 +250,22 @@ static void put_used(struct vdk_vq *vq, uint16_t id, uint32_t len)
 {
 	struct vring_used_elem *e = &vq->used->ring[vq->used_idx &
 						     (vq->num - 1)];
+	struct vdk__inflight_q *log = vq->log;
 
+	/* The order of these stores is what recovery relies on. */
+	if (log)
+		__atomic_store_n(&log->last_head, id, __ATOMIC_RELEASE);
 	e->id = htole32(id);
 	e->len = htole32(len);
 	vq->used_idx++;
 	/* Release: the element is visible before the index that covers it. */
 	__atomic_store_n(&vq->used->idx, htole16(vq->used_idx),
 			 __ATOMIC_RELEASE);
+	if (log) {
+		__atomic_store_n(&log->stamp[id], 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&log->used_idx, vq->used_idx,
+				 __ATOMIC_RELEASE);
+	}
 	vq->stats.pushed++;
 }
 
@@ -363,32 +397,44 @@ VDK_EXPORT int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **out)
 	for (;;) {
 		uint16_t last = atomic_load_explicit(&vq->last_avail_idx,
 						     memory_order_relaxed);
-		uint16_t avail_idx = read_avail_idx(vq);
-		uint16_t pending = (uint16_t)(avail_idx - last);
 		struct walk_error w = { 0 };
 		struct vdk__slot *slot;
 		uint16_t head;
 
-		if (pending == 0)
-			return 0;
-		if (pending > vq->num) {
-			mark_broken(vq, "avail index moved too far", avail_idx,
-				    last);
-			return -EIO;
-		}
-		head = le16toh(vq->avail->ring[last & (vq->num - 1)]);
-		if (head >= vq->num) {
-			mark_broken(vq, "head out of range", head, vq->num);
-			return -EIO;
+		if (unlikely(vq->resubmit_pos < vq->resubmit_n)) {
+			/* In flight when the last daemon died: again. */
+			head = vq->resubmit[vq->resubmit_pos++];
+		} else {
+			uint16_t avail_idx = read_avail_idx(vq);
+			uint16_t pending = (uint16_t)(avail_idx - last);
+
+			if (pending == 0)
+				return 0;
+			if (pending > vq->num) {
+				mark_broken(vq, "avail index moved too far",
+					    avail_idx, last);
+				return -EIO;
+			}
+			head = le16toh(vq->avail->ring[last & (vq->num - 1)]);
+			if (head >= vq->num) {
+				mark_broken(vq, "head out of range", head,
+					    vq->num);
+				return -EIO;
+			}
+			atomic_store_explicit(&vq->last_avail_idx,
+					      (uint16_t)(last + 1),
+					      memory_order_relaxed);
 		}
 		slot = &vq->slots[head];
 		if (slot->busy) {
 			mark_broken(vq, "head already in flight", head, 0);
 			return -EIO;
 		}
-		atomic_store_explicit(&vq->last_avail_idx, (uint16_t)(last + 1),
-				      memory_order_relaxed);
 		if (walk_chain(vq, slot, &w) == 0) {
+			if (vq->log)
+				__atomic_store_n(&vq->log->stamp[head],
+						 ++vq->log->counter,
+						 __ATOMIC_RELEASE);
 			slot->busy = true;
 			vq->inflight++;
 			vq->stats.popped++;

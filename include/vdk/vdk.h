@@ -105,6 +105,15 @@ struct vdk_dev_cfg {
 	vdk_log_fn log;
 	void *log_opaque;
 	int log_level;
+	/*
+	 * Optional: a file (on tmpfs, e.g. /run/vdk/NAME.inflight) where the
+	 * library logs which requests each queue has in flight, so that a
+	 * daemon killed at any instant loses none: vdk_dev_create() makes it
+	 * anew; vdk_dev_open() reads it and pops the requests that were in
+	 * flight again, oldest first, before new ones.  Remove it when the
+	 * device is destroyed.
+	 */
+	const char *inflight_path;
 };
 
 /*

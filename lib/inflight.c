@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The in-flight log: which requests each queue has taken from the driver
+ * and not yet completed, in a file mapped shared (on tmpfs under /run),
+ * so that it survives the daemon being killed at any instant.
+ *
+ * Per queue, the log holds a stamp per descriptor head (0: not in
+ * flight; otherwise the order in which it was taken), the head of the
+ * last completion started, and the used index the log knows of.  The
+ * stores are ordered (each a release store) so that every instant of a
+ * SIGKILL leaves a state recovery can read:
+ *
+ *   take:      stamp[head] = ++counter            (before the device acts)
+ *   complete:  last_head = head
+ *              used ring element, used->idx       (the driver sees it)
+ *              stamp[head] = 0
+ *              used_idx = used->idx
+ *
+ * Recovery (vdk__inflight_recover): if the ring's used->idx is one ahead
+ * of the log's used_idx, the daemon died in the middle of completing
+ * last_head, which the driver may already have seen: it is done.  Every
+ * other stamped head is in flight and is taken again, oldest first.  The
+ * driver's avail position follows: used->idx plus the number in flight,
+ * since every request taken was either completed or is in flight, and a
+ * request taken without a stamp was the last one and is simply taken
+ * again from the avail ring.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define INFLIGHT_MAGIC 0x76646b696e666c31ull /* "vdkinfl1" */
+#define INFLIGHT_VERSION 1
+
+struct inflight_header {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t num_queues;
+	uint32_t queue_size;
+	uint32_t reserved[3];
+};
+
+static size_t queue_bytes(unsigned int queue_size)
+{
+	return sizeof(struct vdk__inflight_q) + 8ull * queue_size;
+}
+
+static size_t file_bytes(unsigned int num_queues, unsigned int queue_size)
+{
+	return sizeof(struct inflight_header) +
+	       (size_t)num_queues * queue_bytes(queue_size);
+}
+
+int vdk__inflight_open(struct vdk_dev *dev, const char *path, bool create,
+		       unsigned int queue_size)
+{
+	size_t size = file_bytes(dev->num_queues, queue_size);
+	struct inflight_header *h;
+	struct stat st;
+	unsigned int i;
+	void *p;
+	int fd, ret;
+
+	fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0),
+		  0600);
+	if (fd < 0)
+		return -errno;
+	if (create && ftruncate(fd, (off_t)size) < 0) {
+		ret = -errno;
+		goto err_close;
+	}
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto err_close;
+	}
+	if ((size_t)st.st_size != size) {
+		ret = -EINVAL;
+		goto err_close;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		ret = -errno;
+		goto err_close;
+	}
+	close(fd);
+	h = p;
+	if (create) {
+		h->num_queues = dev->num_queues;
+		h->queue_size = queue_size;
+		h->version = INFLIGHT_VERSION;
+		/* Magic last: a torn creation is never taken for a log. */
+		__atomic_store_n(&h->magic, INFLIGHT_MAGIC, __ATOMIC_RELEASE);
+	} else if (h->magic != INFLIGHT_MAGIC ||
+		   h->version != INFLIGHT_VERSION ||
+		   h->num_queues != dev->num_queues ||
+		   h->queue_size != queue_size) {
+		munmap(p, size);
+		return -EINVAL;
+	}
+	dev->inflight_map = p;
+	dev->inflight_size = size;
+	for (i = 0; i < dev->num_queues; i++)
+		dev->vqs[i].log = (struct vdk__inflight_q *)(
+			(char *)p + sizeof(*h) + i * queue_bytes(queue_size));
+	return 0;
+
+err_close:
+	close(fd);
+	return ret;
+}
+
+void vdk__inflight_close(struct vdk_dev *dev)
+{
+	unsigned int i;
+
+	if (!dev->inflight_map)
+		return;
+	for (i = 0; i < dev->num_queues; i++)
+		dev->vqs[i].log = NULL;
+	munmap(dev->inflight_map, dev->inflight_size);
+	dev->inflight_map = NULL;
+}
+
+void vdk__inflight_reset(struct vdk_vq *vq, uint16_t used_idx)
+{
+	struct vdk__inflight_q *log = vq->log;
+
+	if (!log)
+		return;
+	memset(log->stamp, 0, 8ull * vq->max_size);
+	log->counter = 0;
+	log->last_head = 0;
+	__atomic_store_n(&log->used_idx, used_idx, __ATOMIC_RELEASE);
+}
+
+static int cmp_stamp(const void *a, const void *b, void *arg)
+{
+	const uint64_t *stamp = arg;
+	uint64_t x = stamp[*(const uint16_t *)a];
+	uint64_t y = stamp[*(const uint16_t *)b];
+
+	return x < y ? -1 : x > y;
+}
+
+int vdk__inflight_recover(struct vdk_vq *vq, uint16_t used_idx)
+{
+	struct vdk__inflight_q *log = vq->log;
+	unsigned int i, n = 0;
+	uint64_t max = 0;
+
+	vq->resubmit_n = 0;
+	vq->resubmit_pos = 0;
+	if (!log)
+		return 0;
+	if (log->used_idx != used_idx) {
+		/* Died completing last_head: the driver has it. */
+		if ((uint16_t)(log->used_idx + 1) != used_idx ||
+		    log->last_head >= vq->max_size)
+			return -EINVAL;
+		log->stamp[log->last_head] = 0;
+		log->used_idx = used_idx;
+	}
+	/* Stamps only for heads the driver can have: within the size. */
+	for (i = vq->num; i < vq->max_size; i++)
+		if (log->stamp[i])
+			return -EINVAL;
+	for (i = 0; i < vq->num; i++) {
+		if (!log->stamp[i])
+			continue;
+		vq->resubmit[n++] = (uint16_t)i;
+		if (log->stamp[i] > max)
+			max = log->stamp[i];
+	}
+	qsort_r(vq->resubmit, n, sizeof(vq->resubmit[0]), cmp_stamp,
+		log->stamp);
+	if (log->counter < max)
+		log->counter = max;
+	vq->resubmit_n = n;
+	return (int)n;
+}

@@ -201,7 +201,9 @@ static void *queue_thread(void *arg)
 	/* Our memory allocations must not wait for I/O we serve. */
 	prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0);
 
-	ret = ops->queue_open(blk->bdev, q->index, vdk_vq_size(q->vq), &q->bq);
+	ret = q->sh->fail_io ? 0 :
+			       ops->queue_open(blk->bdev, q->index,
+					       vdk_vq_size(q->vq), &q->bq);
 	if (ret < 0) {
 		/* Serve anyway: every request fails with IOERR. */
 		blk_log(blk, VDK_LOG_ERR, "queue %u: backend: %s", q->index,
@@ -394,6 +396,7 @@ int vdk__blk_new(const struct vdk_blk_cfg *cfg, blk_create_fn create,
 	blk->sh.can_discard = info.can_discard && cfg->backend->discard;
 	blk->sh.can_zero = info.can_zero && cfg->backend->zero;
 	blk->sh.can_zero_unmap = blk->sh.can_zero && info.can_zero_unmap;
+	blk->sh.fail_io = cfg->fail_io;
 	atomic_init(&blk->sh.size, info.size);
 	/* 20 bytes, NUL-terminated only when shorter (virtio-blk GET_ID). */
 	serial = cfg->serial ? cfg->serial : cfg->name;
@@ -449,6 +452,7 @@ int vdk__blk_new(const struct vdk_blk_cfg *cfg, blk_create_fn create,
 	dcfg.log = cfg->log;
 	dcfg.log_opaque = cfg->log_opaque;
 	dcfg.log_level = cfg->log_level;
+	dcfg.inflight_path = cfg->inflight_path;
 	ret = create(arg, &dcfg, &blk->dev);
 	if (ret < 0)
 		goto err_queues;

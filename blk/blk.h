@@ -31,6 +31,16 @@ struct vdk_blk_cfg {
 	const char *serial;       /* GET_ID answer, up to 20 bytes; NULL: name */
 	/* Reopen an existing VDUSE device of this name (daemon restart). */
 	bool reopen;
+	/*
+	 * In-flight log (see struct vdk_dev_cfg): with it, a daemon killed
+	 * at any instant and started again with @reopen loses no request.
+	 */
+	const char *inflight_path;
+	/*
+	 * Rescue: complete every request with an I/O error, without the
+	 * backend (a device whose storage is gone for good).
+	 */
+	bool fail_io;
 	vdk_log_fn log;
 	void *log_opaque;
 	int log_level;

@@ -34,6 +34,7 @@ struct blk_shared {
 	uint32_t block_size;
 	bool read_only;
 	bool can_flush, can_discard, can_zero, can_zero_unmap;
+	bool fail_io;
 	char serial[BLK_SERIAL_LEN];
 	struct vdk_dev *dev;
 };

@@ -284,6 +284,10 @@ void blk_handle(struct blk_queue *q, struct vdk_req *req)
 	last = &req->iov[req->n_out + req->n_in - 1];
 	br->status = (uint8_t *)last->iov_base + last->iov_len - 1;
 
+	if (q->sh->fail_io) {
+		complete(br, VIRTIO_BLK_S_IOERR);
+		return;
+	}
 	status = prepare(q, br, req);
 	/* Zero-length reads and writes succeed without the backend. */
 	if (status == VIRTIO_BLK_S_OK && br->bio.len == 0 &&

@@ -174,8 +174,16 @@ static int start_queues(struct vdk_dev *dev, bool resume)
 		ret = k->ops->vq_setup_kickfd(k, i, vq->kickfd);
 		if (ret < 0)
 			return ret;
-		if (vdk__vq_start(vq) < 0)
+		if (vdk__vq_start(vq) < 0) {
 			atomic_store(&vq->broken, true);
+			continue;
+		}
+		/*
+		 * The last daemon may have died between a completion and
+		 * its interrupt: one spare interrupt costs nothing.
+		 */
+		if (resume)
+			k->ops->vq_inject_irq(k, i);
 	}
 	dev->started = true;
 	if (dev->ops && dev->ops->start) {

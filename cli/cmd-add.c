@@ -76,6 +76,8 @@ struct add_ctx {
 	struct vdk_blk *blk;
 	struct vdk_nl *nl;
 	char node[4096];
+	bool state_written;
+	bool pidfile_written;
 
 	/* The first failure, reported once everything is undone. */
 	int code;
@@ -478,24 +480,30 @@ static void add_run(struct add_ctx *c)
 		goto err_dev_del;
 	}
 
+	/*
+	 * The state file and the pidfile stay until the device is gone, so
+	 * that `vdk del` and `vdk list` find the daemon while it stops.
+	 */
 	ret = state_save(c);
 	if (ret) {
 		add_fail(c, VDK_EXIT_FAIL, "cannot write %s/%s.json: %s",
 			 vdk_root(VDK_ROOT_RUN), c->a.name, strerror(-ret));
 		goto err_dev_del;
 	}
+	c->state_written = true;
 	if (c->a.pidfile) {
 		ret = vdk_pidfile_write(c->pidfile, getpid());
 		if (ret) {
 			add_fail(c, VDK_EXIT_FAIL, "cannot write %s: %s",
 				 c->pidfile, strerror(-ret));
-			goto err_state;
+			goto err_dev_del;
 		}
+		c->pidfile_written = true;
 	}
 	ret = format_output(c, &out, &outlen);
 	if (ret) {
 		add_fail(c, VDK_EXIT_FAIL, "output: %s", strerror(-ret));
-		goto err_pidfile;
+		goto err_dev_del;
 	}
 
 	add_report(c, out, outlen);
@@ -503,11 +511,6 @@ static void add_run(struct add_ctx *c)
 	vdk_log(VDK_LOG_INFO, "%s: serving %s", c->a.name, c->node);
 	serve(c);
 
-err_pidfile:
-	if (c->a.pidfile)
-		unlink(c->pidfile);
-err_state:
-	vdk_state_remove(c->a.name);
 err_dev_del:
 	/* First off the bus: the kernel still talks to the device here. */
 	ret = vdk_nl_dev_del(c->nl, c->a.name);
@@ -523,6 +526,10 @@ err_free_blk:
 	vdk_blk_free(c->blk);
 	c->blk = NULL;
 	destroy_dev(c->a.name);
+	if (c->pidfile_written)
+		unlink(c->pidfile);
+	if (c->state_written)
+		vdk_state_remove(c->a.name);
 err_signals:
 	close_fd(&c->sfd);
 	if (c->code)

@@ -18,6 +18,7 @@ const char vdk_list_usage[] =
 "\n"
 "List the VDUSE devices (or only NAME) with their node, backend, size,\n"
 "queues, bus and state:\n"
+"  starting  a vdk daemon is bringing it up\n"
 "  running   a vdk daemon serves it, and it is on the vDPA bus\n"
 "  detached  a vdk daemon serves it, and it is not on the vDPA bus\n"
 "  orphan    no process serves it (`vdk del NAME` removes it)\n"
@@ -82,10 +83,12 @@ static void row_fill(struct list_row *r, const char *name)
 	    vdk_path(path, sizeof(path), VDK_ROOT_DEV, "vduse/%s", name) == 0) {
 		/* A daemon still starting has no state file yet. */
 		holder = vdk_find_holder(path);
-		if (holder > 0 && vdk_pid_is_vdk(holder))
+		if (holder > 0 && vdk_pid_is_vdk(holder)) {
 			r->pid = holder;
-		else if (holder > 0)
+			r->state = "starting";
+		} else if (holder > 0) {
 			r->state = "foreign";
+		}
 	}
 	if (r->state)
 		return;

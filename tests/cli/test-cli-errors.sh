@@ -107,6 +107,14 @@ expect_out() {
 	fi
 }
 
+# stop_bg PID: kill a background process of ours, quietly.
+stop_bg() {
+	{
+		kill -KILL "$1"
+		wait "$1"
+	} 2>/dev/null
+}
+
 # alive PID: running, not a zombie.
 alive() {
 	local st
@@ -353,11 +361,43 @@ EOF
 	printf '{"pid":%d,"name":"d0"}\n' "$daemon" >"$VDK_RUN_DIR/d0.json"
 	ROOT="$T/k" expect 1 "vdk: del: the daemon of 'd0' (pid $daemon) did not exit within 1 s" \
 		del --timeout 1 d0
-	kill -KILL "$daemon"
-	wait "$daemon" 2>/dev/null
+	stop_bg "$daemon"
 else
 	skipped "not root: resize and del of a running daemon"
 fi
+
+# Who holds /dev/vduse/NAME open, when no state file says: another
+# program (left alone), or a vdk daemon still starting.
+rm -f "$VDK_RUN_DIR/d0.json"
+sleep 30 3<"$T/k/dev/vduse/d0" &
+holder=$!
+pids+=("$holder")
+for _ in $(seq 100); do
+	[[ -e /proc/$holder/fd/3 ]] && break
+	sleep 0.02
+done
+ROOT="$T/k" expect_out 0 "NAME*
+d0 *foreign" list d0
+if [[ $(id -u) -eq 0 ]]; then
+	ROOT="$T/k" expect 1 "vdk: del: 'd0' is served by process $holder (sleep), not by vdk" \
+		del d0
+fi
+stop_bg "$holder"
+cat >"$T/bin/vdk" <<EOF
+#!/bin/bash
+exec 3<"$T/k/dev/vduse/d0"
+while :; do sleep 0.05; done
+EOF
+"$T/bin/vdk" &
+daemon=$!
+pids+=("$daemon")
+for _ in $(seq 100); do
+	[[ -e /proc/$daemon/fd/3 ]] && break
+	sleep 0.02
+done
+ROOT="$T/k" expect_out 0 "NAME*
+d0 *starting" list d0
+stop_bg "$daemon"
 
 # --- backends -------------------------------------------------------------
 expect_out 0 "*file*path=*ram*null*" backends

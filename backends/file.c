@@ -15,11 +15,18 @@
  * With direct=on, a request whose buffers O_DIRECT would refuse (an
  * address or an iovec length not aligned as statx(STATX_DIOALIGN) says)
  * goes through an aligned bounce buffer, still with O_DIRECT.  Not through
- * a second, buffered descriptor: page cache filled by buffered reads goes
- * stale under asynchronous direct writes (the kernel invalidates it only
- * before them, for block devices), and buffered writes smaller than a
- * page rewrite their neighbours.  Offsets are aligned by making the block
- * size at least O_DIRECT's unit: by default, or else open() refuses.
+ * the page cache: mixing buffered and direct I/O on the same blocks is
+ * not coherent (page cache filled by buffered reads goes stale under
+ * asynchronous direct writes to a block device, and a buffered write
+ * smaller than a page rewrites its neighbours from what it read).
+ *
+ * Offsets: the block size is made at least O_DIRECT's unit (by default,
+ * or open() refuses), so the bios the device sends fit.  Should a request
+ * still not fit (the device was given a smaller block size than ours),
+ * the backend gives up O_DIRECT for good and serves everything through
+ * a buffered descriptor of the same file from then on: correct, only
+ * slower.  Requests in flight on other queues at that moment are the
+ * only ones that mix the two.
  *
  * Discard and zeroing use fallocate(2) where the file system or device can
  * (asynchronously, through the ring), and learn at first use when it
@@ -55,7 +62,8 @@ static const struct iovec zero_iov[ZERO_IOVS] = {
 };
 
 struct vdk_bdev {
-	int fd;
+	int fd;     /* O_DIRECT with direct=on */
+	int buf_fd; /* direct=on: the same file, buffered; else -1 */
 	bool direct;
 	bool is_blk;
 	bool read_only;
@@ -67,11 +75,13 @@ struct vdk_bdev {
 	/*
 	 * Learnt while serving, shared by the queues (relaxed atomics): the
 	 * storage supports discard (BLKDISCARD; for files punch_ok),
-	 * deallocating zeroing (PUNCH_HOLE) and FALLOC_FL_ZERO_RANGE.
+	 * deallocating zeroing (PUNCH_HOLE) and FALLOC_FL_ZERO_RANGE; and
+	 * whether O_DIRECT was given up (see above).
 	 */
 	bool discard_ok;
 	bool punch_ok;
 	bool zero_range_ok;
+	bool buffered;
 };
 
 /* What the SQE in flight for a slot is. */
@@ -110,9 +120,9 @@ static bool flag_get(const bool *f)
 	return __atomic_load_n(f, __ATOMIC_RELAXED);
 }
 
-static void flag_clear(bool *f)
+static void flag_set(bool *f, bool v)
 {
-	__atomic_store_n(f, false, __ATOMIC_RELAXED);
+	__atomic_store_n(f, v, __ATOMIC_RELAXED);
 }
 
 /* Open @path for the backend; no blocking on a FIFO or a tty. */
@@ -199,6 +209,7 @@ static void file_close(struct vdk_bdev *b)
 {
 	if (!b)
 		return;
+	vdk__close_fd(&b->buf_fd);
 	vdk__close_fd(&b->fd);
 	free(b);
 }
@@ -207,7 +218,7 @@ static int file_open(struct vdk_params *ps, struct vdk_bdev **out, char *err,
 		     size_t errlen)
 {
 	bool direct = false, read_only = false;
-	struct stat st;
+	struct stat st, st2;
 	struct vdk_bdev *b;
 	const char *path;
 	uint64_t size;
@@ -233,6 +244,7 @@ static int file_open(struct vdk_params *ps, struct vdk_bdev **out, char *err,
 		return -ENOMEM;
 	}
 	b->fd = -1;
+	b->buf_fd = -1;
 	b->direct = direct;
 	b->read_only = read_only;
 	bs_ret = vdk__get_block_size(ps, &b->block_size, err, errlen);
@@ -292,11 +304,15 @@ static int file_open(struct vdk_params *ps, struct vdk_bdev **out, char *err,
 		/* Never smaller than O_DIRECT's unit, so offsets fit it. */
 		if (bs_ret == -ENOENT && b->block_size < b->dio_len_align)
 			b->block_size = 4096;
+		/* zero_buf is aligned to 4096: enough for any known kernel. */
 		if (b->block_size % b->dio_len_align ||
 		    b->dio_mem_align > 4096) {
 			vdk__errf(err, errlen,
-				  "'%.128s': direct=on needs units of %u bytes here (buffers aligned to %u): use block-size=4096 or direct=off",
-				  path, b->dio_len_align, b->dio_mem_align);
+				  "'%.128s': direct=on needs units of %u bytes here (buffers aligned to %u): use %sdirect=off",
+				  path, b->dio_len_align, b->dio_mem_align,
+				  b->dio_len_align <= 4096 &&
+				  b->dio_mem_align <= 4096 ?
+				  "block-size=4096 or " : "");
 			ret = -EINVAL;
 			goto err;
 		}
@@ -321,6 +337,23 @@ static int file_open(struct vdk_params *ps, struct vdk_bdev **out, char *err,
 		goto err;
 	}
 
+	if (direct) {
+		/* By path again: check it is still the same file. */
+		ret = open_storage(path, flags, &st2);
+		if (ret >= 0) {
+			b->buf_fd = ret;
+			if (st2.st_dev != st.st_dev ||
+			    st2.st_ino != st.st_ino ||
+			    st2.st_rdev != st.st_rdev)
+				ret = -ESTALE;
+		}
+		if (ret < 0) {
+			vdk__errf(err, errlen,
+				  "'%.128s': cannot open it a second time: %s",
+				  path, strerror(-ret));
+			goto err;
+		}
+	}
 	probe(b, size);
 	*out = b;
 	return 0;
@@ -472,7 +505,23 @@ static bool aligned(uint64_t v, uint32_t align)
 	return !(v & (align - 1));
 }
 
-/* Would O_DIRECT take these buffers?  (Offsets: see file_open().) */
+/*
+ * The descriptor for a transfer of @len bytes at @off: the O_DIRECT one
+ * while O_DIRECT can take the range, else the buffered one for good.
+ */
+static int rw_fd(struct vdk_bdev *b, uint64_t off, uint64_t len)
+{
+	if (!b->direct)
+		return b->fd;
+	if (!flag_get(&b->buffered)) {
+		if (aligned(off | len, b->dio_len_align))
+			return b->fd;
+		flag_set(&b->buffered, true);
+	}
+	return b->buf_fd;
+}
+
+/* Would O_DIRECT take these buffers? */
 static bool dio_ok(const struct vdk_bdev *b, const struct iovec *iov,
 		   unsigned int cnt)
 {
@@ -538,11 +587,14 @@ static int issue(struct vdk_bq *q, struct slot *s)
 	const struct iovec *iov = NULL;
 	struct io_uring_sqe *sqe;
 	unsigned int cnt = 0;
-	int ret, rw_flags = 0;
+	int fd = b->fd, ret, rw_flags = 0;
 
+	if (s->step == STEP_RW || s->step == STEP_ZERO_WRITE)
+		fd = rw_fd(b, off, rem);
 	if (s->step == STEP_RW) {
 		cnt = rw_iov(s, &iov);
-		if (b->direct && !s->bounce && !dio_ok(b, iov, cnt)) {
+		if (fd == b->fd && b->direct && !s->bounce &&
+		    !dio_ok(b, iov, cnt)) {
 			ret = bounce_start(b, s);
 			if (ret)
 				return ret;
@@ -555,11 +607,11 @@ static int issue(struct vdk_bq *q, struct slot *s)
 	switch (s->step) {
 	case STEP_RW:
 		if (bio->op == VDK_BIO_READ) {
-			io_uring_prep_readv(sqe, b->fd, iov, cnt, off);
+			io_uring_prep_readv(sqe, fd, iov, cnt, off);
 		} else {
 			if (bio->flags & VDK_BIO_F_FUA)
 				rw_flags = RWF_DSYNC;
-			io_uring_prep_writev2(sqe, b->fd, iov, cnt, off,
+			io_uring_prep_writev2(sqe, fd, iov, cnt, off,
 					      rw_flags);
 		}
 		break;
@@ -574,7 +626,7 @@ static int issue(struct vdk_bq *q, struct slot *s)
 			iov = &s->part;
 			cnt = 1;
 		}
-		io_uring_prep_writev(sqe, b->fd, iov, cnt, off);
+		io_uring_prep_writev(sqe, fd, iov, cnt, off);
 		break;
 	case STEP_FSYNC:
 		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
@@ -625,12 +677,12 @@ static int zero_fallback(struct vdk_bdev *b, struct slot *s, int res)
 		return res;
 	if (s->step == STEP_PUNCH) {
 		if (res == -EOPNOTSUPP)
-			flag_clear(&b->punch_ok);
+			flag_set(&b->punch_ok, false);
 		s->step = flag_get(&b->zero_range_ok) ? STEP_ZERO_RANGE :
 							STEP_ZERO_WRITE;
 	} else {
 		if (res == -EOPNOTSUPP)
-			flag_clear(&b->zero_range_ok);
+			flag_set(&b->zero_range_ok, false);
 		s->step = STEP_ZERO_WRITE;
 	}
 	return 0;
@@ -672,8 +724,8 @@ static int complete(struct vdk_bq *q, struct slot *s, int res)
 		if (bio->op == VDK_BIO_DISCARD) {
 			/* Discard is a hint: not being able to is fine. */
 			if (res == -EOPNOTSUPP) {
-				flag_clear(&b->punch_ok);
-				flag_clear(&b->discard_ok);
+				flag_set(&b->punch_ok, false);
+				flag_set(&b->discard_ok, false);
 				res = 0;
 			}
 			finish(q, s, res);
@@ -748,7 +800,7 @@ static int blk_discard(struct vdk_bdev *b, struct vdk_bio *bio)
 	if (start < end && ioctl(b->fd, BLKDISCARD, range) < 0) {
 		res = -errno;
 		if (res == -EOPNOTSUPP) {
-			flag_clear(&b->discard_ok);
+			flag_set(&b->discard_ok, false);
 			res = 0;
 		}
 	}
@@ -841,7 +893,7 @@ const struct vdk_backend_ops vdk_backend_file = {
 		"path=PATH          the file or block device to serve, required\n"
 		"direct=on|off      bypass the page cache with O_DIRECT (default off)\n"
 		"readonly=on|off    open read-only and refuse writes (default off)\n"
-		"block-size=BYTES   512 or 4096 (default: 512 for a file, the device's for a block device)\n",
+		"block-size=BYTES   512 or 4096 (default: 512 for a file, the device's for a block device; with direct=on, at least O_DIRECT's unit)\n",
 	.open = file_open,
 	.close = file_close,
 	.info = file_info,

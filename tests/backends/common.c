@@ -326,7 +326,7 @@ void conformance(struct tb *t)
 	verify(&q, model, 0, size, 3, "whole device, aligned pieces");
 
 	/* Single ops against the model, the end of the device often. */
-	for (i = 0; i < 300; i++) {
+	for (i = 0; i < 160; i++) {
 		unsigned int kind = rnd(&r) % 8;
 
 		len = bs * (1 + rnd(&r) % 64);
@@ -446,7 +446,7 @@ static void *half_thread(void *arg)
 
 	/* In this thread: a ring may be single-issuer. */
 	tq_open(&q, h->t, 8);
-	for (it = 0; it < 50; it++) {
+	for (it = 0; it < 25; it++) {
 		/* Eight writes at once, each of a random length. */
 		for (i = 0; i < 8; i++) {
 			uint64_t off = h->base + i * chunk;

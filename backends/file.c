@@ -702,7 +702,7 @@ static int complete(struct vdk_bq *q, struct slot *s, int res)
 	case STEP_RW:
 	case STEP_ZERO_WRITE:
 		if (res <= 0) {
-			/* 0: end of file (truncated under us) or no progress. */
+			/* 0: end of file (truncated under us), no progress. */
 			finish(q, s, res ? res : -EIO);
 			return 1;
 		}

@@ -140,6 +140,93 @@ def fuzz_desc_seeds():
     return s
 
 
+# ---- fuzz-ctrl ----
+# One byte per operation (index into ops[] in fuzz-ctrl.c), then its fields.
+
+(OP_STATUS, OP_DRIVER_OK, OP_GET_VQ_STATE, OP_UPDATE_IOTLB, OP_RAW, OP_CUT,
+ OP_PERM, OP_POST, OP_POST2, OP_POP, OP_POP2, OP_PUSH, OP_PUSH2, OP_NOTIFY,
+ OP_KICK, OP_REAP, OP_CONFIG, OP_REOPEN, OP_START_RET) = range(19)
+DATA = 0x4000
+MEM = 0x10000
+
+
+def post(q=0, bufs=((0x1000, 16, False), (0x2000, 512, True),
+                    (0x3000, 1, True)), table=None, force_kick=False):
+    readable = sum(1 for b in bufs if not b[2])
+    out = u8(OP_POST) + u8(q) + u8(len(bufs) - 1) + u8(readable)
+    out += u8((1 if table is not None else 0) | (2 if force_kick else 0))
+    for iova, length, _ in bufs:
+        out += u16(iova) + u16(length - 1)
+    if table is not None:
+        out += u16(table)
+    return out
+
+
+def pop(q=0, k=8):
+    return u8(OP_POP) + u8(q) + u8(k - 1)
+
+
+def push(q=0, k=8, length=0x200):
+    return u8(OP_PUSH) + u8(q) + u8(k - 1) + u16(length)
+
+
+def notify(q=0):
+    return u8(OP_NOTIFY) + u8(q)
+
+
+def reap(q=0):
+    return u8(OP_REAP) + u8(q)
+
+
+def serve(q=0, **kw):
+    return post(q, **kw) + pop(q) + push(q) + notify(q) + reap(q)
+
+
+def status(st):
+    return u8(OP_STATUS) + u8(st)
+
+
+def driver_ok(mask=3, event_idx=False, indirect=True, qlogs=(2, 2)):
+    out = u8(OP_DRIVER_OK) + u8(mask)
+    out += u8((1 if event_idx else 0) | (2 if indirect else 0))
+    for q in range(2):
+        if mask & (1 << q):
+            out += u8(qlogs[q])
+    return out
+
+
+def fuzz_ctrl_seeds():
+    s = {}
+    s['serve'] = serve(0) + serve(1) + serve(0)
+    s['serve-indirect'] = serve(0, table=0x8000) + serve(1, table=0x9000)
+    s['reset-with-held'] = (post(0) + post(0) + pop(0) + status(0) +
+                            driver_ok(event_idx=True) + serve(0))
+    s['reopen'] = (post(0) + pop(0) + push(0) + notify(0) + reap(0) +
+                   post(0) +
+                   u8(OP_REOPEN) + post(0) + u8(OP_REOPEN) + pop(0) +
+                   push(0) + notify(0) + reap(0))
+    s['iotlb'] = (post(0) + pop(0) + u8(OP_UPDATE_IOTLB) + u8(0) +
+                  u16(0x1000) + u16(0x2000) + push(0) + serve(0) +
+                  u8(OP_UPDATE_IOTLB) + u8(1) + u64(0) + u64(2**64 - 1) +
+                  serve(1))
+    s['cut-and-perm'] = (u8(OP_CUT) + u8(3) + u16(0x1000) + u16(0x2008) +
+                         u16(0x3000) + serve(0) + u8(OP_PERM) + u8(40) +
+                         u8(0) + u16(0x2000) + u16(0x100) + serve(0) +
+                         u8(OP_PERM) + u8(1) + u8(0) + serve(1) +
+                         status(0) + u8(OP_PERM) + u8(1) + u8(3) +
+                         driver_ok() + serve(1))
+    s['vq-state'] = (post(0) + post(0) + pop(0) + u8(OP_GET_VQ_STATE) +
+                     u8(0) + u8(OP_GET_VQ_STATE) + u8(3) + push(0))
+    s['start-fails'] = (u8(OP_START_RET) + u8(1) + driver_ok() +
+                        u8(OP_START_RET) + u8(0) + driver_ok() + serve(0))
+    s['config-and-raw'] = (u8(OP_CONFIG) + u8(2) + u8(4) + u8(OP_CONFIG) +
+                           u8(7) + u8(3) + u8(OP_RAW) + u32(0x55) +
+                           u64(0) + u64(0) + serve(0))
+    s['kick'] = (u8(OP_KICK) + u8(0) + post(0) + u8(OP_KICK) + u8(0x80) +
+                 post(0) + pop(0) + push(0) + notify(0) + reap(0))
+    return s
+
+
 def write(target, seeds):
     d = os.path.join(TOP, 'corpus', target)
     os.makedirs(d, exist_ok=True)
@@ -150,3 +237,4 @@ def write(target, seeds):
 
 if __name__ == '__main__':
     write('fuzz-desc', fuzz_desc_seeds())
+    write('fuzz-ctrl', fuzz_ctrl_seeds())

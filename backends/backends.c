@@ -9,10 +9,17 @@
 #include "backend.h"
 #include "internal.h"
 
+#ifdef VDK_HAVE_NBD
+extern const struct vdk_backend_ops vdk_backend_nbd;
+#endif
+
 const struct vdk_backend_ops *const vdk_backends[] = {
 	&vdk_backend_file,
 	&vdk_backend_ram,
 	&vdk_backend_null,
+#ifdef VDK_HAVE_NBD
+	&vdk_backend_nbd,
+#endif
 	NULL,
 };
 

@@ -4,7 +4,7 @@
  * operation buffered and with direct=on (misaligned buffers included), on
  * $TMPDIR and on /dev/shm (tmpfs: no FALLOC_FL_ZERO_RANGE, so zeroing
  * falls back to writes), two queues at once, a file truncated under the
- * backend, a read-only file, a full queue.
+ * backend, errors from the kernel, a read-only file, a full queue.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -358,6 +358,70 @@ static void test_queue_full(void)
 	tb_close(&t);
 }
 
+/* The backend's descriptor for @path, found in /proc/self/fd. */
+static int find_fd(const char *path)
+{
+	char link[64], target[1100];
+	int fd, found = -1;
+	ssize_t n;
+
+	for (fd = 3; fd < 1024; fd++) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n < 0)
+			continue;
+		target[n] = '\0';
+		if (!strcmp(target, path)) {
+			CHECK(found < 0);
+			found = fd;
+		}
+	}
+	return found;
+}
+
+/*
+ * Errors from the kernel reach done() as they are: the backend's
+ * descriptor is swapped under it for a read-only one, so every write
+ * fails with EBADF.
+ */
+static void test_kernel_errors(void)
+{
+	char *p = tmp_file(NULL, 65536);
+	uint8_t buf[4096];
+	struct tb t;
+	struct tq q;
+	int fd, ro;
+
+	CHECK(p);
+	CHECK_EQ(TB_OPEN(&t, "file", path_word(p)), 0);
+	fd = find_fd(p);
+	if (fd < 0) {
+		fprintf(stderr, "skipping kernel errors: no /proc/self/fd\n");
+		tb_close(&t);
+		return;
+	}
+	ro = open(p, O_RDONLY | O_CLOEXEC);
+	CHECK(ro >= 0);
+	CHECK_EQ(dup3(ro, fd, O_CLOEXEC), fd);
+	close(ro);
+	tq_open(&q, &t, 4);
+	memset(buf, 1, sizeof(buf));
+	CHECK_EQ(tq_run(&q, VDK_BIO_WRITE, 0, 0, 4096,
+			(struct iovec[]){ { buf, 4096 } }, 1), -EBADF);
+	CHECK_EQ(tq_run(&q, VDK_BIO_WRITE, VDK_BIO_F_FUA, 4096, 4096,
+			(struct iovec[]){ { buf, 4096 } }, 1), -EBADF);
+	CHECK_EQ(tq_run(&q, VDK_BIO_ZERO, 0, 0, 4096, NULL, 0), -EBADF);
+	CHECK_EQ(tq_run(&q, VDK_BIO_ZERO, VDK_BIO_F_UNMAP, 0, 4096, NULL, 0),
+		 -EBADF);
+	CHECK_EQ(tq_run(&q, VDK_BIO_DISCARD, 0, 0, 4096, NULL, 0), -EBADF);
+	/* Reads still work, and read what was there: zeros. */
+	CHECK_EQ(tq_run(&q, VDK_BIO_READ, 0, 0, 4096,
+			(struct iovec[]){ { buf, 4096 } }, 1), 0);
+	CHECK(buf[0] == 0 && !memcmp(buf, buf + 1, sizeof(buf) - 1));
+	tq_close(&q);
+	tb_close(&t);
+}
+
 int main(void)
 {
 	test_open_errors();
@@ -366,6 +430,7 @@ int main(void)
 	test_truncated(false);
 	test_truncated(true);
 	test_queue_full();
+	test_kernel_errors();
 	test_direct_paths();
 
 	CHECK(test_io(NULL, false, "block-size=512"));

@@ -227,6 +227,22 @@ def fuzz_ctrl_seeds():
     return s
 
 
+# ---- fuzz-params ----
+# Words separated by spaces, as on the command line.
+
+def fuzz_params_seeds():
+    return {
+        'file': b'path=/srv/disk.img direct=on readonly=off',
+        'ram': b'size=16M block-size=4096',
+        'sizes': b'size=1k block-size=512 zeroes=on',
+        'bad-key': b'Size=1G',
+        'twice': b'size=1 size=2',
+        'no-value': b'path= direct',
+        'overflow': b'size=18446744073709551616 block-size=99999999999T',
+        'control-char': b'path=a\x01b',
+    }
+
+
 def write(target, seeds):
     d = os.path.join(TOP, 'corpus', target)
     os.makedirs(d, exist_ok=True)
@@ -238,3 +254,4 @@ def write(target, seeds):
 if __name__ == '__main__':
     write('fuzz-desc', fuzz_desc_seeds())
     write('fuzz-ctrl', fuzz_ctrl_seeds())
+    write('fuzz-params', fuzz_params_seeds())

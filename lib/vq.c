@@ -478,7 +478,11 @@ VDK_EXPORT int vdk_vq_notify(struct vdk_vq *vq)
 	bool need;
 	int ret;
 
-	if (unlikely(!vq->ready || !vq->used))
+	/*
+	 * The driver's suppression fields are read through the current
+	 * mappings: after an IOTLB update the old ones may show stale values.
+	 */
+	if (unlikely(!vq->ready || !vq->used || !rings_current(vq)))
 		return 0;
 	vq->stats.notifies++;
 	new_idx = vq->used_idx;

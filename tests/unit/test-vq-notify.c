@@ -298,6 +298,38 @@ static void test_pending_interleavings(bool event_idx)
 	env_fini(&e);
 }
 
+/*
+ * The control thread handles an IOTLB update between a push and the
+ * notify, and the rings' memory has moved (the region around them was
+ * cut): notify must read the driver's current used_event, not the one in
+ * the mapping it used before.
+ */
+static void test_notify_after_iotlb_update(void)
+{
+	struct env_cfg cfg = {
+		.qsize = QSIZE,
+		.features = 1ull << VIRTIO_RING_F_EVENT_IDX,
+	};
+	uint64_t cut = 0x80000;
+	struct env e;
+
+	env_init(&e, &cfg);
+	batch(&e, 1);
+	CHECK_EQ(vdk_vq_notify(e.vq), 1);
+	reap(&e, 1);
+	/* The driver does not want to hear about the next completion... */
+	sim_vq_set_used_event(e.s, 0, 1000);
+	batch(&e, 1);
+	/* ...the ring memory moves, and now it does. */
+	CHECK_EQ(sim_cut(e.s, &cut, 1), 0);
+	CHECK_EQ(vdk_dev_process(e.dev), 1);
+	sim_vq_set_used_event(e.s, 0, 1);
+	CHECK_EQ(vdk_vq_notify(e.vq), 1);
+	CHECK_EQ(sim_vq_irqs(e.s, 0), 2);
+	reap(&e, 1);
+	env_fini(&e);
+}
+
 /* ---- a driver thread against a device thread sleeping on the kick fd */
 
 #define THREAD_REQS 20000
@@ -409,6 +441,7 @@ int main(void)
 	test_set_kick(true);
 	test_pending_interleavings(false);
 	test_pending_interleavings(true);
+	test_notify_after_iotlb_update();
 	test_pending_race(false);
 	test_pending_race(true);
 	return T_EXIT_PASS;

@@ -530,6 +530,26 @@ static void case_rings_unmapped(struct env *e)
 	good_request(e);
 }
 
+/* The driver picks a size the device cannot take: the queue never starts. */
+static void case_bad_queue_size(struct env *e)
+{
+	static const unsigned int sizes[] = { QSIZE * 2, 12, 3 };
+	struct vdk_req *req;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		CHECK_EQ(sim_set_status(e->s, e->dev, 0), 0);
+		sim_vq_setup(e->s, 0, sizes[i], e->cfg.ring);
+		CHECK_EQ(sim_driver_ok(e->s, e->dev, ENV_BASE_FEATURES), 0);
+		CHECK(!vdk_vq_ready(e->vq));
+		CHECK(vdk_vq_broken(e->vq));
+		CHECK_EQ(vdk_vq_pop(e->vq, &req), -EAGAIN);
+		CHECK(strstr(e->last_log, "bad size"));
+	}
+	env_reset(e);
+	good_request(e);
+}
+
 /* ---- rate limit ---- */
 
 static void case_flood(struct env *e)
@@ -607,6 +627,7 @@ static const struct hostile_case cases[] = {
 	{ "avail idx jump", case_avail_idx_jump, 0 },
 	{ "head twice in flight", case_head_twice, 0 },
 	{ "rings unmapped", case_rings_unmapped, 0 },
+	{ "bad queue size", case_bad_queue_size, 0 },
 	{ "log flood", case_flood, 0 },
 	{ "double push", case_double_push, 0 },
 };

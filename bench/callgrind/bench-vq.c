@@ -112,10 +112,10 @@ int main(int argc, char **argv)
 				{ DATA + 4096ull * slot, 4096, true },
 				{ HDRS + 32ull * slot + 16, 1, true },
 			};
+			uint64_t table = indirect ? TABLES + 64ull * slot : 0;
 
 			sim_write(s, b[0].iova, &hdr, sizeof(hdr));
-			if (sim_vq_add(s, 0, b, 3,
-				       indirect ? TABLES + 64ull * slot : 0) < 0)
+			if (sim_vq_add(s, 0, b, 3, table) < 0)
 				die("sim_vq_add", -ENOSPC);
 		}
 		sim_vq_set_used_event(s, 0, used);

@@ -232,7 +232,7 @@ static void round_(struct fuzz *f, struct fuzz_input *in)
 		   (vdk_vq_broken(f->vq) &&
 		    consumed == popped + (st1.bad - st0.bad) + 1));
 	FUZZ_CHECK((uint16_t)(sim_vq_used_idx(f->s, 0) - used0) ==
-	       (uint16_t)(st1.pushed - st0.pushed));
+		   (uint16_t)(st1.pushed - st0.pushed));
 	FUZZ_CHECK(st1.pushed - st0.pushed <= (st1.bad - st0.bad) + pushes);
 	FUZZ_CHECK(vdk_vq_inflight(f->vq) == f->nheld);
 }
@@ -271,7 +271,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = fuzz_u8(&in) % MAX_CUTS;
 	f.cuts[0] = RING_END;
 	for (i = 0; i < n; i++)
-		f.cuts[i + 1] = RING_END + 1 + fuzz_u16(&in) % (MEM - RING_END - 1);
+		f.cuts[i + 1] =
+			RING_END + 1 + fuzz_u16(&in) % (MEM - RING_END - 1);
 	qsort(f.cuts, n + 1, sizeof(f.cuts[0]), cmp_u64);
 	for (i = 0, j = 0; i <= n; i++)
 		if (j == 0 || f.cuts[j - 1] != f.cuts[i])

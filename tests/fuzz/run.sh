@@ -67,8 +67,8 @@ for t in "${targets[@]}"; do
 	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
 	if ((rc == 0)); then
 		printf 'fuzz %s: %s runs in %s s (%s/s), %s, corpus %s\n' \
-			"$t" "${execs:-?}" "$secs" "${rate:-?}" "${cov:-cov: ?}" \
-			"$(ls "$corpus" | wc -l)"
+			"$t" "${execs:-?}" "$secs" "${rate:-?}" \
+			"${cov:-cov: ?}" "$(ls "$corpus" | wc -l)"
 	else
 		failed=1
 		echo "fuzz $t: FAILED (exit $rc); log $log" >&2

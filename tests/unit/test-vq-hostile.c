@@ -297,8 +297,8 @@ static void case_indirect_bad_length(struct env *e)
 	expect_refused(e, 0, "indirect table too long");
 	/* One entry over max_iovecs, then exactly max_iovecs. */
 	for (i = 0; i <= max; i++)
-		put_ind(e, TABLE, i, DATA + i, 1, i < max ? VRING_DESC_F_NEXT : 0,
-			(uint16_t)(i + 1));
+		put_ind(e, TABLE, i, DATA + i, 1,
+			i < max ? VRING_DESC_F_NEXT : 0, (uint16_t)(i + 1));
 	put_desc(e, 0, TABLE, 16 * (max + 1), VRING_DESC_F_INDIRECT, 0);
 	expect_refused(e, 0, "indirect table too long");
 	put_ind(e, TABLE, max - 1, DATA + max - 1, 1, 0, 0);
@@ -386,7 +386,8 @@ static void case_length_sum_4g(struct env *e)
 	env_complete(e, req, UINT32_MAX);
 	/* In the direct table too: 16 x 2^28 = 4 GiB. */
 	for (i = 0; i < QSIZE; i++)
-		put_desc(e, i, big, 1u << 28, i + 1 < QSIZE ? VRING_DESC_F_NEXT : 0,
+		put_desc(e, i, big, 1u << 28,
+			 i + 1 < QSIZE ? VRING_DESC_F_NEXT : 0,
 			 (uint16_t)(i + 1));
 	CHECK(e->cfg.mem >= big + (1u << 28));
 	expect_refused(e, 0, "longer than 4 GiB");
@@ -449,10 +450,11 @@ static void case_full_ring(struct env *e)
 	struct vdk_req *reqs[QSIZE], *extra;
 	unsigned int i;
 
-	for (i = 0; i < QSIZE; i++)
-		CHECK(sim_vq_add(e->s, 0,
-				 &(struct sim_buf){ DATA + 0x10 * i, 16, false },
-				 1, 0) >= 0);
+	for (i = 0; i < QSIZE; i++) {
+		struct sim_buf b = { DATA + 0x10 * i, 16, false };
+
+		CHECK(sim_vq_add(e->s, 0, &b, 1, 0) >= 0);
+	}
 	for (i = 0; i < QSIZE; i++)
 		CHECK_EQ(vdk_vq_pop(e->vq, &reqs[i]), 1);
 	CHECK_EQ(vdk_vq_pop(e->vq, &extra), 0);

@@ -14,6 +14,10 @@ SUITE=trixie
 BASE_PKGS="kmod iproute2 qemu-utils fio e2fsprogs xfsprogs util-linux nbd-client nbdkit procps zstd cpio coreutils findutils diffutils
 liburing2 libmnl0 libnbd0"
 KERNELS="trixie sid"
+# Opt-in extra guest packages, e.g. VDK_VM_EXTRA_PKGS=linux-perf for profiling
+# (bench/vm/profile.sh): an image of its own (they are in its key); the
+# default image's packages do not change.
+EXTRA_PKGS=${VDK_VM_EXTRA_PKGS:-}
 
 usage() {
 	cat <<USAGE
@@ -29,6 +33,9 @@ Builds the VM test guest, or reuses it from the cache, and prints its directory
   --prune      delete cached images and trees that no longer match this script
   --cache DIR  cache directory (default: \$VDK_VM_CACHE or /var/cache/vdk-vm)
   -h, --help   this text
+
+VDK_VM_EXTRA_PKGS="PKG ..." in the environment adds packages to the image,
+e.g. linux-perf; such an image has a key of its own.
 
 Cache layout: DIR/base-KEY.tar.zst is the debootstrap tree shared by both
 kernels; DIR/KERNEL-KEY/ holds one image. KEY hashes everything that went into
@@ -119,6 +126,7 @@ image_key() {
 		echo "suite=$SUITE"
 		echo "kernel=$KERNEL"
 		echo "pkgs=$BASE_PKGS"
+		[[ -z $EXTRA_PKGS ]] || echo "extra=$EXTRA_PKGS"
 		cat "$SELF" "$HERE/init"
 	} | hash_of
 }
@@ -251,6 +259,13 @@ build_image() {
 		update >"$tmp/apt-update.log" 2>&1 ||
 		{ tail -n 20 "$tmp/apt-update.log" >&2; die "apt-get update failed in the guest tree"; }
 	install_kernel "$root" "$out"
+	if [[ -n $EXTRA_PKGS ]]; then
+		log "installing extra packages: $EXTRA_PKGS"
+		# shellcheck disable=SC2086 # a list of packages
+		in_root "$root" apt-get install -y -q --no-install-recommends $EXTRA_PKGS \
+			>"$tmp/apt-extra.log" 2>&1 ||
+			{ tail -n 20 "$tmp/apt-extra.log" >&2; die "installing $EXTRA_PKGS failed"; }
+	fi
 	remove_sid_source "$root"
 	install -m 0755 "$HERE/init" "$root/init"
 	slim "$root"
@@ -264,6 +279,7 @@ build_image() {
 		echo "kernel=$KERNEL"
 		echo "kernel_version=$(cat "$out/kernel-version")"
 		echo "suite=$SUITE"
+		[[ -z $EXTRA_PKGS ]] || echo "extra_packages=$EXTRA_PKGS"
 		echo "packages=$(in_root "$root" dpkg-query -W -f '.\n' | wc -l)"
 		echo "rootfs_bytes=$(stat -c %s "$out/rootfs.cpio.zst")"
 		echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"

@@ -639,17 +639,23 @@ static void slot_unref(struct vdk_bq *q, struct slot *s)
  * do nothing else.  ENOTCONN is libnbd failing the commands of a dead
  * connection; ESHUTDOWN is a server going down: both are worth retrying
  * on a new connection.
+ *
+ * Those are not retired here: a connection can die inside the very
+ * nbd_aio_*() call that issues the command, and libnbd 1.14 reads the
+ * command after that call's abort retired (freed) it.  They stay in the
+ * handle until it is closed, which always follows a lost command.
  */
 static int cmd_done(void *opaque, int *error)
 {
 	struct slot *s = opaque;
+	bool lost = *error == ENOTCONN || *error == ESHUTDOWN;
 
-	if (*error == ENOTCONN || *error == ESHUTDOWN)
+	if (lost)
 		s->lost = true;
 	else if (*error && !s->err)
 		s->err = -*error;
 	slot_unref(s->q, s);
-	return 1; /* retire the command */
+	return lost ? 0 : 1; /* 1: retire the command */
 }
 
 /* Where the bio's data can be given to libnbd in one piece, or NULL. */

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -131,12 +132,50 @@ void srv_start(struct srv *s, const char *name, const char *const *args)
 	}
 }
 
+/* Every thread of @pid is stopped (kill() returns before they are). */
+static bool all_stopped(pid_t pid)
+{
+	char path[300], line[256], *p;
+	struct dirent *d;
+	bool stopped = true;
+	DIR *dir;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	CHECK(dir);
+	while (stopped && (d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid,
+			 d->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue; /* a thread that just ended */
+		if (fgets(line, sizeof(line), f)) {
+			p = strrchr(line, ')');
+			stopped = p && (p[2] == 'T' || p[2] == 't');
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	return stopped;
+}
+
 void srv_signal(struct srv *s, int sig)
 {
+	double deadline = now_s() + 10;
 	int i;
 
 	CHECK(s->pid > 0);
 	CHECK(!kill(s->pid, sig));
+	if (sig == SIGSTOP) {
+		while (!all_stopped(s->pid)) {
+			CHECK(now_s() < deadline);
+			usleep(1000);
+		}
+		return;
+	}
 	if (sig != SIGKILL && sig != SIGTERM)
 		return;
 	CHECK(waitpid(s->pid, NULL, 0) == s->pid);
@@ -144,6 +183,21 @@ void srv_signal(struct srv *s, int sig)
 		if (servers[i] == s->pid)
 			servers[i] = 0;
 	s->pid = 0;
+}
+
+bool srv_alive(struct srv *s)
+{
+	int i;
+
+	if (s->pid <= 0)
+		return false;
+	if (waitpid(s->pid, NULL, WNOHANG) != s->pid)
+		return true;
+	for (i = 0; i < MAX_SERVERS; i++)
+		if (servers[i] == s->pid)
+			servers[i] = 0;
+	s->pid = 0;
+	return false;
 }
 
 void srv_stop(struct srv *s)

@@ -34,9 +34,14 @@ const char *tmp_path(const char *name);
 void srv_start(struct srv *s, const char *name, const char *const *args);
 #define SRV_START(s, name, ...) \
 	srv_start((s), (name), (const char *const[]){ __VA_ARGS__, NULL })
-/* Send @sig; SIGKILL and SIGTERM also wait for the end. */
+/*
+ * Send @sig; for SIGKILL and SIGTERM wait for the end, for SIGSTOP until
+ * every thread stopped.
+ */
 void srv_signal(struct srv *s, int sig);
 void srv_stop(struct srv *s);
+/* false if the server exited (and reaps it). */
+bool srv_alive(struct srv *s);
 
 double now_s(void);
 

@@ -1,0 +1,365 @@
+#!/bin/bash
+# The benchmark, inside the test guest (run by bench/vm/run.sh through
+# tests/vm/run.sh): the same fio jobs against vdk blk and the other ways to
+# serve a disk from memory, interleaved, repeated, one JSON line per run.
+#
+# Contenders (each a disk of the same size):
+#   vdk-ram    vdk blk, ram backend
+#   vdk-file   vdk blk, file backend, a file on tmpfs (page cache, no O_DIRECT)
+#   qsd-file   qemu-storage-daemon vduse-blk export of the same file
+#              (file driver, cache.direct=off, default aio)
+#   qsd-null   qemu-storage-daemon vduse-blk export of a null-co node
+#   nbd        nbdkit memory plugin, kernel nbd client over a unix socket
+#   null_blk   the kernel's null_blk (no memory, softirq completion): the
+#              ceiling of the guest's block layer
+# plus, for the 2-queue job only, vdk-ram-1q: vdk ram with one queue.
+#
+# Settings come from the kernel command line, vdk.bench=KEY=VAL,KEY=VAL...:
+#   quick=1            1 rep, 3 s runs, 1 s ramp, 128 MiB disks
+#   reps=N             repetitions of every (job, contender) (3)
+#   runtime=S ramp=S   fio's runtime and ramp_time (8, 2)
+#   size=MiB           disk size (512)
+#   jobs=A+B...        a subset of the jobs below
+#   contenders=A+B...  a subset of the contenders above
+#   seed=N             fio's randseed (20240611)
+#
+# Output in $VDK_RESULTS: raw.jsonl (one line per run: job, contender, rep,
+# order, daemon and guest CPU seconds, and fio's whole JSON report),
+# env.txt (versions and settings), daemon logs.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../../tests/vm/lib-guest.sh
+. "${VDK_LIB:-/vdk/lib-guest.sh}"
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export PATH="$HERE/bin:$PATH"
+W=/tmp/bench
+R=${VDK_RESULTS:-/results}
+mkdir -p "$W" "$R"
+
+# ---- settings ----
+
+REPS=3 RUNTIME=8 RAMP=2 SIZE=512 SEED=20240611
+ALL_JOBS="rr4k-qd1 rr4k-qd32 rw4k-qd32 sr1m-qd8 sw1m-qd8 rr4k-qd32-2q"
+ALL_CONTENDERS="vdk-ram vdk-file qsd-file qsd-null nbd null_blk"
+JOBS=$ALL_JOBS CONTENDERS=$ALL_CONTENDERS
+SETTINGS=$(sed -n 's/.*vdk\.bench=\([^ ]*\).*/\1/p' /proc/cmdline)
+for kv in ${SETTINGS//,/ }; do
+	case $kv in
+	quick=1) REPS=1 RUNTIME=3 RAMP=1 SIZE=128 ;;
+	esac
+done
+for kv in ${SETTINGS//,/ }; do
+	v=${kv#*=}
+	case $kv in
+	quick=*) ;;
+	reps=*) REPS=$v ;;
+	runtime=*) RUNTIME=$v ;;
+	ramp=*) RAMP=$v ;;
+	size=*) SIZE=$v ;;
+	seed=*) SEED=$v ;;
+	jobs=*) JOBS=${v//+/ } ;;
+	contenders=*) CONTENDERS=${v//+/ } ;;
+	*) echo "bench: unknown setting '$kv' ignored" >&2 ;;
+	esac
+done
+for n in "$REPS" "$RUNTIME" "$RAMP" "$SIZE" "$SEED"; do
+	[[ $n =~ ^[0-9]+$ ]] || { echo "bench: not a number: $n" >&2; exit 2; }
+done
+
+has() { [[ " $1 " == *" $2 "* ]]; }
+
+# ---- contenders ----
+#
+# setup_C QUEUES NAME sets DEV[NAME] (the disk) and PID[NAME] (the serving
+# process, if any); teardown_C NAME undoes it.
+
+declare -A DEV PID
+IMG=$W/disk.img
+
+pid_of() { cat "$1" 2>/dev/null; }
+
+wait_gone() { wait_for "$1" bash -c "! kill -0 $2 2>/dev/null"; }
+
+vdk_setup() {
+	local q=$1 name=$2
+	shift 2
+	DEV[$name]=$(vdk add -d -q "$q" -p "$W/$name.pid" --log "$R/$name.log" \
+		"$name" "$@") || return
+	PID[$name]=$(pid_of "$W/$name.pid")
+}
+
+vdk_teardown() {
+	vdk del "$1" || return
+	wait_for 20 bash -c "! test -e /dev/vduse/$1"
+}
+
+setup_vdk-ram() { vdk_setup "$1" "$2" ram size="${SIZE}M"; }
+setup_vdk-ram-1q() { vdk_setup 1 "$2" ram size="${SIZE}M"; }
+setup_vdk-file() { vdk_setup "$1" "$2" file path="$IMG"; }
+teardown_vdk-ram() { vdk_teardown "$1"; }
+teardown_vdk-ram-1q() { vdk_teardown "$1"; }
+teardown_vdk-file() { vdk_teardown "$1"; }
+
+qsd_setup() {
+	local q=$1 name=$2 blockdev=$3
+	qemu-storage-daemon --blockdev "$blockdev" \
+		--export "vduse-blk,id=e0,node-name=n0,name=$name,writable=on,num-queues=$q" \
+		--pidfile "$W/$name.pid" >"$R/$name.log" 2>&1 &
+	PID[$name]=$!
+	wait_for 20 test -c "/dev/vduse/$name" || return
+	vdpa dev add name "$name" mgmtdev vduse || return
+	DEV[$name]=$(wait_vdpa_disk "$name" 30)
+}
+
+qsd_teardown() {
+	vdpa dev del "$1" || return
+	wait_for 20 bash -c "! test -e /sys/bus/vdpa/devices/$1" || return
+	kill -TERM "${PID[$1]}" || return
+	wait_gone 20 "${PID[$1]}"
+}
+
+setup_qsd-file() {
+	qsd_setup "$1" "$2" "file,filename=$IMG,node-name=n0,cache.direct=off"
+}
+setup_qsd-null() {
+	qsd_setup "$1" "$2" "null-co,node-name=n0,size=$((SIZE << 20))"
+}
+teardown_qsd-file() { qsd_teardown "$1"; }
+teardown_qsd-null() { qsd_teardown "$1"; }
+
+NBD_N=0
+setup_nbd() {
+	local q=$1 name=$2 nbd=/dev/nbd$NBD_N
+	NBD_N=$((NBD_N + 1))
+	nbdkit -U "$W/$name.sock" -P "$W/$name.pid" memory "${SIZE}M" \
+		2>"$R/$name.log" || return
+	wait_for 20 test -S "$W/$name.sock" || return
+	PID[$name]=$(pid_of "$W/$name.pid")
+	nbd-client -unix "$W/$name.sock" "$nbd" -C "$q" >>"$R/$name.log" 2>&1 ||
+		return
+	wait_for 20 bash -c "[[ \$(blockdev --getsize64 $nbd) -eq $((SIZE << 20)) ]]" ||
+		return
+	DEV[$name]=$nbd
+}
+
+teardown_nbd() {
+	nbd-client -d "${DEV[$1]}" >>"$R/$1.log" 2>&1 || return
+	kill -TERM "${PID[$1]}" || return
+	wait_gone 20 "${PID[$1]}"
+}
+
+setup_null_blk() {
+	local q=$1 name=$2 d=/sys/kernel/config/nullb/$2
+	mkdir "$d" && echo "$SIZE" >"$d/size" && echo "$q" >"$d/submit_queues" &&
+		echo 0 >"$d/poll_queues" &&
+		echo 1 >"$d/power" || return
+	wait_for 10 test -b "/dev/$name" || return
+	DEV[$name]=/dev/$name
+	PID[$name]=
+}
+
+teardown_null_blk() {
+	echo 0 >"/sys/kernel/config/nullb/$1/power" || return
+	rmdir "/sys/kernel/config/nullb/$1"
+}
+
+# Contenders whose disks keep what is written: filled before the jobs, so
+# that reads find data (the shared file is filled directly).
+stores_data() { [[ $1 == vdk-ram* || $1 == nbd ]]; }
+
+prefill() {
+	fio --name=prefill --filename="$1" --direct=1 --ioengine=libaio \
+		--rw=write --bs=1M --iodepth=8 --size="${SIZE}M" \
+		--output="$W/prefill.out" >/dev/null
+}
+
+# ---- jobs ----
+
+job_args() {
+	case $1 in
+	rr4k-qd1) echo --rw=randread --bs=4k --iodepth=1 ;;
+	rr4k-qd32) echo --rw=randread --bs=4k --iodepth=32 ;;
+	rw4k-qd32) echo --rw=randwrite --bs=4k --iodepth=32 ;;
+	sr1m-qd8) echo --rw=read --bs=1M --iodepth=8 ;;
+	sw1m-qd8) echo --rw=write --bs=1M --iodepth=8 ;;
+	rr4k-qd32-2q) echo --rw=randread --bs=4k --iodepth=32 --numjobs=2 \
+		--cpus_allowed=0-1 --cpus_allowed_policy=split ;;
+	*) return 1 ;;
+	esac
+}
+
+# CPU seconds (user + system, all threads) of a process; 0 if none.
+proc_cpu() {
+	local hz f
+	hz=$(getconf CLK_TCK)
+	[[ -n $1 && -r /proc/$1/stat ]] || { echo 0; return; }
+	# Fields after the ")" that ends the command name: utime is the 12th.
+	f=$(sed 's/.*) //' "/proc/$1/stat")
+	awk -v hz="$hz" '{ printf "%.2f", ($12 + $13) / hz }' <<<"$f"
+}
+
+# Busy CPU seconds of the whole guest (all but idle and iowait).
+guest_busy() {
+	awk -v hz="$(getconf CLK_TCK)" '/^cpu / {
+		t = 0; for (i = 2; i <= NF; i++) t += $i
+		printf "%.2f", (t - $5 - $6) / hz }' /proc/stat
+}
+
+# IOPS and MiB/s of a fio JSON report (reads and writes added).
+fio_summary() {
+	awk '/"(read|write|trim)" : \{/ { d = $1; seen[d] = 0 }
+	     $1 == "\"iops\"" && !seen[d]++ { iops += $3 }
+	     $1 == "\"bw_bytes\"" && !bw[d]++ { bytes += $3 }
+	     END { printf "%.0f IOPS %.1f MiB/s", iops, bytes / 1048576 }' "$1"
+}
+
+hw_queues() {
+	find "/sys/block/$(basename "$1")/mq" -mindepth 1 -maxdepth 1 | wc -l
+}
+
+ORDER=0
+# run_one JOB CONTENDER NAME REP: records the disk's hardware queues too.
+run_one() {
+	local job=$1 c=$2 name=$3 rep=$4 q out=$W/fio.json rc=0
+	local cpu0 cpu1 busy0 busy1 t0 args
+	args=$(job_args "$job")
+	q=$(hw_queues "${DEV[$name]}")
+	ORDER=$((ORDER + 1))
+	cpu0=$(proc_cpu "${PID[$name]}")
+	busy0=$(guest_busy)
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	rm -f "$out"
+	# shellcheck disable=SC2086 # args are words
+	timeout -k 5 $((RAMP + RUNTIME + 90)) \
+		fio --name="$job" --filename="${DEV[$name]}" --direct=1 \
+		--ioengine=libaio --time_based --runtime="$RUNTIME" \
+		--ramp_time="$RAMP" --randseed="$SEED" --norandommap \
+		--group_reporting --output-format=json --output="$out" \
+		$args >"$W/fio.err" 2>&1 || rc=$?
+	cpu1=$(proc_cpu "${PID[$name]}")
+	busy1=$(guest_busy)
+	{
+		printf '{"job":"%s","contender":"%s","rep":%d,"order":%d,"queues":%d,' \
+			"$job" "$c" "$rep" "$ORDER" "$q"
+		printf '"device":"%s","start_s":%s,"fio_status":%d,' \
+			"${DEV[$name]}" "$t0" "$rc"
+		printf '"daemon_cpu_s":%s,"guest_busy_s":%s,"fio":' \
+			"$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')" \
+			"$(awk -v a="$busy0" -v b="$busy1" 'BEGIN { printf "%.2f", b - a }')"
+		if ((rc == 0)) && [[ -s $out ]] && grep -q '"jobs"' "$out"; then
+			# fio may print notes before its JSON: keep from the first "{".
+			sed -n '/^{/,$p' "$out" | tr -d '\n\t'
+		else
+			printf 'null,"error":"%s"' \
+				"$(tail -n 3 "$W/fio.err" | tr -d '"\\\n\t' | cut -c1-300)"
+		fi
+		printf '}\n'
+	} >>"$R/raw.jsonl"
+	if ((rc == 0)) && [[ -s $out ]]; then
+		log "rep $rep/$REPS $job $c: $(fio_summary "$out"), daemon $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.1f", b - a }') s CPU"
+	else
+		log "rep $rep/$REPS $job $c: FAILED (fio status $rc): $(tail -n 2 "$W/fio.err" | tr '\n' ' ')"
+	fi
+}
+
+# ---- phases ----
+
+# One phase: set up CONTENDERS with QUEUES queues, fill them, run JOBS
+# rep by rep, each job against every contender in turn (the starting
+# contender rotates from rep to rep), tear down.
+ACTIVE=()
+phase() {
+	local q=$1 jobs=$2 contenders=$3 c name rep job i n
+	ACTIVE=()
+	log "phase: $q queue(s), jobs: $jobs; contenders: $contenders"
+	for c in $contenders; do
+		name=b${c//[-_]/}$q
+		if "setup_$c" "$q" "$name"; then
+			ACTIVE+=("$c")
+			log "  $c: ${DEV[$name]} (pid ${PID[$name]:-none}), $(hw_queues "${DEV[$name]}") hw queue(s)"
+		else
+			log "  $c: SETUP FAILED, left out"
+		fi
+	done
+	for c in "${ACTIVE[@]}"; do
+		name=b${c//[-_]/}$q
+		if stores_data "$c"; then
+			t0=$SECONDS
+			prefill "${DEV[$name]}" || log "  $c: prefill failed"
+			log "  $c: filled in $((SECONDS - t0)) s"
+		fi
+	done
+	n=${#ACTIVE[@]}
+	for ((rep = 1; rep <= REPS; rep++)); do
+		for job in $jobs; do
+			for ((i = 0; i < n; i++)); do
+				c=${ACTIVE[(i + rep - 1) % n]}
+				run_one "$job" "$c" "b${c//[-_]/}$q" "$rep"
+			done
+		done
+	done
+	for c in "${ACTIVE[@]}"; do
+		"teardown_$c" "b${c//[-_]/}$q" || log "  $c: teardown failed"
+	done
+}
+
+env_info() {
+	echo "kernel=$(uname -r)"
+	echo "guest_cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+	echo "guest_cpus=$(nproc)"
+	echo "guest_mem_mib=$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)"
+	echo "vdk=$(vdk --version 2>&1 | head -n 1)"
+	echo "qsd=$(qemu-storage-daemon --version | head -n 1)"
+	echo "fio=$(fio --version)"
+	echo "nbdkit=$(nbdkit --version | head -n 1)"
+	echo "nbd_client=$(nbd-client -V 2>&1 | head -n 1)"
+	dpkg-query -W -f='pkg_${Package}=${Version}\n' qemu-utils fio nbdkit nbd-client 2>/dev/null
+	echo "reps=$REPS"
+	echo "runtime_s=$RUNTIME"
+	echo "ramp_s=$RAMP"
+	echo "size_mib=$SIZE"
+	echo "seed=$SEED"
+	echo "jobs=$JOBS"
+	echo "contenders=$CONTENDERS"
+	echo "ioengine=libaio"
+	echo "settings=$SETTINGS"
+}
+
+# ---- main ----
+
+log "benchmark: kernel $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo) MiB"
+load_vduse_modules
+modprobe nbd nbds_max=4
+modprobe null_blk nr_devices=0
+env_info >"$R/env.txt"
+sed 's/^/  /' "$R/env.txt"
+: >"$R/raw.jsonl"
+dmesg_mark
+
+JOBS1='' JOBS2=''
+for job in $JOBS; do
+	job_args "$job" >/dev/null || { echo "bench: unknown job $job" >&2; exit 2; }
+	if [[ $job == *-2q ]]; then JOBS2+=" $job"; else JOBS1+=" $job"; fi
+done
+for c in $CONTENDERS; do
+	declare -F "setup_$c" >/dev/null || { echo "bench: unknown contender $c" >&2; exit 2; }
+done
+C2=$CONTENDERS
+has "$CONTENDERS" vdk-ram && C2="vdk-ram vdk-ram-1q ${CONTENDERS/vdk-ram/}"
+nc1=$(wc -w <<<"$CONTENDERS") nc2=$(wc -w <<<"$C2")
+runs=$((REPS * ($(wc -w <<<"$JOBS1") * nc1 + $(wc -w <<<"$JOBS2") * nc2)))
+log "$runs runs of $((RAMP + RUNTIME)) s: about $((runs * (RAMP + RUNTIME + 2) / 60 + 2)) minutes"
+
+# The file shared by vdk-file and qsd-file (never served by both at once),
+# filled on tmpfs with fio's default (non-zero) buffers.
+fio --name=fill --filename="$IMG" --rw=write --bs=1M --size="${SIZE}M" \
+	--ioengine=psync --output="$W/fill.out" >/dev/null
+log "backing file $IMG: $(du -m "$IMG" | cut -f1) MiB on tmpfs"
+
+[[ -n ${JOBS1// /} ]] && phase 1 "$JOBS1" "$CONTENDERS"
+[[ -n ${JOBS2// /} ]] && phase 2 "$JOBS2" "$C2"
+
+log "$(wc -l <"$R/raw.jsonl") runs recorded; $(grep -c '"fio":null' "$R/raw.jsonl" || true) failed"
+free -m | sed 's/^/  /'
+check_dmesg
+summary

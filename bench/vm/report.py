@@ -1,0 +1,575 @@
+#!/usr/bin/env python3
+"""Turn the benchmark's raw runs into a table, ratios, targets and a chart.
+
+    report.py --dest DIR [--raw raw.jsonl --env env.txt --host host.txt]
+              [--latest RESULTS_ROOT]
+
+With --raw, the guest's raw.jsonl (one line per run, fio's JSON report
+inside) becomes DIR/raw.csv, and the guest's env.txt and the host's
+host.txt are merged into DIR/env.txt.  Without it, DIR/raw.csv and
+DIR/env.txt are read again (to regenerate the report).  Writes
+DIR/RESULTS.md and DIR/chart.png (gnuplot); with --latest, also
+RESULTS_ROOT/latest.md and RESULTS_ROOT/latest.png.
+
+Python 3 standard library only; the chart needs gnuplot (gnuplot-nox).
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+JOBS = [
+    # id, title, unit ("iops" or "mibs")
+    ("rr4k-qd1", "4k randread QD1", "iops"),
+    ("rr4k-qd32", "4k randread QD32", "iops"),
+    ("rw4k-qd32", "4k randwrite QD32", "iops"),
+    ("sr1m-qd8", "1M read QD8", "mibs"),
+    ("sw1m-qd8", "1M write QD8", "mibs"),
+    ("rr4k-qd32-2q", "4k randread QD32, 2 queues, 2 jobs", "iops"),
+]
+JOB_TITLE = {j: t for j, t, _ in JOBS}
+JOB_UNIT = {j: u for j, _, u in JOBS}
+
+CONTENDERS = ["vdk-ram", "vdk-ram-1q", "vdk-file", "qsd-file", "qsd-null",
+              "nbd", "null_blk"]
+CONTENDER_NOTE = {
+    "vdk-ram": "vdk blk, ram backend",
+    "vdk-ram-1q": "vdk blk, ram backend, 1 queue (2-queue job only)",
+    "vdk-file": "vdk blk, file backend: a file on tmpfs (page cache)",
+    "qsd-file": "qemu-storage-daemon vduse-blk export of the same file "
+                "(file driver, cache.direct=off, default aio=threads)",
+    "qsd-null": "qemu-storage-daemon vduse-blk export of a null-co node "
+                "(reads return without touching the buffers)",
+    "nbd": "nbdkit memory plugin + kernel nbd client, unix socket "
+           "(2 connections for the 2-queue job)",
+    "null_blk": "kernel null_blk, no memory backing, softirq completion: "
+                "the block layer's ceiling",
+}
+
+# Ratios shown for every job: (numerator, denominator).
+RATIOS = [("vdk-file", "qsd-file"), ("vdk-ram", "qsd-null"),
+          ("vdk-ram", "qsd-file"), ("vdk-ram", "nbd"), ("vdk-file", "nbd"),
+          ("vdk-ram", "null_blk"), ("vdk-ram", "vdk-ram-1q")]
+
+QSD_PAIRS = [("vdk-file", "qsd-file"), ("vdk-ram", "qsd-null")]
+TARGETS = [
+    ("rr4k-qd32", "vdk ≥ 2.0× QSD", QSD_PAIRS, 2.0),
+    ("rr4k-qd32", "vdk ≥ 2× nbd", [("vdk-ram", "nbd")], 2.0),
+    ("rr4k-qd32", "vdk ≥ 60 % of null_blk", [("vdk-ram", "null_blk")], 0.6),
+    ("rr4k-qd1", "vdk ≥ 2× QSD", QSD_PAIRS, 2.0),
+    ("rr4k-qd1", "vdk ≥ 1× nbd", [("vdk-ram", "nbd")], 1.0),
+    ("sr1m-qd8", "vdk ≥ 1.5× QSD", QSD_PAIRS, 1.5),
+    ("sw1m-qd8", "vdk ≥ 1.5× QSD", QSD_PAIRS, 1.5),
+    ("rr4k-qd32-2q", "2 queues ≥ 1.5× vdk with 1 queue",
+     [("vdk-ram", "vdk-ram-1q")], 1.5),
+]
+
+CSV_FIELDS = ["order", "rep", "job", "contender", "queues", "device",
+              "start_s", "fio_status", "iops", "bw_mib_s", "clat_mean_us",
+              "clat_p50_us", "clat_p99_us", "clat_p999_us", "lat_mean_us",
+              "total_ios", "runtime_s", "fio_usr_pct", "fio_sys_pct",
+              "daemon_cpu_s", "guest_busy_s", "error"]
+
+
+# ---- raw runs ----
+
+def pct(clat, key):
+    p = (clat or {}).get("percentile") or {}
+    v = p.get(key)
+    return round(v / 1000.0, 1) if v is not None else ""
+
+
+def row_from_run(r):
+    fio = r.get("fio")
+    row = {k: "" for k in CSV_FIELDS}
+    for k in ("order", "rep", "job", "contender", "queues", "device",
+              "start_s", "fio_status", "daemon_cpu_s", "guest_busy_s"):
+        row[k] = r.get(k, "")
+    if not fio or not fio.get("jobs"):
+        row["error"] = r.get("error", "no fio report")
+        return row
+    j = fio["jobs"][0]
+    iops = bw = ios = 0.0
+    lat_n = 0
+    clat_mean = lat_mean = 0.0
+    clat = None
+    for d in ("read", "write"):
+        s = j.get(d) or {}
+        n = s.get("total_ios", 0)
+        if n <= 0:
+            continue
+        iops += s.get("iops", 0.0)
+        bw += s.get("bw_bytes", 0) / 1048576.0
+        ios += n
+        c = s.get("clat_ns") or {}
+        clat_mean += c.get("mean", 0.0) * n
+        lat_mean += (s.get("lat_ns") or {}).get("mean", 0.0) * n
+        lat_n += n
+        if clat is None or n > clat[0]:
+            clat = (n, c)
+    c = clat[1] if clat else {}
+    row.update({
+        "iops": round(iops, 1),
+        "bw_mib_s": round(bw, 2),
+        "clat_mean_us": round(clat_mean / lat_n / 1000.0, 1) if lat_n else "",
+        "lat_mean_us": round(lat_mean / lat_n / 1000.0, 1) if lat_n else "",
+        "clat_p50_us": pct(c, "50.000000"),
+        "clat_p99_us": pct(c, "99.000000"),
+        "clat_p999_us": pct(c, "99.900000"),
+        "total_ios": int(ios),
+        "runtime_s": round(j.get("job_runtime", 0) / 1000.0, 2),
+        "fio_usr_pct": round(j.get("usr_cpu", 0.0), 1),
+        "fio_sys_pct": round(j.get("sys_cpu", 0.0), 1),
+    })
+    if j.get("error"):
+        row["error"] = "fio error %s" % j["error"]
+    return row
+
+
+def read_jsonl(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError as e:
+                print("report: %s:%d: not JSON (%s): skipped" % (path, n, e),
+                      file=sys.stderr)
+                continue
+            rows.append(row_from_run(r))
+    return rows
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def read_env(*paths):
+    env = {}
+    for p in paths:
+        if not p or not os.path.exists(p):
+            continue
+        with open(p, encoding="utf-8") as f:
+            for line in f:
+                line = line.rstrip("\n")
+                if "=" in line:
+                    k, v = line.split("=", 1)
+                    env[k] = v
+    return env
+
+
+# ---- statistics ----
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def value(row):
+    """The job's figure of merit: IOPS, or MiB/s for the 1M jobs."""
+    if row.get("error") or num(row.get("iops")) is None:
+        return None
+    return num(row["bw_mib_s"] if JOB_UNIT.get(row["job"]) == "mibs"
+               else row["iops"])
+
+
+class Stats:
+    def __init__(self, rows, ramp=0.0):
+        self.ramp = ramp
+        self.runs = {}      # (job, contender) -> {rep: row}
+        self.failed = []
+        for r in rows:
+            if value(r) is None:
+                self.failed.append(r)
+                continue
+            self.runs.setdefault((r["job"], r["contender"]), {})[
+                int(r["rep"])] = r
+
+    def jobs(self):
+        seen = {j for j, _ in self.runs}
+        return [j for j, _, _ in JOBS if j in seen]
+
+    def contenders(self, job=None):
+        seen = {c for j, c in self.runs if job is None or j == job}
+        return [c for c in CONTENDERS if c in seen]
+
+    def values(self, job, c, field=None):
+        reps = self.runs.get((job, c), {})
+        out = []
+        for rep in sorted(reps):
+            v = value(reps[rep]) if field is None else num(reps[rep][field])
+            if v is not None:
+                out.append(v)
+        return out
+
+    def median(self, job, c, field=None):
+        v = self.values(job, c, field)
+        return statistics.median(v) if v else None
+
+    def per_io(self, job, c, field):
+        """Median over runs of FIELD (CPU seconds) per I/O, in µs.
+
+        The CPU time covers fio's whole run, ramp included, while fio
+        counts I/Os after the ramp only: the I/Os of the window are taken
+        as IOPS × (ramp + runtime).
+        """
+        reps = self.runs.get((job, c), {})
+        v = []
+        for r in reps.values():
+            cpu, iops = num(r.get(field)), num(r.get("iops"))
+            rt = num(r.get("runtime_s"))
+            if cpu is None or not iops or not rt:
+                continue
+            v.append(cpu / (iops * (rt + self.ramp)) * 1e6)
+        return statistics.median(v) if v else None
+
+    def ratio(self, job, a, b):
+        ma, mb = self.median(job, a), self.median(job, b)
+        if not ma or not mb:
+            return None
+        reps_a = self.runs.get((job, a), {})
+        reps_b = self.runs.get((job, b), {})
+        paired = [value(reps_a[r]) / value(reps_b[r])
+                  for r in sorted(set(reps_a) & set(reps_b))
+                  if value(reps_b[r])]
+        return ma / mb, paired
+
+
+# ---- formatting ----
+
+def fmt_num(v, unit):
+    if v is None:
+        return "–"
+    if unit == "mibs":
+        return "%.0f" % v if v >= 100 else "%.1f" % v
+    return "{:,.0f}".format(v)
+
+
+def fmt_ratio(rt):
+    if rt is None:
+        return "–"
+    m, paired = rt
+    s = "**%.2f×**" % m
+    if len(paired) > 1:
+        s += " (%.2f–%.2f)" % (min(paired), max(paired))
+    return s
+
+
+def fmt_us(v):
+    if v is None:
+        return "–"
+    return "%.0f" % v if v >= 10 else "%.1f" % v
+
+
+def table(headers, rows, align=None):
+    align = align or ["l"] + ["r"] * (len(headers) - 1)
+    sep = ["---:" if a == "r" else "---" for a in align]
+    out = ["| " + " | ".join(headers) + " |", "| " + " | ".join(sep) + " |"]
+    for r in rows:
+        out.append("| " + " | ".join(r) + " |")
+    return "\n".join(out)
+
+
+def target_rows(st):
+    rows, status = [], []
+    for job, what, pairs, thr in TARGETS:
+        got, ok = [], []
+        for a, b in pairs:
+            rt = st.ratio(job, a, b)
+            if rt is None:
+                continue
+            got.append("%s/%s %.2f×" % (a, b, rt[0]))
+            ok.append(rt[0] >= thr)
+        if not ok:
+            s = "not measured"
+        elif all(ok):
+            s = "**met**"
+        elif any(ok):
+            s = "**partly met**"
+        else:
+            s = "**missed**"
+        status.append((job, what, s))
+        rows.append([JOB_TITLE[job], what, "; ".join(got) or "–", s])
+    return rows, status
+
+
+def results_md(st, env, rel_chart, title):
+    L = []
+    L.append("# %s" % title)
+    L.append("")
+    L.append("vdk blk beside qemu-storage-daemon's vduse-blk export, NBD and "
+             "null_blk, in one boot of the test guest (QEMU TCG: absolute "
+             "figures mean little, compare within the table). Medians of "
+             "%s interleaved runs per cell, min–max in parentheses."
+             % env.get("reps", "?"))
+    L.append("")
+    L.append("![chart](%s)" % rel_chart)
+    L.append("")
+
+    L.append("## Medians")
+    L.append("")
+    cs = st.contenders()
+    rows = []
+    for job in st.jobs():
+        unit = JOB_UNIT[job]
+        r = [JOB_TITLE[job], "IOPS" if unit == "iops" else "MiB/s"]
+        for c in cs:
+            v = st.values(job, c)
+            if not v:
+                r.append("–")
+                continue
+            r.append("%s (%s–%s)" % (fmt_num(statistics.median(v), unit),
+                                     fmt_num(min(v), unit),
+                                     fmt_num(max(v), unit)))
+        rows.append(r)
+    L.append(table(["job", "unit"] + cs, rows, ["l", "l"] + ["r"] * len(cs)))
+    L.append("")
+
+    L.append("## Ratios of medians")
+    L.append("")
+    L.append("In parentheses, the range of the ratios of runs of the same "
+             "repetition (run next to each other).")
+    L.append("")
+    ratios = [(a, b) for a, b in RATIOS
+              if any(st.ratio(j, a, b) for j in st.jobs())]
+    rows = []
+    for job in st.jobs():
+        rows.append([JOB_TITLE[job]] +
+                    [fmt_ratio(st.ratio(job, a, b)) for a, b in ratios])
+    L.append(table(["job"] + ["%s / %s" % p for p in ratios], rows))
+    L.append("")
+
+    L.append("## Targets")
+    L.append("")
+    L.append("The QSD targets are checked on both like-for-like pairs: "
+             "vdk-file/qsd-file (the same file on tmpfs) and "
+             "vdk-ram/qsd-null (no storage behind either); a target is met "
+             "when every pair reaches it.")
+    L.append("")
+    trows, _ = target_rows(st)
+    L.append(table(["job", "target", "measured (ratio of medians)", "status"],
+                   trows, ["l", "l", "l", "l"]))
+    L.append("")
+
+    L.append("## Latency and CPU per I/O (medians)")
+    L.append("")
+    L.append("Completion latency percentiles from fio; CPU time of the "
+             "serving process (vdk, qemu-storage-daemon, nbdkit: all "
+             "threads) and of the whole guest (both vCPUs, everything but "
+             "idle) per I/O, over fio's whole run: fio's own start and end "
+             "are counted too, so the guest figure is slightly overstated.")
+    L.append("")
+    rows = []
+    for job in st.jobs():
+        for c in st.contenders(job):
+            rows.append([JOB_TITLE[job], c,
+                         fmt_us(st.median(job, c, "clat_p50_us")),
+                         fmt_us(st.median(job, c, "clat_p99_us")),
+                         fmt_us(st.median(job, c, "clat_p999_us")),
+                         fmt_us(st.per_io(job, c, "daemon_cpu_s")),
+                         fmt_us(st.per_io(job, c, "guest_busy_s"))])
+    L.append(table(["job", "contender", "p50 µs", "p99 µs", "p99.9 µs",
+                    "daemon CPU µs/IO", "guest CPU µs/IO"], rows,
+                   ["l", "l", "r", "r", "r", "r", "r"]))
+    L.append("")
+
+    if st.failed:
+        L.append("## Failed runs")
+        L.append("")
+        for r in st.failed:
+            L.append("- rep %s %s %s: %s" % (r["rep"], r["job"],
+                                              r["contender"],
+                                              r.get("error") or "no result"))
+        L.append("")
+
+    L.append("## How it was run")
+    L.append("")
+    if env.get("command"):
+        L.append("```sh\n%s\n```" % env["command"])
+        L.append("")
+    info = [
+        ("date", env.get("date")),
+        ("git commit", env.get("git_commit")),
+        ("guest kernel", env.get("kernel")),
+        ("guest", "%s vCPUs (%s), %s MiB, QEMU TCG %s" % (
+            env.get("guest_cpus", "?"), env.get("guest_cpu", "?"),
+            env.get("guest_mem_mib", "?"), env.get("host_qemu", "?"))),
+        ("host", "%s, %s CPUs, %s" % (env.get("host_cpu", "?"),
+                                      env.get("host_cpus", "?"),
+                                      env.get("host_os", "?"))),
+        ("host load average", "%s at the start, %s at the end" % (
+            env.get("host_load_start", "?"), env.get("host_load_end", "?"))),
+        ("vdk", env.get("vdk")),
+        ("qemu-storage-daemon", env.get("pkg_qemu-utils")),
+        ("fio", env.get("pkg_fio")),
+        ("nbdkit", env.get("pkg_nbdkit")),
+        ("nbd-client", env.get("pkg_nbd-client")),
+        ("fio settings", "ioengine=%s, direct=1, ramp %s s, runtime %s s, "
+         "randseed %s, norandommap; disks of %s MiB; reads of written data "
+         "(vdk-ram, nbd and the file filled first)" % (
+             env.get("ioengine", "?"), env.get("ramp_s", "?"),
+             env.get("runtime_s", "?"), env.get("seed", "?"),
+             env.get("size_mib", "?"))),
+        ("order", "rep by rep; in each rep every job runs against every "
+         "contender in turn, the first contender rotating from rep to rep"),
+    ]
+    for k, v in info:
+        if v:
+            L.append("- %s: %s" % (k, v))
+    L.append("")
+    L.append("Contenders:")
+    L.append("")
+    for c in cs:
+        L.append("- `%s`: %s" % (c, CONTENDER_NOTE.get(c, "")))
+    L.append("")
+    L.append("Raw runs: [raw.csv](raw.csv); environment: [env.txt](env.txt).")
+    L.append("")
+    return "\n".join(L)
+
+
+# ---- chart ----
+
+def chart(st, path, title):
+    gp = shutil.which("gnuplot")
+    if not gp:
+        print("report: gnuplot not found (apt-get install gnuplot-nox): "
+              "no chart", file=sys.stderr)
+        return False
+    jobs = st.jobs()
+    cs = st.contenders()
+    colors = {"vdk-ram": "#1b7837", "vdk-ram-1q": "#a6dba0",
+              "vdk-file": "#5aae61", "qsd-file": "#762a83",
+              "qsd-null": "#c2a5cf", "nbd": "#2166ac",
+              "null_blk": "#999999"}
+    cols = 3
+    rows = (len(jobs) + cols - 1) // cols
+    g = []
+    g.append("set terminal pngcairo size %d,%d font 'sans,10'"
+             % (460 * cols, 330 * rows + 40))
+    g.append("set output '%s'" % path.replace("'", ""))
+    g.append("set multiplot layout %d,%d title \"%s\"" % (
+        rows, cols, title.replace('"', "")))
+    g.append("set style fill solid 0.9 border -1")
+    g.append("set boxwidth 0.7")
+    g.append("set grid ytics lc rgb '#dddddd'")
+    g.append("set xtics rotate by -35 nomirror")
+    g.append("set key off")
+    g.append("set termoption noenhanced")
+    # Log scale: null_blk is 5-20 times the others.
+    g.append("set logscale y")
+    g.append("set format y '%.0s%c'")
+    for job in jobs:
+        unit = JOB_UNIT[job]
+        g.append("set title \"%s\"" % JOB_TITLE[job])
+        g.append("set ylabel '%s, log scale'" %
+                 ("IOPS" if unit == "iops" else "MiB/s"))
+        data = []
+        for i, c in enumerate(st.contenders(job)):
+            v = st.values(job, c)
+            if not v:
+                continue
+            data.append("%d %s %g %g %g 0x%s" % (
+                i, c, statistics.median(v), min(v), max(v),
+                colors.get(c, "#888888")[1:]))
+        g.append("$d << EOD")
+        g.extend(data)
+        g.append("EOD")
+        lo = min(min(st.values(job, c)) for c in st.contenders(job))
+        g.append("set yrange [%g:*]" % (10 ** int(math.log10(lo) - 1)
+                                        if lo > 0 else 1))
+        g.append("plot $d using 1:3:6:xtic(2) with boxes lc rgb variable, "
+                 "$d using 1:3:4:5 with yerrorbars lc rgb 'black' pt 0, "
+                 "$d using 1:5:(sprintf('%s', $3 >= 100 ? "
+                 "sprintf('%.0f', $3) : sprintf('%.1f', $3))) "
+                 "with labels offset 0,0.7 font ',8'")
+    g.append("unset multiplot")
+    del cs
+    r = subprocess.run([gp], input="\n".join(g) + "\n", text=True,
+                       capture_output=True)
+    if r.returncode != 0:
+        print("report: gnuplot failed:\n" + r.stderr, file=sys.stderr)
+        return False
+    return True
+
+
+# ---- main ----
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dest", required=True)
+    ap.add_argument("--raw", help="the guest's raw.jsonl")
+    ap.add_argument("--env", help="the guest's env.txt")
+    ap.add_argument("--host", help="host.txt written by run.sh")
+    ap.add_argument("--latest", help="results root: update latest.md/png")
+    ap.add_argument("--title", default=None)
+    a = ap.parse_args()
+
+    os.makedirs(a.dest, exist_ok=True)
+    csv_path = os.path.join(a.dest, "raw.csv")
+    env_path = os.path.join(a.dest, "env.txt")
+    if a.raw:
+        rows = read_jsonl(a.raw)
+        write_csv(csv_path, rows)
+        env = read_env(a.env, a.host)
+        with open(env_path, "w", encoding="utf-8") as f:
+            for k in sorted(env):
+                f.write("%s=%s\n" % (k, env[k]))
+    else:
+        rows = read_csv(csv_path)
+        env = read_env(env_path)
+    if not rows:
+        print("report: no runs", file=sys.stderr)
+        return 1
+    st = Stats(rows, num(env.get("ramp_s")) or 0.0)
+    title = a.title or "vdk benchmark, %s, kernel %s" % (
+        env.get("date", "?")[:10], env.get("kernel", "?"))
+    have_chart = chart(st, os.path.join(a.dest, "chart.png"), title)
+    md = results_md(st, env, "chart.png" if have_chart else "", title)
+    with open(os.path.join(a.dest, "RESULTS.md"), "w",
+              encoding="utf-8") as f:
+        f.write(md)
+    if a.latest:
+        rel = os.path.relpath(a.dest, a.latest)
+        latest = md.replace("](chart.png)", "](latest.png)")
+        latest = latest.replace("](raw.csv)", "](%s/raw.csv)" % rel)
+        latest = latest.replace("](env.txt)", "](%s/env.txt)" % rel)
+        latest = latest.replace(
+            "# %s" % title,
+            "# %s\n\nThe newest full run, from [%s](%s/RESULTS.md)."
+            % (title, rel, rel), 1)
+        with open(os.path.join(a.latest, "latest.md"), "w",
+                  encoding="utf-8") as f:
+            f.write(latest)
+        if have_chart:
+            shutil.copyfile(os.path.join(a.dest, "chart.png"),
+                            os.path.join(a.latest, "latest.png"))
+    _, status = target_rows(st)
+    print("report: %d runs (%d failed) -> %s" % (
+        len(rows), len(st.failed), os.path.join(a.dest, "RESULTS.md")))
+    for job, what, s in status:
+        print("  %-28s %-36s %s" % (JOB_TITLE[job], what, s.strip("*")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -200,24 +200,13 @@ static void op_raw_message(struct fuzz *f, struct fuzz_input *in)
 static void op_cut(struct fuzz *f, struct fuzz_input *in)
 {
 	uint64_t cuts[NQ + MAX_CUTS];
-	unsigned int n = 0, extra = fuzz_u8(in) % MAX_CUTS, i, j;
+	unsigned int n = 0, extra = fuzz_u8(in) % MAX_CUTS, i;
 
 	for (i = 1; i <= NQ; i++)
 		cuts[n++] = i * RING_SLOT;
 	for (i = 0; i < extra; i++)
 		cuts[n++] = DATA + 1 + fuzz_u16(in) % (MEM - DATA - 1);
-	/* Sorted and unique, as sim_cut() wants. */
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && cuts[j - 1] > cuts[j]; j--) {
-			uint64_t t = cuts[j];
-
-			cuts[j] = cuts[j - 1];
-			cuts[j - 1] = t;
-		}
-	for (i = 0, j = 0; i < n; i++)
-		if (j == 0 || cuts[j - 1] != cuts[i])
-			cuts[j++] = cuts[i];
-	sim_cut(f->s, cuts, j);
+	sim_cut(f->s, cuts, fuzz_sort_cuts(cuts, n));
 	deliver(f);
 }
 
@@ -261,27 +250,6 @@ static void op_post(struct fuzz *f, struct fuzz_input *in)
 		sim_vq_kick(f->s, q, ind & 2);
 }
 
-/* Read every readable byte, rewrite every writable one in place. */
-static void touch(struct vdk_req *req)
-{
-	volatile uint8_t sink = 0;
-	unsigned int v;
-
-	for (v = 0; v < req->n_out + req->n_in; v++) {
-		volatile uint8_t *p = req->iov[v].iov_base;
-		size_t k;
-
-		for (k = 0; k < req->iov[v].iov_len; k++) {
-			if (v < req->n_out)
-				sink ^= p[k];
-			else
-				p[k] = p[k];
-		}
-	}
-	(void)sink;
-	memset(vdk_req_priv(req), 0x5a, 16);
-}
-
 static void op_pop(struct fuzz *f, struct fuzz_input *in)
 {
 	unsigned int q = fuzz_u8(in) % NQ, k = 1 + fuzz_u8(in) % 8;
@@ -308,7 +276,8 @@ static void op_pop(struct fuzz *f, struct fuzz_input *in)
 		FUZZ_CHECK(req->id < vdk_vq_size(vq));
 		FUZZ_CHECK(!f->in_flight[q][req->id]);
 		FUZZ_CHECK(f->nheld[q] < QMAX);
-		touch(req);
+		fuzz_touch(req->iov, req->n_out, req->n_in);
+		memset(vdk_req_priv(req), 0x5a, 16);
 		f->in_flight[q][req->id] = true;
 		f->held[q][f->nheld[q]++] = req;
 	}

@@ -56,13 +56,6 @@ static void fuzz_log(void *opaque, int level, const char *msg)
 	f->logs++;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* A descriptor: compact, with wider fields when the mode byte says. */
 static struct vring_desc read_desc(struct fuzz_input *in)
 {
@@ -117,27 +110,6 @@ static void set_perms(struct fuzz *f, struct fuzz_input *in)
 	}
 }
 
-/* Read every readable byte and rewrite every writable one in place. */
-static void touch(const struct vdk_req *req)
-{
-	volatile uint8_t sink = 0;
-	unsigned int v;
-
-	for (v = 0; v < req->n_out + req->n_in; v++) {
-		volatile uint8_t *p = req->iov[v].iov_base;
-		size_t k, len = req->iov[v].iov_len;
-
-		FUZZ_CHECK(len > 0);
-		for (k = 0; k < len; k++) {
-			if (v < req->n_out)
-				sink ^= p[k];
-			else
-				p[k] = p[k];
-		}
-	}
-	(void)sink;
-}
-
 static void check_req(struct fuzz *f, struct vdk_req *req)
 {
 	size_t out = 0, in = 0;
@@ -152,7 +124,7 @@ static void check_req(struct fuzz *f, struct vdk_req *req)
 		in += req->iov[v].iov_len;
 	FUZZ_CHECK(out == req->out_len && in == req->in_len);
 	FUZZ_CHECK(out <= UINT32_MAX && in <= UINT32_MAX);
-	touch(req);
+	fuzz_touch(req->iov, req->n_out, req->n_in);
 	f->in_flight[req->id] = true;
 	f->held[f->nheld++] = req;
 }
@@ -251,7 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.log_level = VDK_LOG_DEBUG,
 	};
 	uint64_t features = FEATURES;
-	unsigned int i, j, n, rounds;
+	unsigned int i, n, rounds;
 	uint8_t b;
 
 	b = fuzz_u8(&in);
@@ -273,11 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < n; i++)
 		f.cuts[i + 1] =
 			RING_END + 1 + fuzz_u16(&in) % (MEM - RING_END - 1);
-	qsort(f.cuts, n + 1, sizeof(f.cuts[0]), cmp_u64);
-	for (i = 0, j = 0; i <= n; i++)
-		if (j == 0 || f.cuts[j - 1] != f.cuts[i])
-			f.cuts[j++] = f.cuts[i];
-	f.ncuts = j;
+	f.ncuts = fuzz_sort_cuts(f.cuts, n + 1);
 	sim_cut(f.s, f.cuts, f.ncuts);
 	FUZZ_CHECK(vdk_dev_process(f.dev) == 1);
 

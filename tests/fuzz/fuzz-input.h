@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 
 struct fuzz_input {
 	const uint8_t *p;
@@ -54,6 +55,50 @@ static inline uint64_t fuzz_u64(struct fuzz_input *in)
 			abort();                                             \
 		}                                                            \
 	} while (0)
+
+/*
+ * Read every byte of the @n_out readable vectors and rewrite every byte of
+ * the @n_in writable ones in place: AddressSanitizer checks that a request
+ * the library hands out lies inside driver memory, to the last byte.
+ */
+static inline void fuzz_touch(const struct iovec *iov, unsigned int n_out,
+			      unsigned int n_in)
+{
+	volatile uint8_t sink = 0;
+	unsigned int v;
+
+	for (v = 0; v < n_out + n_in; v++) {
+		volatile uint8_t *p = iov[v].iov_base;
+		size_t k;
+
+		FUZZ_CHECK(iov[v].iov_len > 0);
+		for (k = 0; k < iov[v].iov_len; k++) {
+			if (v < n_out)
+				sink ^= p[k];
+			else
+				p[k] = p[k];
+		}
+	}
+	(void)sink;
+}
+
+/* Sort @n cut positions and drop repeats, as sim_cut() wants; new count. */
+static inline unsigned int fuzz_sort_cuts(uint64_t *cuts, unsigned int n)
+{
+	unsigned int i, j;
+
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && cuts[j - 1] > cuts[j]; j--) {
+			uint64_t t = cuts[j];
+
+			cuts[j] = cuts[j - 1];
+			cuts[j - 1] = t;
+		}
+	for (i = 0, j = 0; i < n; i++)
+		if (j == 0 || cuts[j - 1] != cuts[i])
+			cuts[j++] = cuts[i];
+	return j;
+}
 
 /* The libFuzzer entry point, also called by replay.c. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

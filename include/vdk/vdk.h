@@ -90,7 +90,7 @@ struct vdk_dev_cfg {
 	size_t config_size;
 	/*
 	 * Largest number of I/O vectors a request may translate to, after
-	 * splitting buffers at mapping boundaries (0: 2 * queue_size + 8).
+	 * splitting buffers at mapping boundaries (0: 264).
 	 * A request needing more is completed with no data and logged.
 	 */
 	unsigned int max_iovecs;

@@ -1165,8 +1165,16 @@ static int run_done(struct vdk_bq *q, uint64_t now)
 				wait_push(q, s);
 			}
 		} else if (s->phase == PHASE_DATA && s->fua_flush) {
-			s->phase = PHASE_FLUSH;
-			slot_start(q, s);
+			/*
+			 * The flush must follow the write on its connection:
+			 * without one, the write is sent again first.
+			 */
+			if (q->state == CONN_UP && s->gen == q->gen) {
+				s->phase = PHASE_FLUSH;
+				slot_issue(q, s);
+			} else {
+				wait_push(q, s);
+			}
 		} else {
 			if (bio->op == VDK_BIO_READ && s->buf == s->bounce)
 				vdk__iov_from_buf(bio->iov, bio->iovcnt, 0,

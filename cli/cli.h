@@ -56,10 +56,14 @@ int vdk_cmd_add(int argc, char **argv);
 int vdk_cmd_del(int argc, char **argv);
 int vdk_cmd_list(int argc, char **argv);
 int vdk_cmd_resize(int argc, char **argv);
+int vdk_cmd_recover(int argc, char **argv);
+int vdk_cmd_rescue(int argc, char **argv);
 int vdk_cmd_backends(int argc, char **argv);
 
 /* Usage text of a verb, for `vdk help VERB` and `vdk VERB --help`. */
 extern const char vdk_add_usage[];
+extern const char vdk_recover_usage[];
+extern const char vdk_rescue_usage[];
 extern const char vdk_del_usage[];
 extern const char vdk_list_usage[];
 extern const char vdk_resize_usage[];

@@ -60,8 +60,17 @@ const char vdk_add_usage[] =
 /* How often to look at sysfs while waiting for the device. */
 #define LIVE_POLL_MS 20
 
+/* What add_run() does with an existing device, if any. */
+enum add_mode {
+	MODE_ADD,     /* create a new device */
+	MODE_RECOVER, /* take over a device whose daemon died */
+	MODE_RESCUE,  /* fail its I/O, detach and destroy it */
+};
+
 struct add_ctx {
+	enum add_mode mode;
 	struct vdk_add_args a;
+	char inflight[4096];  /* RUN_DIR/NAME.inflight */
 	const struct vdk_backend_ops *ops;
 	struct vdk_params params;
 	struct vdk_bdev *bdev;
@@ -405,6 +414,9 @@ static void add_run(struct add_ctx *c)
 		.log = vdk_log_cb,
 		.log_opaque = (void *)c->a.name,
 		.log_level = vdk_log_level(),
+		.reopen = c->mode != MODE_ADD,
+		.inflight_path = c->inflight,
+		.fail_io = c->mode == MODE_RESCUE,
 	};
 	char err[VDK_BACKEND_ERR_MAX] = "";
 	char *out = NULL;
@@ -416,7 +428,7 @@ static void add_run(struct add_ctx *c)
 		add_fail(c, VDK_EXIT_FAIL, "signals: %s", strerror(-ret));
 		goto err_signals;
 	}
-	if (c->ops->start) {
+	if (c->ops->start && c->mode != MODE_RESCUE) {
 		ret = c->ops->start(c->bdev, err, sizeof(err));
 		if (ret) {
 			add_fail(c, VDK_EXIT_FAIL, "%s", err[0] ? err :
@@ -447,13 +459,25 @@ static void add_run(struct add_ctx *c)
 		add_fail(c, VDK_EXIT_FAIL, "netlink: %s", strerror(-ret));
 		goto err_stop_blk;
 	}
-	vdk_log(VDK_LOG_INFO, "%s: attaching to the vDPA bus", c->a.name);
-	ret = vdk_nl_dev_new(c->nl, c->a.name);
-	if (ret) {
-		attach_fail(c, ret);
-		goto err_close_nl;
+	if (c->mode == MODE_RESCUE) {
+		/* Queues now fail all I/O: detaching ends the waits. */
+		vdk_log(VDK_LOG_NOTICE, "%s: failing its I/O and removing it",
+			c->a.name);
+		goto err_dev_del;
 	}
-	if (c->a.vhost) {
+	if (c->mode == MODE_RECOVER && vdk_sys_vdpa_attached(c->a.name)) {
+		vdk_log(VDK_LOG_NOTICE, "%s: taken over, still attached",
+			c->a.name);
+	} else {
+		vdk_log(VDK_LOG_INFO, "%s: attaching to the vDPA bus",
+			c->a.name);
+		ret = vdk_nl_dev_new(c->nl, c->a.name);
+		if (ret) {
+			attach_fail(c, ret);
+			goto err_close_nl;
+		}
+	}
+	if (c->a.vhost && c->mode == MODE_ADD) {
 		ret = vdk_sys_bind_vhost(c->a.name);
 		if (ret) {
 			add_fail(c, VDK_EXIT_FAIL,
@@ -526,9 +550,12 @@ err_free_blk:
 	vdk_blk_free(c->blk);
 	c->blk = NULL;
 	destroy_dev(c->a.name);
+	/* The log outlives the daemon, not the device. */
+	if (!vdk_sys_vduse_exists(c->a.name))
+		unlink(c->inflight);
 	if (c->pidfile_written)
 		unlink(c->pidfile);
-	if (c->state_written)
+	if (c->state_written || c->mode == MODE_RESCUE)
 		vdk_state_remove(c->a.name);
 err_signals:
 	close_fd(&c->sfd);
@@ -543,61 +570,43 @@ static int param_exit(int ret)
 						  VDK_EXIT_FAIL;
 }
 
-int vdk_cmd_add(int argc, char **argv)
+/*
+ * The rest of add, recover and rescue once c->a is filled: open the
+ * backend, check, fork, run.  @verb names the command in messages.
+ */
+static int add_main(struct add_ctx *c, const char *verb)
 {
 	char err[VDK_BACKEND_ERR_MAX] = "";
 	char missing[128];
-	struct add_ctx *c;
 	int ret, code, parent_exit;
 
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		vdk_cli_err("add", "out of memory");
-		return VDK_EXIT_FAIL;
-	}
-	c->sfd = -1;
-	c->report_fd = -1;
-
-	/* Usage first: options, the backend, its parameters. */
-	if (vdk_args_add(argc, argv, &c->a, err, sizeof(err))) {
-		vdk_cli_err("add", "%s", err);
-		code = VDK_EXIT_USAGE;
-		goto out_free;
-	}
-	if (c->a.help) {
-		fputs(vdk_add_usage, stdout);
-		code = VDK_EXIT_OK;
-		goto out_free;
-	}
 	c->ops = vdk_backend_find(c->a.backend);
 	if (!c->ops) {
-		vdk_cli_err("add", "unknown backend '%s' (see 'vdk backends')",
+		vdk_cli_err(verb, "unknown backend '%s' (see 'vdk backends')",
 			    c->a.backend);
-		code = VDK_EXIT_USAGE;
-		goto out_free;
+		return VDK_EXIT_USAGE;
 	}
 	ret = vdk_params_parse(&c->params, c->a.nparams, c->a.params, err,
 			       sizeof(err));
 	if (ret) {
-		vdk_cli_err("add", "%s", err);
-		code = VDK_EXIT_USAGE;
-		goto out_free;
+		vdk_cli_err(verb, "%s", err);
+		return VDK_EXIT_USAGE;
 	}
 	ret = c->ops->open(&c->params, &c->bdev, err, sizeof(err));
 	if (ret) {
-		vdk_cli_err("add", "%s", err[0] ? err : strerror(-ret));
+		vdk_cli_err(verb, "%s", err[0] ? err : strerror(-ret));
 		code = param_exit(ret);
 		goto out_params;
 	}
 	ret = vdk_params_check_unused(&c->params, err, sizeof(err));
 	if (ret) {
-		vdk_cli_err("add", "%s", err);
+		vdk_cli_err(verb, "%s", err);
 		code = VDK_EXIT_USAGE;
 		goto out_close;
 	}
 	ret = c->ops->info(c->bdev, &c->info);
 	if (ret) {
-		vdk_cli_err("add", "%s: %s", c->ops->name, strerror(-ret));
+		vdk_cli_err(verb, "%s: %s", c->ops->name, strerror(-ret));
 		code = VDK_EXIT_FAIL;
 		goto out_close;
 	}
@@ -606,12 +615,12 @@ int vdk_cmd_add(int argc, char **argv)
 	if (!c->block_size)
 		c->block_size = 512;
 	if (c->info.size == 0) {
-		vdk_cli_err("add", "the backend's size is 0");
+		vdk_cli_err(verb, "the backend's size is 0");
 		code = VDK_EXIT_USAGE;
 		goto out_close;
 	}
 	if (c->info.size % c->block_size) {
-		vdk_cli_err("add",
+		vdk_cli_err(verb,
 			    "size %llu is not a multiple of the block size %u",
 			    (unsigned long long)c->info.size, c->block_size);
 		code = VDK_EXIT_USAGE;
@@ -621,40 +630,62 @@ int vdk_cmd_add(int argc, char **argv)
 
 	/* Then who we are, then what the kernel has. */
 	if (!vdk_is_root()) {
-		vdk_cli_err("add", "must be run as root");
+		vdk_cli_err(verb, "must be run as root");
 		code = VDK_EXIT_PERM;
 		goto out_close;
 	}
 	if (vdk_sys_missing_modules(c->a.vhost, missing, sizeof(missing))) {
-		vdk_cli_err("add",
+		vdk_cli_err(verb,
 			    "kernel support missing: run 'modprobe %s'",
 			    missing);
 		code = VDK_EXIT_KERNEL;
 		goto out_close;
 	}
-	if (vdk_sys_name_in_use(c->a.name)) {
-		vdk_cli_err("add", "device name '%s' is in use", c->a.name);
+	if (c->mode == MODE_ADD && vdk_sys_name_in_use(c->a.name)) {
+		struct vdk_state st = { 0 };
+
+		if (vdk_state_read(c->a.name, &st) == 0 &&
+		    !(st.pid > 0 && vdk_pid_is_vdk(st.pid)))
+			vdk_cli_err(verb,
+				    "device name '%s' is in use, by no daemon: "
+				    "'vdk recover %s' serves it again, 'vdk "
+				    "rescue %s' removes it",
+				    c->a.name, c->a.name, c->a.name);
+		else
+			vdk_cli_err(verb, "device name '%s' is in use",
+				    c->a.name);
+		vdk_state_free(&st);
 		code = VDK_EXIT_EXISTS;
+		goto out_close;
+	}
+	ret = vdk_path(c->inflight, sizeof(c->inflight), VDK_ROOT_RUN,
+		       "%s.inflight", c->a.name);
+	if (ret == 0)
+		ret = vdk_mkdir_p(vdk_root(VDK_ROOT_RUN), 0755);
+	if (ret) {
+		vdk_cli_err(verb, "%s: %s", vdk_root(VDK_ROOT_RUN),
+			    strerror(-ret));
+		code = VDK_EXIT_FAIL;
 		goto out_close;
 	}
 
 	/* The daemon runs in /: make the paths it is given absolute. */
 	if (c->a.pidfile &&
 	    vdk_abspath(c->a.pidfile, c->pidfile, sizeof(c->pidfile))) {
-		vdk_cli_err("add", "bad pidfile path '%s'", c->a.pidfile);
+		vdk_cli_err(verb, "bad pidfile path '%s'", c->a.pidfile);
 		code = VDK_EXIT_USAGE;
 		goto out_close;
 	}
 	if (c->a.log &&
 	    vdk_abspath(c->a.log, c->logpath, sizeof(c->logpath))) {
-		vdk_cli_err("add", "bad log path '%s'", c->a.log);
+		vdk_cli_err(verb, "bad log path '%s'", c->a.log);
 		code = VDK_EXIT_USAGE;
 		goto out_close;
 	}
 	ret = vdk_log_open(c->a.log ? c->logpath : NULL, c->a.daemon,
 			   VDK_LOG_NOTICE + c->a.verbose);
 	if (ret) {
-		vdk_cli_err("add", "cannot open the log %s: %s", c->logpath,
+		vdk_cli_err(verb, "cannot open the log %s: %s", c->logpath,
 			    strerror(-ret));
 		code = VDK_EXIT_FAIL;
 		goto out_close;
@@ -664,7 +695,7 @@ int vdk_cmd_add(int argc, char **argv)
 		ret = vdk_daemonize(vdk_log_fd(), &c->report_fd,
 				    &parent_exit);
 		if (ret < 0) {
-			vdk_cli_err("add", "fork: %s", strerror(-ret));
+			vdk_cli_err(verb, "fork: %s", strerror(-ret));
 			code = VDK_EXIT_FAIL;
 			goto out_log;
 		}
@@ -688,7 +719,181 @@ out_close:
 	c->ops->close(c->bdev);
 out_params:
 	vdk_params_free(&c->params);
-out_free:
+	return code;
+}
+
+int vdk_cmd_add(int argc, char **argv)
+{
+	char err[VDK_BACKEND_ERR_MAX] = "";
+	struct add_ctx *c;
+	int code;
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		vdk_cli_err("add", "out of memory");
+		return VDK_EXIT_FAIL;
+	}
+	c->sfd = -1;
+	c->report_fd = -1;
+	c->mode = MODE_ADD;
+	/* Usage first: options, the backend, its parameters. */
+	if (vdk_args_add(argc, argv, &c->a, err, sizeof(err))) {
+		vdk_cli_err("add", "%s", err);
+		code = VDK_EXIT_USAGE;
+	} else if (c->a.help) {
+		fputs(vdk_add_usage, stdout);
+		code = VDK_EXIT_OK;
+	} else {
+		code = add_main(c, "add");
+	}
 	free(c);
 	return code;
+}
+
+const char vdk_recover_usage[] =
+"Usage: vdk recover [OPTIONS] NAME\n"
+"\n"
+"Take over the device NAME whose daemon died (killed, crashed): serve it\n"
+"again with the backend and parameters it had (from its state file), take\n"
+"the requests it had in flight again, and go on.  Waiting I/O resumes; no\n"
+"request is lost or completed twice.\n"
+"\n"
+"Options:\n"
+"  -d, --daemon           go to the background once the device is live\n"
+"  -p, --pidfile FILE     write the daemon's pid there\n"
+"  -j, --json             print the device as JSON\n"
+"      --log FILE         log there (default: syslog with -d, else stderr)\n"
+"  -v, --verbose          log more\n"
+"      --timeout SECS     wait that long for the device (default 30)\n"
+"  -h, --help             this text\n";
+
+const char vdk_rescue_usage[] =
+"Usage: vdk rescue [-v] NAME\n"
+"\n"
+"Remove the device NAME whose daemon is gone for good: complete every\n"
+"request it had in flight or waiting with an I/O error, detach it from\n"
+"the vDPA bus and destroy it, so that nothing stays blocked.  The data\n"
+"written before is wherever the backend kept it.\n";
+
+/*
+ * recover and rescue: the settings come from the state file the dead
+ * daemon left; the command line adds only how to run.
+ */
+static int takeover(int argc, char **argv, enum add_mode mode)
+{
+	const char *verb = mode == MODE_RESCUE ? "rescue" : "recover";
+	char err[VDK_BACKEND_ERR_MAX] = "";
+	struct vdk_state st = { 0 };
+	char **kv = NULL;
+	struct add_ctx *c;
+	unsigned int i;
+	int ret, code;
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		vdk_cli_err(verb, "out of memory");
+		return VDK_EXIT_FAIL;
+	}
+	c->sfd = -1;
+	c->report_fd = -1;
+	c->mode = mode;
+	/* The add parser, with NAME and a placeholder backend. */
+	{
+		char **av = calloc((size_t)argc + 2, sizeof(*av));
+
+		if (!av) {
+			free(c);
+			return VDK_EXIT_FAIL;
+		}
+		for (i = 0; i < (unsigned int)argc; i++)
+			av[i] = argv[i];
+		av[argc] = (char *)"-";
+		ret = vdk_args_add(argc + 1, av, &c->a, err, sizeof(err));
+		free(av);
+	}
+	if (ret || c->a.nparams) {
+		vdk_cli_err(verb, "%s", ret ? err : "unexpected KEY=VALUE");
+		code = VDK_EXIT_USAGE;
+		goto out;
+	}
+	if (c->a.help) {
+		fputs(mode == MODE_RESCUE ? vdk_rescue_usage :
+					    vdk_recover_usage, stdout);
+		code = VDK_EXIT_OK;
+		goto out;
+	}
+	if (!vdk_sys_vduse_exists(c->a.name)) {
+		vdk_cli_err(verb, "no such device '%s'", c->a.name);
+		code = VDK_EXIT_NODEV;
+		goto out;
+	}
+	ret = vdk_state_read(c->a.name, &st);
+	if (ret) {
+		vdk_cli_err(verb, "no state for '%s' (%s): it was not made by "
+			    "vdk, or its state is lost",
+			    c->a.name, strerror(-ret));
+		code = ret == -ENOENT ? VDK_EXIT_NODEV : VDK_EXIT_FAIL;
+		goto out;
+	}
+	if (st.pid > 0 && vdk_pid_is_vdk(st.pid)) {
+		vdk_cli_err(verb, "'%s' is served by process %d", c->a.name,
+			    st.pid);
+		code = VDK_EXIT_EXISTS;
+		goto out_state;
+	}
+	kv = calloc(st.nparams + 1, sizeof(*kv));
+	if (!kv) {
+		code = VDK_EXIT_FAIL;
+		goto out_state;
+	}
+	for (i = 0; i < st.nparams; i++)
+		if (asprintf(&kv[i], "%s=%s", st.params[i].key,
+			     st.params[i].value) < 0) {
+			code = VDK_EXIT_FAIL;
+			goto out_kv;
+		}
+	c->a.backend = st.backend;
+	c->a.params = kv;
+	c->a.nparams = (int)st.nparams;
+	if (mode == MODE_RESCUE) {
+		/* The storage may be gone too: rescue needs none of it. */
+		for (i = 0; i < st.nparams; i++) {
+			free(kv[i]);
+			kv[i] = NULL;
+		}
+		if (asprintf(&kv[0], "size=%llu",
+			     (unsigned long long)st.size) < 0) {
+			code = VDK_EXIT_FAIL;
+			goto out_kv;
+		}
+		c->a.backend = "null";
+		c->a.nparams = 1;
+	}
+	c->a.queues = st.queues;
+	c->a.queue_size = st.queue_size;
+	c->a.block_size = st.block_size;
+	c->a.read_only = st.read_only;
+	c->a.vhost = st.bus && strcmp(st.bus, "vhost") == 0;
+	if (mode == MODE_RESCUE)
+		c->a.daemon = false;
+	code = add_main(c, verb);
+out_kv:
+	for (i = 0; i < st.nparams || (kv && i == 0); i++)
+		free(kv[i]);
+	free(kv);
+out_state:
+	vdk_state_free(&st);
+out:
+	free(c);
+	return code;
+}
+
+int vdk_cmd_recover(int argc, char **argv)
+{
+	return takeover(argc, argv, MODE_RECOVER);
+}
+
+int vdk_cmd_rescue(int argc, char **argv)
+{
+	return takeover(argc, argv, MODE_RESCUE);
 }

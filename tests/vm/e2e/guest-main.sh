@@ -247,6 +247,9 @@ sigterm_during_io() {
 	no_leftovers
 }
 
+# shellcheck source=crash.sh
+. "$HERE/crash.sh"
+
 log "kernel $(uname -r), vdk $(vdk --version)"
 dmesg_mark
 if want cli; then
@@ -268,6 +271,7 @@ want ro && run_scenario "5. read-only device refuses writes, stays readable" rea
 want resize && run_scenario "6. online resize, larger and smaller" resize
 want cycles && run_scenario "7. 20 cycles of add / I/O / del, nothing left" cycles
 want sigterm && run_scenario "8. SIGTERM during fio: clean detach, I/O ends" sigterm_during_io
+want crash && crash_scenarios
 check_dmesg
 for f in "$WORK"/*.log; do
 	[[ -s $f ]] && cp "$f" "$VDK_RESULTS/" || true

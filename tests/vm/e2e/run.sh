@@ -3,18 +3,21 @@
 # in the test guest, or directly on this host when it has /dev/vduse/control.
 #
 #   tests/vm/e2e/run.sh [--kernel trixie|sid|all] [--only REGEX] [--build DIR]
+#                       [--crash-cycles N]   (SIGKILL + recover cycles, default 10)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/../../.." && pwd)
 KERNELS=(trixie sid)
 ONLY=
+APPEND=
 BUILD=$TOP/build
 
 while (($#)); do
 	case $1 in
 	--kernel) [[ $2 == all ]] && KERNELS=(trixie sid) || KERNELS=("$2"); shift 2 ;;
 	--only) ONLY=$2; shift 2 ;;
+	--crash-cycles) APPEND="${APPEND:+$APPEND }vdk.crash_cycles=$2"; shift 2 ;;
 	--build) BUILD=$2; shift 2 ;;
 	-h|--help) sed -n '2,6p' "$0"; exit 0 ;;
 	*) echo "e2e: unknown argument $1" >&2; exit 2 ;;
@@ -27,7 +30,8 @@ ninja -C "$BUILD" cli/vdk >/dev/null
 stage=$(mktemp -d /tmp/vdk-e2e-XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin"
-cp "$HERE/guest-main.sh" "$stage/"
+cp "$HERE"/*.sh "$stage/"
+rm -f "$stage/run.sh"
 cp "$BUILD/cli/vdk" "$stage/bin/"
 
 if [[ -c /dev/vduse/control ]]; then
@@ -44,6 +48,6 @@ for k in "${KERNELS[@]}"; do
 	rm -rf "$out"
 	echo "e2e: kernel $k"
 	"$TOP/tests/vm/run.sh" --kernel "$k" --overlay "$stage" --out "$out" \
-		--timeout 1500 ${ONLY:+--append "vdk.only=$ONLY"} || rc=1
+		--timeout 2400 --append "${ONLY:+vdk.only=$ONLY }$APPEND" || rc=1
 done
 exit $rc

@@ -48,6 +48,7 @@ struct vdk_blk {
 	vdk_log_fn log;
 	void *log_opaque;
 	int log_level;
+	char name[64];
 	uint8_t config[sizeof(struct virtio_blk_config)];
 	size_t config_size;
 };
@@ -59,11 +60,14 @@ static void blk_log(struct vdk_blk *blk, int level, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
+	int n;
 
 	if (!blk->log || level > blk->log_level)
 		return;
+	/* As libvdk's own messages: "NAME: what happened". */
+	n = snprintf(msg, sizeof(msg), "%s: ", blk->name);
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
 	va_end(ap);
 	blk->log(blk->log_opaque, level, msg);
 }
@@ -297,7 +301,7 @@ static int dev_start(struct vdk_dev *dev, void *opaque)
 		}
 		q->running = true;
 	}
-	blk_log(blk, VDK_LOG_INFO, "%s: driver ready", vdk_dev_name(dev));
+	blk_log(blk, VDK_LOG_INFO, "driver ready");
 	return 0;
 }
 
@@ -306,7 +310,7 @@ static void dev_stop(struct vdk_dev *dev, void *opaque)
 	struct vdk_blk *blk = opaque;
 
 	stop_queue_threads(blk);
-	blk_log(blk, VDK_LOG_INFO, "%s: driver reset", vdk_dev_name(dev));
+	blk_log(blk, VDK_LOG_INFO, "driver reset");
 }
 
 static const struct vdk_dev_ops blk_dev_ops = {
@@ -385,6 +389,7 @@ int vdk__blk_new(const struct vdk_blk_cfg *cfg, blk_create_fn create,
 	blk->log = cfg->log;
 	blk->log_opaque = cfg->log_opaque;
 	blk->log_level = cfg->log_level;
+	snprintf(blk->name, sizeof(blk->name), "%s", cfg->name);
 	blk->bdev = cfg->bdev;
 	blk->num_queues = cfg->num_queues;
 	blk->ctl_stop_fd = -1;
@@ -519,8 +524,7 @@ int vdk_blk_resize(struct vdk_blk *blk)
 				 &capacity, sizeof(capacity));
 	pthread_mutex_unlock(&blk->ctl_lock);
 	if (ret == 0)
-		blk_log(blk, VDK_LOG_INFO, "%s: resized to %llu bytes",
-			vdk_dev_name(blk->dev),
+		blk_log(blk, VDK_LOG_INFO, "resized to %llu bytes",
 			(unsigned long long)info.size);
 	return ret;
 }

@@ -412,7 +412,7 @@ static void add_run(struct add_ctx *c)
 		.read_only = c->read_only,
 		.serial = c->a.serial,
 		.log = vdk_log_cb,
-		.log_opaque = (void *)c->a.name,
+		.log_opaque = NULL, /* the messages name the device */
 		.log_level = vdk_log_level(),
 		.reopen = c->mode != MODE_ADD,
 		.inflight_path = c->inflight,

@@ -85,7 +85,6 @@ struct add_ctx {
 	struct vdk_blk *blk;
 	struct vdk_nl *nl;
 	char node[4096];
-	bool state_written;
 	bool pidfile_written;
 
 	/* The first failure, reported once everything is undone. */
@@ -514,7 +513,6 @@ static void add_run(struct add_ctx *c)
 			 vdk_root(VDK_ROOT_RUN), c->a.name, strerror(-ret));
 		goto err_dev_del;
 	}
-	c->state_written = true;
 	if (c->a.pidfile) {
 		ret = vdk_pidfile_write(c->pidfile, getpid());
 		if (ret) {
@@ -550,12 +548,10 @@ err_free_blk:
 	vdk_blk_free(c->blk);
 	c->blk = NULL;
 	destroy_dev(c->a.name);
-	/* The log outlives the daemon, not the device. */
-	if (!vdk_sys_vduse_exists(c->a.name))
-		unlink(c->inflight);
 	if (c->pidfile_written)
 		unlink(c->pidfile);
-	if (c->state_written || c->mode == MODE_RESCUE)
+	/* State and in-flight log go with the device, not the daemon. */
+	if (!vdk_sys_vduse_exists(c->a.name))
 		vdk_state_remove(c->a.name);
 err_signals:
 	close_fd(&c->sfd);

@@ -263,6 +263,10 @@ int vdk_state_remove(const char *name)
 		return ret;
 	if (unlink(path) && errno != ENOENT)
 		return -errno;
+	/* The in-flight log goes with the device, as the state does. */
+	ret = vdk_path(path, sizeof(path), VDK_ROOT_RUN, "%s.inflight", name);
+	if (ret == 0 && unlink(path) && errno != ENOENT)
+		return -errno;
 	return 0;
 }
 

@@ -219,21 +219,25 @@ nbd_kill_restart() {
 	pre=$(sha <"$WORK/nbd-kill.pat")
 	dd if="$WORK/nbd-kill.pat" of="$dev" bs=1M oflag=direct status=none
 
-	# Killed during fio, back after 3 s: I/O waits, then goes on.
+	# Killed during fio, back after 3 s: I/O waits, then goes on, and
+	# fio's verify pass reads back every block it wrote, across the kill.
 	fio --name=kill --filename="$dev" --direct=1 --ioengine=libaio \
-		--rw=randwrite --bs=4k --iodepth=16 --offset=32M --size=64M \
-		--time_based --runtime=20 --verify=crc32c --verify_fatal=1 \
-		--do_verify=1 --output="$WORK/nbd-kill.fio" &
+		--rw=randwrite --bs=4k --iodepth=16 --offset=32M --size=32M \
+		--verify=crc32c --verify_fatal=1 --do_verify=1 \
+		--output="$WORK/nbd-kill.fio" &
 	fio_pid=$!
 	sleep 5
+	kill -0 "$fio_pid" # fio is still writing
 	kill -9 "${NBD_SERVERS[@]}"
 	NBD_SERVERS=()
 	echo "  nbdkit killed during fio"
 	sleep 3
 	nbd_kill_start
 	echo "  nbdkit started again"
+	kill -0 "$fio_pid" # still running after the restart
 	wait "$fio_pid"
 	grep -E "err= *0" "$WORK/nbd-kill.fio" >/dev/null
+	grep -E "read: IOPS" "$WORK/nbd-kill.fio" >/dev/null # verified
 	grep -E "IOPS|err=" "$WORK/nbd-kill.fio" | sed 's/^/  /'
 	[[ $(dd if="$dev" bs=1M count=16 iflag=direct status=none | sha) == "$pre" ]]
 	[[ $(head -c 16M "$img" | sha) == "$pre" ]]

@@ -243,6 +243,33 @@ def fuzz_params_seeds():
     }
 
 
+# ---- fuzz-blk ----
+# A cut offset, then requests: type, sector, layout, data length, header
+# length, status present, 16 bytes of discard/write-zeroes segment.
+
+def blk_req(typ, sector=0, layout=0, length=512, hlen=16, status=1,
+            seg=b''):
+    return (u32(typ) + u64(sector) + u8(layout) + u16(length) + u8(hlen) +
+            u8(status) + (seg + bytes(16))[:16])
+
+
+def fuzz_blk_seeds():
+    zero_seg = u64(8) + u32(8) + u32(1)
+    return {
+        'write-read': (u16(0x100) + blk_req(1, 0, 0, 4096) +
+                       blk_req(0, 0, 2, 4096)),
+        'last-sector': blk_req(0, (1 << 20) // 512 - 1, 2, 512),
+        'past-end': blk_req(0, (1 << 20) // 512, 2, 512),
+        'overflow': blk_req(1, (1 << 64) - 1, 0, 512),
+        'flush-getid': blk_req(4, 0, 0, 0) + blk_req(8, 0, 2, 20),
+        'discard': blk_req(11, 0, 1, 0, seg=u64(0) + u32(16) + u32(0)),
+        'zeroes-unmap': blk_req(13, 0, 1, 0, seg=zero_seg),
+        'short-header': blk_req(0, 0, 2, 512, hlen=7),
+        'no-status': blk_req(1, 0, 0, 512, status=0),
+        'unknown': blk_req(0x99, 0, 2, 64),
+    }
+
+
 def write(target, seeds):
     d = os.path.join(TOP, 'corpus', target)
     os.makedirs(d, exist_ok=True)
@@ -255,3 +282,4 @@ if __name__ == '__main__':
     write('fuzz-desc', fuzz_desc_seeds())
     write('fuzz-ctrl', fuzz_ctrl_seeds())
     write('fuzz-params', fuzz_params_seeds())
+    write('fuzz-blk', fuzz_blk_seeds())

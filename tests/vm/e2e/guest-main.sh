@@ -249,6 +249,8 @@ sigterm_during_io() {
 
 # shellcheck source=crash.sh
 . "$HERE/crash.sh"
+# shellcheck source=nbd.sh
+. "$HERE/nbd.sh"
 
 log "kernel $(uname -r), vdk $(vdk --version)"
 dmesg_mark
@@ -272,6 +274,7 @@ want resize && run_scenario "6. online resize, larger and smaller" resize
 want cycles && run_scenario "7. 20 cycles of add / I/O / del, nothing left" cycles
 want sigterm && run_scenario "8. SIGTERM during fio: clean detach, I/O ends" sigterm_during_io
 want crash && crash_scenarios
+want nbd && nbd_scenarios
 check_dmesg
 for f in "$WORK"/*.log; do
 	[[ -s $f ]] && cp "$f" "$VDK_RESULTS/" || true

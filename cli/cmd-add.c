@@ -623,6 +623,13 @@ static int add_main(struct add_ctx *c, const char *verb)
 		goto out_close;
 	}
 	c->read_only = c->a.read_only || c->info.read_only;
+	if (c->a.queues > 1 && !c->info.multi_queue) {
+		vdk_cli_err(verb, "the %s backend serves one queue here "
+			    "(e.g. an NBD server without multi-conn): drop -q",
+			    c->ops->name);
+		code = VDK_EXIT_USAGE;
+		goto out_close;
+	}
 
 	/* Then who we are, then what the kernel has. */
 	if (!vdk_is_root()) {

@@ -57,17 +57,24 @@ RATIOS = [("vdk-file", "qsd-file"), ("vdk-ram", "qsd-null"),
           ("vdk-ram", "qsd-file"), ("vdk-ram", "nbd"), ("vdk-file", "nbd"),
           ("vdk-ram", "null_blk"), ("vdk-ram", "vdk-ram-1q")]
 
-QSD_PAIRS = [("vdk-file", "qsd-file"), ("vdk-ram", "qsd-null")]
+# Targets: (job, what, the pair that decides, pairs shown beside it,
+# threshold).  QSD is judged on the same backing as vdk (the file on
+# tmpfs); null-co is shown beside it (it does not even touch the
+# buffers, so on large transfers it is a copy ahead of any server).
+OTHER_QSD = [("vdk-ram", "qsd-null"), ("vdk-ram", "qsd-file")]
 TARGETS = [
-    ("rr4k-qd32", "vdk ≥ 2.0× QSD", QSD_PAIRS, 2.0),
-    ("rr4k-qd32", "vdk ≥ 2× nbd", [("vdk-ram", "nbd")], 2.0),
-    ("rr4k-qd32", "vdk ≥ 60 % of null_blk", [("vdk-ram", "null_blk")], 0.6),
-    ("rr4k-qd1", "vdk ≥ 2× QSD", QSD_PAIRS, 2.0),
-    ("rr4k-qd1", "vdk ≥ 1× nbd", [("vdk-ram", "nbd")], 1.0),
-    ("sr1m-qd8", "vdk ≥ 1.5× QSD", QSD_PAIRS, 1.5),
-    ("sw1m-qd8", "vdk ≥ 1.5× QSD", QSD_PAIRS, 1.5),
+    ("rr4k-qd32", "vdk ≥ 2.0× QSD", ("vdk-file", "qsd-file"), OTHER_QSD, 2.0),
+    ("rr4k-qd32", "vdk ≥ 2× nbd", ("vdk-ram", "nbd"), [("vdk-file", "nbd")],
+     2.0),
+    ("rr4k-qd32", "vdk ≥ 60 % of null_blk", ("vdk-ram", "null_blk"), [],
+     0.6),
+    ("rr4k-qd1", "vdk ≥ 2× QSD", ("vdk-file", "qsd-file"), OTHER_QSD, 2.0),
+    ("rr4k-qd1", "vdk ≥ 1× nbd", ("vdk-ram", "nbd"), [("vdk-file", "nbd")],
+     1.0),
+    ("sr1m-qd8", "vdk ≥ 1.5× QSD", ("vdk-file", "qsd-file"), OTHER_QSD, 1.5),
+    ("sw1m-qd8", "vdk ≥ 1.5× QSD", ("vdk-file", "qsd-file"), OTHER_QSD, 1.5),
     ("rr4k-qd32-2q", "2 queues ≥ 1.5× vdk with 1 queue",
-     [("vdk-ram", "vdk-ram-1q")], 1.5),
+     ("vdk-ram", "vdk-ram-1q"), [], 1.5),
 ]
 
 CSV_FIELDS = ["order", "rep", "job", "contender", "queues", "device",
@@ -265,11 +272,11 @@ def fmt_num(v, unit):
     return "{:,.0f}".format(v)
 
 
-def fmt_ratio(rt):
+def fmt_ratio(rt, bold=False):
     if rt is None:
         return "–"
     m, paired = rt
-    s = "**%.2f×**" % m
+    s = ("**%.2f×**" if bold else "%.2f×") % m
     if len(paired) > 1:
         s += " (%.2f–%.2f)" % (min(paired), max(paired))
     return s
@@ -292,24 +299,29 @@ def table(headers, rows, align=None):
 
 def target_rows(st):
     rows, status = [], []
-    for job, what, pairs, thr in TARGETS:
-        got, ok = [], []
-        for a, b in pairs:
-            rt = st.ratio(job, a, b)
-            if rt is None:
-                continue
-            got.append("%s/%s %.2f×" % (a, b, rt[0]))
-            ok.append(rt[0] >= thr)
-        if not ok:
+    for job, what, (a, b), others, thr in TARGETS:
+        rt = st.ratio(job, a, b)
+        if rt is None:
             s = "not measured"
-        elif all(ok):
+        elif rt[0] >= thr:
             s = "**met**"
-        elif any(ok):
-            s = "**partly met**"
         else:
             s = "**missed**"
+        beside = []
+        for oa, ob in others:
+            ort = st.ratio(job, oa, ob)
+            if ort:
+                beside.append("%s/%s %.2f×" % (oa, ob, ort[0]))
+        if job == "rr4k-qd32-2q":
+            one = st.median("rr4k-qd32", "vdk-ram")
+            two = st.median(job, "vdk-ram")
+            if one and two:
+                beside.append("vdk-ram 2 jobs on 2 queues / 1 job QD32 on "
+                              "1 queue %.2f×" % (two / one))
         status.append((job, what, s))
-        rows.append([JOB_TITLE[job], what, "; ".join(got) or "–", s])
+        rows.append([JOB_TITLE[job], what,
+                     "%s/%s %s" % (a, b, fmt_ratio(rt, True)) if rt else "–",
+                     "; ".join(beside) or "–", s])
     return rows, status
 
 
@@ -361,14 +373,15 @@ def results_md(st, env, rel_chart, title):
 
     L.append("## Targets")
     L.append("")
-    L.append("The QSD targets are checked on both like-for-like pairs: "
-             "vdk-file/qsd-file (the same file on tmpfs) and "
-             "vdk-ram/qsd-null (no storage behind either); a target is met "
-             "when every pair reaches it.")
+    L.append("Each target is judged on the ratio of medians of one pair: "
+             "against QSD, vdk-file/qsd-file (the same file on tmpfs "
+             "behind both); against nbd and null_blk, vdk-ram. Other "
+             "pairs are shown beside it. qsd-null is no storage at all: "
+             "its reads do not even write the buffers.")
     L.append("")
     trows, _ = target_rows(st)
-    L.append(table(["job", "target", "measured (ratio of medians)", "status"],
-                   trows, ["l", "l", "l", "l"]))
+    L.append(table(["job", "target", "decides", "beside it", "status"],
+                   trows, ["l", "l", "l", "l", "l"]))
     L.append("")
 
     L.append("## Latency and CPU per I/O (medians)")
@@ -417,8 +430,13 @@ def results_md(st, env, rel_chart, title):
         ("host", "%s, %s CPUs, %s" % (env.get("host_cpu", "?"),
                                       env.get("host_cpus", "?"),
                                       env.get("host_os", "?"))),
-        ("host load average", "%s at the start, %s at the end" % (
-            env.get("host_load_start", "?"), env.get("host_load_end", "?"))),
+        ("host load average", "%s at the start, %s at the end%s (the "
+         "guest's vCPUs count for about 2: more is other work on the host)"
+         % (env.get("host_load_start", "?"), env.get("host_load_end", "?"),
+            "; 1-minute load during the run %s–%s, median %s" % (
+                env["host_load_min"], env["host_load_max"],
+                env["host_load_median"])
+            if env.get("host_load_samples") else "")),
         ("vdk", env.get("vdk")),
         ("qemu-storage-daemon", env.get("pkg_qemu-utils")),
         ("fio", env.get("pkg_fio")),

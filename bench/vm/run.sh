@@ -118,7 +118,7 @@ mkdir -p "$VMOUT"
 STAGE=$(mktemp -d /tmp/vdk-bench-XXXXXX)
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/bin"
-cp "$HERE/guest-main.sh" "$STAGE/"
+cp "$HERE/guest-main.sh" "$HERE/lib-bench.sh" "$STAGE/"
 cp "$VDK" "$STAGE/bin/vdk"
 
 # The guest's time: every run plus fio's start (~2 s under TCG), the
@@ -151,13 +151,31 @@ data_path_changes() {
 	echo "guest_smp=$SMP"
 } >"$VMOUT/host.txt"
 
+# The host's load every 10 s: the guest's 2 vCPUs count for about 2; more
+# means other work competed with them (the report gives the range).
+sample_load() {
+	while :; do
+		echo "$(date -u +%s) $(cut -d' ' -f1 /proc/loadavg)"
+		sleep 10
+	done >"$VMOUT/host-load.txt"
+}
+sample_load &
+SAMPLER=$!
+trap 'kill "$SAMPLER" 2>/dev/null; rm -rf "$STAGE"' EXIT
+
 SET=$(IFS=,; echo "${SETTINGS[*]}")
 log "kernel $KERNEL, $REPS rep(s) of ${RUNTIME} s runs, guest timeout ${TIMEOUT} s; report in $DEST"
 rc=0
 "$TOP/tests/vm/run.sh" --kernel "$KERNEL" --overlay "$STAGE" --out "$VMOUT" \
 	--mem "$MEM" --smp "$SMP" --timeout "$TIMEOUT" \
 	${SET:+--append "vdk.bench=$SET"} || rc=$?
-echo "host_load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$VMOUT/host.txt"
+kill "$SAMPLER" 2>/dev/null || true
+{
+	echo "host_load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+	sort -n -k2 "$VMOUT/host-load.txt" | awk '{ v[NR] = $2 } END {
+		if (NR) printf "host_load_samples=%d\nhost_load_min=%s\nhost_load_median=%s\nhost_load_max=%s\n",
+			NR, v[1], v[int((NR + 1) / 2)], v[NR] }'
+} >>"$VMOUT/host.txt"
 
 [[ -s $VMOUT/raw.jsonl ]] || { log "no results (VM status $rc): see $VMOUT"; exit 1; }
 ((rc == 0)) || log "the guest ended with status $rc: reporting what it measured"

@@ -1,0 +1,163 @@
+# Disks to benchmark and helpers, shared by bench/vm/guest-main.sh and
+# bench/vm/profile-guest.sh (sourced in the guest, not run).
+# shellcheck shell=bash
+#
+# The caller sets W (work directory on tmpfs), R (results directory) and
+# SIZE (MiB), and has sourced /vdk/lib-guest.sh.  QSD_OPTS (appended to
+# the file and null-co blockdev options, e.g. ",aio=io_uring"),
+# QSD_EXPORT_OPTS (appended to the export, e.g. ",iothread=io0") and
+# QSD_ARGS (more arguments, e.g. "--object iothread,id=io0") change the
+# qemu-storage-daemon contenders; VDK_ADD_OPTS adds options to `vdk add`,
+# VDK_BIN names another vdk binary to serve the vdk contenders.
+
+# ---- contenders ----
+#
+# setup_C QUEUES NAME sets DEV[NAME] (the disk) and PID[NAME] (the serving
+# process, if any); teardown_C NAME undoes it.
+
+declare -A DEV PID
+IMG=$W/disk.img
+
+pid_of() { cat "$1" 2>/dev/null; }
+
+wait_gone() { wait_for "$1" bash -c "! kill -0 $2 2>/dev/null"; }
+
+vdk_setup() {
+	local q=$1 name=$2
+	shift 2
+	# shellcheck disable=SC2086 # options are words
+	DEV[$name]=$("${VDK_BIN:-vdk}" add -d -q "$q" -p "$W/$name.pid" --log "$R/$name.log" \
+		${VDK_ADD_OPTS:-} "$name" "$@") || return
+	PID[$name]=$(pid_of "$W/$name.pid")
+}
+
+vdk_teardown() {
+	vdk del "$1" || return
+	wait_for 20 bash -c "! test -e /dev/vduse/$1"
+}
+
+setup_vdk-ram() { vdk_setup "$1" "$2" ram size="${SIZE}M"; }
+setup_vdk-ram-1q() { vdk_setup 1 "$2" ram size="${SIZE}M"; }
+setup_vdk-file() { vdk_setup "$1" "$2" file path="$IMG"; }
+teardown_vdk-ram() { vdk_teardown "$1"; }
+teardown_vdk-ram-1q() { vdk_teardown "$1"; }
+teardown_vdk-file() { vdk_teardown "$1"; }
+
+qsd_setup() {
+	local q=$1 name=$2 blockdev=$3
+	# shellcheck disable=SC2086 # arguments are words
+	qemu-storage-daemon ${QSD_ARGS:-} --blockdev "$blockdev${QSD_OPTS:-}" \
+		--export "vduse-blk,id=e0,node-name=n0,name=$name,writable=on,num-queues=$q${QSD_EXPORT_OPTS:-}" \
+		--pidfile "$W/$name.pid" >"$R/$name.log" 2>&1 &
+	PID[$name]=$!
+	wait_for 20 test -c "/dev/vduse/$name" || return
+	vdpa dev add name "$name" mgmtdev vduse || return
+	DEV[$name]=$(wait_vdpa_disk "$name" 30)
+}
+
+qsd_teardown() {
+	vdpa dev del "$1" || return
+	wait_for 20 bash -c "! test -e /sys/bus/vdpa/devices/$1" || return
+	kill -TERM "${PID[$1]}" || return
+	wait_gone 20 "${PID[$1]}"
+}
+
+setup_qsd-file() {
+	qsd_setup "$1" "$2" "file,filename=$IMG,node-name=n0,cache.direct=off"
+}
+setup_qsd-null() {
+	qsd_setup "$1" "$2" "null-co,node-name=n0,size=$((SIZE << 20))"
+}
+teardown_qsd-file() { qsd_teardown "$1"; }
+teardown_qsd-null() { qsd_teardown "$1"; }
+
+NBD_N=0
+setup_nbd() {
+	local q=$1 name=$2 nbd=/dev/nbd$NBD_N
+	NBD_N=$((NBD_N + 1))
+	nbdkit -U "$W/$name.sock" -P "$W/$name.pid" memory "${SIZE}M" \
+		2>"$R/$name.log" || return
+	wait_for 20 test -S "$W/$name.sock" || return
+	PID[$name]=$(pid_of "$W/$name.pid")
+	nbd-client -unix "$W/$name.sock" "$nbd" -C "$q" >>"$R/$name.log" 2>&1 ||
+		return
+	wait_for 20 bash -c "[[ \$(blockdev --getsize64 $nbd) -eq $((SIZE << 20)) ]]" ||
+		return
+	DEV[$name]=$nbd
+}
+
+teardown_nbd() {
+	nbd-client -d "${DEV[$1]}" >>"$R/$1.log" 2>&1 || return
+	kill -TERM "${PID[$1]}" || return
+	wait_gone 20 "${PID[$1]}"
+}
+
+setup_null_blk() {
+	local q=$1 name=$2 d=/sys/kernel/config/nullb/$2
+	mkdir "$d" && echo "$SIZE" >"$d/size" && echo "$q" >"$d/submit_queues" &&
+		echo 0 >"$d/poll_queues" &&
+		echo 1 >"$d/power" || return
+	wait_for 10 test -b "/dev/$name" || return
+	DEV[$name]=/dev/$name
+	PID[$name]=
+}
+
+teardown_null_blk() {
+	echo 0 >"/sys/kernel/config/nullb/$1/power" || return
+	rmdir "/sys/kernel/config/nullb/$1"
+}
+
+# Contenders whose disks keep what is written: filled before the jobs, so
+# that reads find data (the shared file is filled directly).
+stores_data() { [[ $1 == vdk-ram* || $1 == nbd ]]; }
+
+prefill() {
+	fio --name=prefill --filename="$1" --direct=1 --ioengine=libaio \
+		--rw=write --bs=1M --iodepth=8 --size="${SIZE}M" \
+		--output="$W/prefill.out" >/dev/null
+}
+
+# ---- jobs ----
+
+job_args() {
+	case $1 in
+	rr4k-qd1) echo --rw=randread --bs=4k --iodepth=1 ;;
+	rr4k-qd32) echo --rw=randread --bs=4k --iodepth=32 ;;
+	rw4k-qd32) echo --rw=randwrite --bs=4k --iodepth=32 ;;
+	sr1m-qd8) echo --rw=read --bs=1M --iodepth=8 ;;
+	sw1m-qd8) echo --rw=write --bs=1M --iodepth=8 ;;
+	rr4k-qd32-2q) echo --rw=randread --bs=4k --iodepth=32 --numjobs=2 \
+		--cpus_allowed=0-1 --cpus_allowed_policy=split ;;
+	*) return 1 ;;
+	esac
+}
+
+HZ=$(getconf CLK_TCK)
+
+# CPU seconds (user + system, all threads) of a process; 0 if none.
+proc_cpu() {
+	[[ -n $1 && -r /proc/$1/stat ]] || { echo 0; return; }
+	# The fields after the ")" that ends the command name: utime is the
+	# 12th of them, stime the 13th.
+	awk -v hz="$HZ" '{ sub(/.*\) /, ""); split($0, f, " ");
+		printf "%.2f", (f[12] + f[13]) / hz }' "/proc/$1/stat"
+}
+
+# Busy CPU seconds of the whole guest (all but idle and iowait).
+guest_busy() {
+	awk -v hz="$HZ" '/^cpu / {
+		t = 0; for (i = 2; i <= NF; i++) t += $i
+		printf "%.2f", (t - $5 - $6) / hz }' /proc/stat
+}
+
+# IOPS and MiB/s of a fio JSON report (reads and writes added).
+fio_summary() {
+	awk '/"(read|write|trim)" : \{/ { d = $1; seen[d] = 0 }
+	     $1 == "\"iops\"" && !seen[d]++ { iops += $3 }
+	     $1 == "\"bw_bytes\"" && !bw[d]++ { bytes += $3 }
+	     END { printf "%.0f IOPS %.1f MiB/s", iops, bytes / 1048576 }' "$1"
+}
+
+hw_queues() {
+	find "/sys/block/$(basename "$1")/mq" -mindepth 1 -maxdepth 1 | wc -l
+}

@@ -224,10 +224,11 @@ static void *queue_thread(void *arg)
 	vdk_vq_set_kick(q->vq, false);
 	for (;;) {
 		if (blk_queue_round(q) > 0) {
-			last_work = now_ns();
+			if (q->poll_ns)
+				last_work = now_ns();
 			continue;
 		}
-		if (now_ns() - last_work < q->poll_ns)
+		if (q->poll_ns && now_ns() - last_work < q->poll_ns)
 			continue;
 		/* Idle: ask for kicks, look once more, then sleep. */
 		vdk_vq_set_kick(q->vq, true);
@@ -250,7 +251,8 @@ static void *queue_thread(void *arg)
 		if (have_fd && pfd[1].revents && ops->queue_ready)
 			ops->queue_ready(q->bq, pfd[1].revents);
 		vdk_vq_set_kick(q->vq, false);
-		last_work = now_ns();
+		if (q->poll_ns)
+			last_work = now_ns();
 	}
 	drain_inflight(q);
 	if (q->bq)
@@ -427,7 +429,8 @@ int vdk__blk_new(const struct vdk_blk_cfg *cfg, blk_create_fn create,
 
 		q->sh = &blk->sh;
 		q->index = i;
-		q->poll_ns = DEFAULT_POLL_NS;
+		q->poll_ns = cfg->poll_us < 0 ? DEFAULT_POLL_NS :
+						(uint64_t)cfg->poll_us * 1000;
 		q->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (q->stop_fd < 0) {
 			ret = -errno;

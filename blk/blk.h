@@ -41,6 +41,12 @@ struct vdk_blk_cfg {
 	 * backend (a device whose storage is gone for good).
 	 */
 	bool fail_io;
+	/*
+	 * How long a queue thread keeps polling its ring after work, in
+	 * microseconds, before it sleeps on the kick eventfd (0: never
+	 * polls; negative: the default).
+	 */
+	int poll_us;
 	vdk_log_fn log;
 	void *log_opaque;
 	int log_level;

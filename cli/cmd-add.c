@@ -394,6 +394,17 @@ static void attach_fail(struct add_ctx *c, int ret)
 	}
 }
 
+/* VDK_POLL_US: how long queue threads poll after work (tuning). */
+static int poll_us_from_env(void)
+{
+	const char *v = getenv("VDK_POLL_US");
+	unsigned long n;
+
+	if (!v || vdk_parse_uint(v, 0, 1000000, &n))
+		return -1;
+	return (int)n;
+}
+
 /*
  * Everything after the checks (and after the fork, with --daemon): bring
  * the device up, serve it, bring it down.  Each step is undone in reverse
@@ -416,6 +427,7 @@ static void add_run(struct add_ctx *c)
 		.reopen = c->mode != MODE_ADD,
 		.inflight_path = c->inflight,
 		.fail_io = c->mode == MODE_RESCUE,
+		.poll_us = poll_us_from_env(),
 	};
 	char err[VDK_BACKEND_ERR_MAX] = "";
 	char *out = NULL;

@@ -421,8 +421,9 @@ err_kernel:
 	return ret;
 }
 
-VDK_EXPORT int vdk_dev_create(const struct vdk_dev_cfg *cfg,
-			      struct vdk_dev **out)
+/* A device on the real /dev/vduse. */
+static int dev_new_vduse(const struct vdk_dev_cfg *cfg, bool create,
+			 struct vdk_dev **out)
 {
 	struct vdk__kernel *k;
 	int ret;
@@ -430,19 +431,19 @@ VDK_EXPORT int vdk_dev_create(const struct vdk_dev_cfg *cfg,
 	ret = vdk__kernel_vduse_new(&k);
 	if (ret < 0)
 		return ret;
-	return vdk__dev_new(cfg, k, true, out);
+	return vdk__dev_new(cfg, k, create, out);
+}
+
+VDK_EXPORT int vdk_dev_create(const struct vdk_dev_cfg *cfg,
+			      struct vdk_dev **out)
+{
+	return dev_new_vduse(cfg, true, out);
 }
 
 VDK_EXPORT int vdk_dev_open(const struct vdk_dev_cfg *cfg,
 			    struct vdk_dev **out)
 {
-	struct vdk__kernel *k;
-	int ret;
-
-	ret = vdk__kernel_vduse_new(&k);
-	if (ret < 0)
-		return ret;
-	return vdk__dev_new(cfg, k, false, out);
+	return dev_new_vduse(cfg, false, out);
 }
 
 VDK_EXPORT void vdk_dev_close(struct vdk_dev *dev)

@@ -15,8 +15,9 @@
 #                            vdk that reads VDK_POLL_NS)
 #                    variants  vdk-ram and vdk-file served by each vdk
 #                            binary in variants/ and by bin/vdk ("base")
-#                    perf    perf record -a -g of vdk-ram and qsd-file at
-#                            QD1 and QD32, reports by process and symbol
+#                    perf    perf record -a -g of vdk-ram, vdk-file,
+#                            qsd-file and null_blk, at QD1, QD32 and 1M
+#                            reads: reports by process and symbol
 #   reps=N         repetitions, interleaved (2)
 #   runtime=S ramp=S size=MiB   as in guest-main.sh (8, 2, 256)
 #   polls=A+B...   polling times in ns for "poll" (0+20000+200000+2000000)
@@ -221,12 +222,12 @@ part_poll() {
 }
 
 # Other vdk binaries (profile.sh --variant NAME=PATH puts them in
-# variants/NAME), side by side with bin/vdk, as "base".
+# variants/NAME/vdk), side by side with bin/vdk, as "base".
 part_variants() {
 	local rep v c job bin
 	for ((rep = 1; rep <= REPS; rep++)); do
 		for v in base $(ls "$HERE/variants" 2>/dev/null); do
-			bin=$HERE/variants/$v
+			bin=$HERE/variants/$v/vdk
 			[[ $v == base ]] && bin=$HERE/bin/vdk
 			for c in vdk-ram vdk-file; do
 				VDK_BIN=$bin "setup_$c" 1 pv || { log "$v $c: setup failed"; continue; }
@@ -254,24 +255,28 @@ profile() {
 	sleep "$((RAMP + 1))"
 	perf record -q -a -g -F 499 -o "$data" -- sleep "$secs" >/dev/null 2>&1 || true
 	wait "$fpid" || true
+	# head closes its pipe early: no pipefail here.
+	set +o pipefail
 	{
 		echo "# $tag: $job on ${DEV[$name]}: $(fio_numbers "$W/p.json") (IOPS MiB/s p50 p99)"
 		echo "# perf record -a -g -F 499, ${secs} s in the middle of the run"
 		echo
 		echo "## by process (self time)"
-		perf report -i "$data" --stdio --no-children --sort comm \
-			--percent-limit 1 2>/dev/null | grep -v '^$' | grep -v '^# *$' | head -n 40
+		perf report -i "$data" --stdio --no-children -g none --sort comm \
+			--percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 30
 		echo
 		echo "## by process and symbol (self time)"
 		perf report -i "$data" --stdio --no-children -g none \
-			--sort comm,dso,sym --percent-limit 0.8 2>/dev/null |
-			grep -v '^$' | grep -v '^# *$' | head -n 80
+			--sort comm,dso,sym --percent-limit 0.5 2>/dev/null |
+			grep -v '^#' | grep -v '^$' | head -n 80
 		echo
 		echo "## call chains of the daemon's threads (caller graph, >2 %)"
 		perf report -i "$data" --stdio --no-children --comms "$(comms_of "$name")" \
-			-g caller,2,callee --sort sym --percent-limit 3 2>/dev/null |
-			grep -v '^$' | head -n 150
+			--percentage relative -g caller,2,callee --sort comm,sym \
+			--percent-limit 2 2>/dev/null | grep -v '^#' | grep -v '^$' |
+			head -n 200
 	} >"$R/perf-$tag.txt"
+	set -o pipefail
 	log "perf $tag: $(head -n 1 "$R/perf-$tag.txt")"
 }
 
@@ -282,20 +287,21 @@ comms_of() {
 	cat /proc/"$pid"/task/*/comm 2>/dev/null | sort -u | paste -sd, -
 }
 
-part_perf_body() {
-	profile vdk-ram-qd1 pvdkram1 rr4k-qd1
-	profile vdk-ram-qd32 pvdkram1 rr4k-qd32
-	profile qsd-file-qd1 pqsdfile1 rr4k-qd1
-	profile qsd-file-qd32 pqsdfile1 rr4k-qd32
-}
+PERF_CONTENDERS="vdk-ram vdk-file qsd-file null_blk"
 part_perf() {
 	local c
-	for c in vdk-ram qsd-file; do
-		setup_"$c" 1 "p${c//[-_]/}1"
+	for c in $PERF_CONTENDERS; do
+		setup_"$c" 1 "p${c//[-_]/}1" || return
 		if stores_data "$c"; then prefill "${DEV[p${c//[-_]/}1]}"; fi
 	done
-	part_perf_body
-	for c in vdk-ram qsd-file; do teardown_"$c" "p${c//[-_]/}1"; done
+	profile vdk-ram-qd1 pvdkram1 rr4k-qd1
+	profile vdk-ram-qd32 pvdkram1 rr4k-qd32
+	profile vdk-file-qd32 pvdkfile1 rr4k-qd32
+	profile vdk-file-1m-read pvdkfile1 sr1m-qd8
+	profile qsd-file-qd1 pqsdfile1 rr4k-qd1
+	profile qsd-file-qd32 pqsdfile1 rr4k-qd32
+	profile null_blk-qd32 pnullblk1 rr4k-qd32
+	for c in $PERF_CONTENDERS; do teardown_"$c" "p${c//[-_]/}1"; done
 }
 
 # ---- main ----
@@ -314,6 +320,9 @@ setup_probes
 } >"$R/env.txt"
 fio --name=fill --filename="$IMG" --rw=write --bs=1M --size="${SIZE}M" \
 	--ioengine=psync --output="$W/fill.out" >/dev/null
+b0=$(guest_busy)
+sleep 5
+log "idle guest: $(awk -v a="$b0" -v b="$(guest_busy)" 'BEGIN { printf "%.2f", (b - a) / 5 }') CPUs busy over 5 s"
 dmesg_mark
 for p in $PARTS; do
 	declare -F "part_$p" >/dev/null || { log "unknown part $p"; continue; }

@@ -69,14 +69,15 @@ cp "$HERE/lib-bench.sh" "$STAGE/"
 cp "$VDK" "$STAGE/bin/vdk"
 for v in "${VARIANTS[@]}"; do
 	[[ $v == *=* && -x ${v#*=} ]] || die "--variant NAME=BINARY: $v"
-	mkdir -p "$STAGE/variants"
-	cp "${v#*=}" "$STAGE/variants/${v%%=*}"
+	# Named vdk: `vdk del` checks the serving process's name.
+	mkdir -p "$STAGE/variants/${v%%=*}"
+	cp "${v#*=}" "$STAGE/variants/${v%%=*}/vdk"
 done
 
 S=$(IFS=,; echo "${SET[*]}")
 rc=0
 VDK_VM_EXTRA_PKGS=linux-perf "$TOP/tests/vm/run.sh" --kernel "$KERNEL" \
 	--overlay "$STAGE" --out "$OUT" --mem 3G --smp 2 --timeout "$TIMEOUT" \
-	${S:+--append "vdk.prof=$S"} || rc=$?
+	--append "tsc=reliable${S:+ vdk.prof=$S}" || rc=$?
 echo "profile: results in $OUT (counts.csv, perf-*.txt)" >&2
 exit "$rc"

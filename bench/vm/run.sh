@@ -164,11 +164,16 @@ SAMPLER=$!
 trap 'kill "$SAMPLER" 2>/dev/null; rm -rf "$STAGE"' EXIT
 
 SET=$(IFS=,; echo "${SETTINGS[*]}")
+# tsc=reliable: under TCG on a busy host the clocksource watchdog may find
+# the TSC "unstable" mid-run and switch to the HPET, after which every
+# clock_gettime() is a system call and an emulated MMIO read: fio and vdk's
+# polling loop would change speed in the middle of the run.
+APPEND="tsc=reliable${SET:+ vdk.bench=$SET}"
+echo "guest_append=$APPEND" >>"$VMOUT/host.txt"
 log "kernel $KERNEL, $REPS rep(s) of ${RUNTIME} s runs, guest timeout ${TIMEOUT} s; report in $DEST"
 rc=0
 "$TOP/tests/vm/run.sh" --kernel "$KERNEL" --overlay "$STAGE" --out "$VMOUT" \
-	--mem "$MEM" --smp "$SMP" --timeout "$TIMEOUT" \
-	${SET:+--append "vdk.bench=$SET"} || rc=$?
+	--mem "$MEM" --smp "$SMP" --timeout "$TIMEOUT" --append "$APPEND" || rc=$?
 kill "$SAMPLER" 2>/dev/null || true
 {
 	echo "host_load_end=$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -221,12 +221,15 @@ nbd_kill_restart() {
 
 	# Killed during fio, back after 3 s: I/O waits, then goes on, and
 	# fio's verify pass reads back every block it wrote, across the kill.
+	# The rate keeps fio writing for about 8 s whatever the machine's
+	# speed, so the kill lands in the middle of it.
 	fio --name=kill --filename="$dev" --direct=1 --ioengine=libaio \
 		--rw=randwrite --bs=4k --iodepth=16 --offset=32M --size=32M \
+		--rate_iops=1000 \
 		--verify=crc32c --verify_fatal=1 --do_verify=1 \
 		--output="$WORK/nbd-kill.fio" &
 	fio_pid=$!
-	sleep 5
+	sleep 3
 	kill -0 "$fio_pid" # fio is still writing
 	kill -9 "${NBD_SERVERS[@]}"
 	NBD_SERVERS=()

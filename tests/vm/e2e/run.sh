@@ -4,6 +4,7 @@
 #
 #   tests/vm/e2e/run.sh [--kernel trixie|sid|all] [--only REGEX] [--build DIR]
 #                       [--crash-cycles N]   (SIGKILL + recover cycles, default 10)
+#                       [--out DIR]   (results in DIR/e2e-KERNEL; default build-vm)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -12,6 +13,7 @@ KERNELS=(trixie sid)
 ONLY=
 APPEND=
 BUILD=$TOP/build
+OUT=$TOP/build-vm
 
 while (($#)); do
 	case $1 in
@@ -19,7 +21,8 @@ while (($#)); do
 	--only) ONLY=$2; shift 2 ;;
 	--crash-cycles) APPEND="${APPEND:+$APPEND }vdk.crash_cycles=$2"; shift 2 ;;
 	--build) BUILD=$2; shift 2 ;;
-	-h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+	--out) OUT=$2; shift 2 ;;
+	-h|--help) sed -n '2,7p' "$0"; exit 0 ;;
 	*) echo "e2e: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -44,7 +47,7 @@ fi
 
 rc=0
 for k in "${KERNELS[@]}"; do
-	out=$TOP/build-vm/e2e-$k
+	out=$OUT/e2e-$k
 	rm -rf "$out"
 	echo "e2e: kernel $k"
 	"$TOP/tests/vm/run.sh" --kernel "$k" --overlay "$stage" --out "$out" \

@@ -12,6 +12,9 @@
 #ifdef VDK_HAVE_NBD
 extern const struct vdk_backend_ops vdk_backend_nbd;
 #endif
+#ifdef VDK_HAVE_RBD
+extern const struct vdk_backend_ops vdk_backend_rbd;
+#endif
 
 const struct vdk_backend_ops *const vdk_backends[] = {
 	&vdk_backend_file,
@@ -19,6 +22,9 @@ const struct vdk_backend_ops *const vdk_backends[] = {
 	&vdk_backend_null,
 #ifdef VDK_HAVE_NBD
 	&vdk_backend_nbd,
+#endif
+#ifdef VDK_HAVE_RBD
+	&vdk_backend_rbd,
 #endif
 	NULL,
 };

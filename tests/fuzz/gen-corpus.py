@@ -234,6 +234,8 @@ def fuzz_params_seeds():
     return {
         'file': b'path=/srv/disk.img direct=on readonly=off',
         'ram': b'size=16M block-size=4096',
+        'rbd': (b'image=disk pool=rbd namespace=ns conf=/etc/ceph/ceph.conf '
+                b'id=vdk keyring=/etc/ceph/ceph.client.vdk.keyring timeout=30'),
         'sizes': b'size=1k block-size=512 zeroes=on',
         'bad-key': b'Size=1G',
         'twice': b'size=1 size=2',

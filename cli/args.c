@@ -291,6 +291,54 @@ int vdk_args_resize(int argc, char **argv, struct vdk_resize_args *a,
 	return no_more(argc, argv, err, errlen);
 }
 
+int vdk_args_bus(int argc, char **argv, struct vdk_bus_args *a, char *err,
+		 size_t errlen)
+{
+	static const struct option lopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *bus;
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->timeout = VDK_DEF_TIMEOUT;
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":jh", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			a->json = true;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_timeout(optarg, &a->timeout, err, errlen))
+				return -EINVAL;
+			break;
+		case 'h':
+			a->help = true;
+			return 0;
+		default:
+			return opt_error(c, argv, err, errlen);
+		}
+	}
+	a->name = optind < argc ? argv[optind++] : NULL;
+	if (check_name(a->name, err, errlen))
+		return -EINVAL;
+	if (optind >= argc) {
+		snprintf(err, errlen, "missing bus (virtio or vhost)");
+		return -EINVAL;
+	}
+	bus = argv[optind++];
+	if (!strcmp(bus, "virtio"))
+		a->vhost = false;
+	else if (!strcmp(bus, "vhost"))
+		a->vhost = true;
+	else
+		return bad_value(err, errlen, "bus", bus, "virtio or vhost");
+	return no_more(argc, argv, err, errlen);
+}
+
 int vdk_args_backends(int argc, char **argv, struct vdk_backends_args *a,
 		      char *err, size_t errlen)
 {

@@ -48,6 +48,14 @@ struct vdk_resize_args {
 	bool help;
 };
 
+struct vdk_bus_args {
+	const char *name;
+	bool vhost;               /* the bus to move to */
+	bool json;
+	unsigned int timeout;     /* seconds to wait for the new node */
+	bool help;
+};
+
 struct vdk_backends_args {
 	bool json;
 	bool help;
@@ -61,6 +69,8 @@ int vdk_args_list(int argc, char **argv, struct vdk_list_args *a, char *err,
 		  size_t errlen);
 int vdk_args_resize(int argc, char **argv, struct vdk_resize_args *a,
 		    char *err, size_t errlen);
+int vdk_args_bus(int argc, char **argv, struct vdk_bus_args *a, char *err,
+		 size_t errlen);
 int vdk_args_backends(int argc, char **argv, struct vdk_backends_args *a,
 		      char *err, size_t errlen);
 

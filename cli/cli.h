@@ -59,6 +59,7 @@ int vdk_cmd_resize(int argc, char **argv);
 int vdk_cmd_recover(int argc, char **argv);
 int vdk_cmd_rescue(int argc, char **argv);
 int vdk_cmd_backends(int argc, char **argv);
+int vdk_cmd_bus(int argc, char **argv);
 
 /* Usage text of a verb, for `vdk help VERB` and `vdk VERB --help`. */
 extern const char vdk_add_usage[];
@@ -68,5 +69,6 @@ extern const char vdk_del_usage[];
 extern const char vdk_list_usage[];
 extern const char vdk_resize_usage[];
 extern const char vdk_backends_usage[];
+extern const char vdk_bus_usage[];
 
 #endif /* VDK_CLI_H */

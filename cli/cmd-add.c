@@ -295,6 +295,29 @@ static int wait_live(struct add_ctx *c)
 	}
 }
 
+/*
+ * `vdk bus` may have moved the device since it went live: the state file
+ * says where it is now.
+ */
+static void bus_refresh(struct add_ctx *c)
+{
+	char drv[64], node[sizeof(c->node)];
+	bool vhost;
+
+	if (vdk_sys_vdpa_driver(c->a.name, drv, sizeof(drv)))
+		return;
+	if (!strcmp(drv, "vhost_vdpa"))
+		vhost = true;
+	else if (!strcmp(drv, "virtio_vdpa"))
+		vhost = false;
+	else
+		return;
+	if (vdk_sys_live(c->a.name, vhost, node, sizeof(node)) != 1)
+		return;
+	c->a.vhost = vhost;
+	memcpy(c->node, node, sizeof(node));
+}
+
 /* Serve until SIGINT or SIGTERM.  SIGHUP: the backend may have grown. */
 static void serve(struct add_ctx *c)
 {
@@ -321,6 +344,7 @@ static void serve(struct add_ctx *c)
 					c->a.name, strerror(-ret));
 				continue;
 			}
+			bus_refresh(c);
 			ret = state_save(c);
 			if (ret)
 				vdk_log(VDK_LOG_WARNING,

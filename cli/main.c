@@ -24,6 +24,8 @@ static const char main_usage[] =
 "                       stop and remove a device\n"
 "  list [-j] [NAME]     devices, their node, backend, size and state\n"
 "  resize NAME          re-read the backend's size\n"
+"  bus NAME virtio|vhost\n"
+"                       move a device to the other bus, data kept\n"
 "  recover NAME         serve again a device whose daemon died\n"
 "  rescue NAME          fail the I/O of a daemonless device, remove it\n"
 "  backends [-j]        backends and their parameters\n"
@@ -49,6 +51,7 @@ static const struct verb verbs[] = {
 	{ "del", vdk_cmd_del, vdk_del_usage },
 	{ "list", vdk_cmd_list, vdk_list_usage },
 	{ "resize", vdk_cmd_resize, vdk_resize_usage },
+	{ "bus", vdk_cmd_bus, vdk_bus_usage },
 	{ "recover", vdk_cmd_recover, vdk_recover_usage },
 	{ "rescue", vdk_cmd_rescue, vdk_rescue_usage },
 	{ "backends", vdk_cmd_backends, vdk_backends_usage },

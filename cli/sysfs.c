@@ -407,13 +407,13 @@ int vdk_sys_live(const char *name, bool vhost, char *node, size_t len)
 	return 1;
 }
 
-int vdk_sys_bind_vhost(const char *name)
+int vdk_sys_bind(const char *name, const char *driver)
 {
 	char path[PATH_LEN], drv[64];
 	int ret;
 
 	ret = vdk_sys_vdpa_driver(name, drv, sizeof(drv));
-	if (ret == 0 && !strcmp(drv, "vhost_vdpa"))
+	if (ret == 0 && !strcmp(drv, driver))
 		return 0;
 	if (ret == 0) {
 		ret = vdk_path(path, sizeof(path), VDK_ROOT_SYS,
@@ -430,7 +430,7 @@ int vdk_sys_bind_vhost(const char *name)
 		       "bus/vdpa/devices/%s/driver_override", name);
 	if (ret)
 		return ret;
-	ret = vdk_file_write(path, "vhost_vdpa");
+	ret = vdk_file_write(path, driver);
 	if (ret)
 		return ret;
 	ret = vdk_path(path, sizeof(path), VDK_ROOT_SYS,
@@ -438,6 +438,11 @@ int vdk_sys_bind_vhost(const char *name)
 	if (ret)
 		return ret;
 	return vdk_file_write(path, name);
+}
+
+int vdk_sys_bind_vhost(const char *name)
+{
+	return vdk_sys_bind(name, "vhost_vdpa");
 }
 
 static int name_cmp(const void *a, const void *b)

@@ -99,9 +99,13 @@ int vdk_sys_vdpa_vhost(const char *name, char *buf, size_t len);
 int vdk_sys_live(const char *name, bool vhost, char *node, size_t len);
 
 /*
- * Bind @name to vhost_vdpa: unbind it from its current driver, set
- * driver_override and probe.  0 or -errno.
+ * Bind @name to @driver ("vhost_vdpa", "virtio_vdpa"): unbind it from its
+ * current driver, set driver_override and probe.  0 (also when it is
+ * bound to @driver already) or -errno.
  */
+int vdk_sys_bind(const char *name, const char *driver);
+
+/* vdk_sys_bind(name, "vhost_vdpa"). */
 int vdk_sys_bind_vhost(const char *name);
 
 /*

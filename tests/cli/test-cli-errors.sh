@@ -147,7 +147,7 @@ expect 2 "vdk: unknown option '--frob' (see 'vdk help')" --frob
 expect_out 0 "Usage: vdk VERB*Exit codes:*6  no such device" --help
 expect_out 0 "Usage: vdk VERB*" help
 expect_out 0 "vdk [0-9]*.*" --version
-for verb in add del list resize backends; do
+for verb in add del list resize backends bus; do
 	expect_out 0 "Usage: vdk $verb*" "$verb" --help
 	expect_out 0 "Usage: vdk $verb*" "$verb" -h
 	expect_out 0 "Usage: vdk $verb*" help "$verb"
@@ -169,6 +169,12 @@ expect 2 "vdk: add: bad --bus value 'pci' (virtio or vhost)" \
 expect 2 "vdk: add: missing device name" add
 expect 2 "vdk: del: missing device name" del
 expect 2 "vdk: resize: missing device name" resize
+expect 2 "vdk: bus: missing device name" bus
+expect 2 "vdk: bus: missing bus (virtio or vhost)" bus d0
+expect 2 "vdk: bus: bad bus value 'pci' (virtio or vhost)" bus d0 pci
+expect 2 "vdk: bus: unexpected argument 'x'" bus d0 vhost x
+expect 2 "vdk: bus: bad --timeout value '0' (seconds, 1..3600)" \
+	bus --timeout 0 d0 vhost
 expect 2 "vdk: add: missing backend (see 'vdk backends')" add d0
 expect 2 "vdk: add: bad device name 'a/b' (letters, digits, '_.:-' only)" \
 	add a/b ram
@@ -196,7 +202,7 @@ if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
 	asnobody=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 	# The tree must be readable by nobody.
 	chmod 755 "$T"
-	for cmd in "add d0 ram size=1M" "del d0" "resize d0"; do
+	for cmd in "add d0 ram size=1M" "del d0" "resize d0" "bus d0 vhost"; do
 		verb=${cmd%% *}
 		rc=0
 		"${asnobody[@]}" "$VDK" $cmd >"$T/out" 2>"$T/err" </dev/null ||
@@ -256,6 +262,12 @@ if [[ $(id -u) -eq 0 ]]; then
 		resize nosuch
 	ROOT="$T/k" expect 1 "vdk: resize: no vdk daemon serves 'd0'" \
 		resize d0
+	ROOT="$T/k" expect 6 "vdk: bus: no such device 'nosuch'" \
+		bus nosuch vhost
+	ROOT="$T/k" expect 1 "vdk: bus: no vdk daemon serves 'd0'" \
+		bus d0 vhost
+	ROOT="$T/none" expect 3 "vdk: bus: kernel support missing: run 'modprobe vduse vhost_vdpa'" \
+		bus d0 vhost
 	# A state file whose daemon is gone is cleaned up by del.
 	mkdir -p "$VDK_RUN_DIR"
 	echo '{"pid":999999999,"name":"gone"}' >"$VDK_RUN_DIR/gone.json"
@@ -330,6 +342,49 @@ ROOT="$T/k" expect_out 0 "\[{\"name\":\"d1\",*\"backend\":\"ram\",*\"queues\":2,
 	list -j d1
 json_ok
 if [[ $(id -u) -eq 0 ]]; then
+	# vdk bus: unbind, driver_override and drivers_probe are written; the
+	# vhost-vdpa node "appears" (made beforehand); the state file follows.
+	dv=$T/k/sys/bus/vdpa
+	: >"$dv/drivers/virtio_vdpa/unbind"
+	: >"$dv/devices/d1/driver_override"
+	: >"$dv/drivers_probe"
+	mkdir -p "$dv/devices/d1/vhost-vdpa-3"
+	: >"$T/k/dev/vhost-vdpa-3"
+	ROOT="$T/k" expect_out 0 "$T/k/dev/vhost-vdpa-3" bus d1 vhost
+	[[ $(cat "$dv/drivers/virtio_vdpa/unbind") == d1 &&
+	   $(cat "$dv/devices/d1/driver_override") == vhost_vdpa &&
+	   $(cat "$dv/drivers_probe") == d1 ]] && ok ||
+		bad "bus d1 vhost: unbind, driver_override, drivers_probe not written"
+	grep -q '"bus":"vhost","node":"'"$T/k/dev/vhost-vdpa-3"'"' \
+		"$VDK_RUN_DIR/d1.json" && ok ||
+		bad "bus d1 vhost: state file $(cat "$VDK_RUN_DIR/d1.json")"
+	# Already there (the fake driver link still says virtio_vdpa, so
+	# point it at vhost_vdpa): prints the node, as JSON with -j.
+	ln -sfn ../../drivers/vhost_vdpa "$dv/devices/d1/driver"
+	ROOT="$T/k" expect_out 0 "{\"name\":\"d1\",\"node\":\"$T/k/dev/vhost-vdpa-3\",\"bus\":\"vhost\",\"driver\":\"vhost_vdpa\",\"previous_bus\":\"vhost\"}" \
+		bus -j d1 vhost
+	json_ok
+	# The node is held open: refused, nothing written.
+	: >"$dv/drivers/vhost_vdpa/unbind"
+	sleep 30 3<"$T/k/dev/vhost-vdpa-3" &
+	holder=$!
+	pids+=("$holder")
+	for _ in $(seq 100); do
+		[[ -e /proc/$holder/fd/3 ]] && break
+		sleep 0.02
+	done
+	ROOT="$T/k" expect 1 "vdk: bus: $T/k/dev/vhost-vdpa-3 is in use (process $holder): not moved" \
+		bus d1 virtio
+	[[ ! -s $dv/drivers/vhost_vdpa/unbind ]] && ok ||
+		bad "bus d1 virtio unbound a device in use"
+	stop_bg "$holder"
+	# Moved, and the disk never shows up: a timeout.
+	rm -rf "$dv/devices/d1/virtio2"
+	ROOT="$T/k" expect 1 "vdk: bus: 'd1' not live on virtio_vdpa after 1 s" \
+		bus --timeout 1 d1 virtio
+	ln -sfn ../../drivers/virtio_vdpa "$dv/devices/d1/driver"
+	mkdir -p "$dv/devices/d1/virtio2/block/vdc"
+	echo 4096 >"$dv/devices/d1/virtio2/block/vdc/size"
 	ROOT="$T/k" expect_out 0 "" resize d1
 	for _ in $(seq 100); do
 		[[ -s $T/hups ]] && break

@@ -49,7 +49,7 @@ struct vdk_blk {
 	void *log_opaque;
 	int log_level;
 	char name[64];
-	uint8_t config[sizeof(struct virtio_blk_config)];
+	uint8_t config[BLK_CONFIG_SIZE];
 	size_t config_size;
 };
 
@@ -123,9 +123,10 @@ void blk_fill_config(const struct blk_shared *sh, unsigned int num_queues,
 	c.max_write_zeroes_sectors = htole32(BLK_MAX_DISCARD_SECTORS);
 	c.max_write_zeroes_seg = htole32(1);
 	c.write_zeroes_may_unmap = sh->can_zero_unmap ? 1 : 0;
-	/* Up to the write-zeroes fields: the last ones we offer. */
-	*size = offsetof(struct virtio_blk_config, unused1);
-	memcpy(config, &c, *size);
+	_Static_assert(sizeof(c) <= BLK_CONFIG_SIZE, "config space too small");
+	memset(config, 0, BLK_CONFIG_SIZE);
+	memcpy(config, &c, sizeof(c));
+	*size = BLK_CONFIG_SIZE;
 }
 
 /* ---- queue threads ---- */

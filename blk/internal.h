@@ -57,7 +57,16 @@ struct blk_queue {
 /* Handle one request popped from @q's virtqueue; completes it once. */
 void blk_handle(struct blk_queue *q, struct vdk_req *req);
 
-/* Fill @cfg (struct virtio_blk_config) and the device features. */
+/*
+ * Bytes of configuration space: the whole struct virtio_blk_config of
+ * virtio 1.3, the zoned fields included, zeroes past the fields we fill.
+ * A driver may read the struct it knows in one go (libblkio does, and
+ * vhost-vdpa refuses a read past the end with EINVAL): a shorter space
+ * would keep it from connecting.
+ */
+#define BLK_CONFIG_SIZE 96
+
+/* Fill @cfg (BLK_CONFIG_SIZE bytes) and the device features. */
 uint64_t blk_features(const struct blk_shared *sh, unsigned int num_queues);
 void blk_fill_config(const struct blk_shared *sh, unsigned int num_queues,
 		     void *config, size_t *size);

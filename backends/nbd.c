@@ -348,6 +348,12 @@ static struct nbd_handle *handle_new(const struct vdk_bdev *b)
 	if (nbd_set_uri_allow_local_file(h, true) == -1 ||
 	    /* Buffers are ours to keep defined: no memset per read. */
 	    nbd_set_pread_initialize(h, false) == -1 ||
+	    /*
+	     * Simple replies: a read's reply is a header and the data, two
+	     * reads of the socket instead of four.  Structured replies
+	     * serve block status and sparse reads, which vdk does not use.
+	     */
+	    nbd_set_request_structured_replies(h, false) == -1 ||
 	    (b->tls >= 0 && nbd_set_tls(h, b->tls) == -1) ||
 	    (b->tls_verify >= 0 &&
 	     nbd_set_tls_verify_peer(h, b->tls_verify) == -1) ||

@@ -9,6 +9,8 @@
 #   qsd-file   qemu-storage-daemon vduse-blk export of the same file
 #              (file driver, cache.direct=off, default aio)
 #   qsd-null   qemu-storage-daemon vduse-blk export of a null-co node
+#   vdk-nbd    vdk blk, nbd backend on its own nbdkit memory export (unix
+#              socket): the same server as nbd, vdk in place of the kernel
 #   nbd        nbdkit memory plugin, kernel nbd client over a unix socket
 #   null_blk   the kernel's null_blk (no memory, softirq completion): the
 #              ceiling of the guest's block layer
@@ -40,7 +42,7 @@ mkdir -p "$W" "$R"
 
 REPS=3 RUNTIME=8 RAMP=2 SIZE=512 SEED=20240611
 ALL_JOBS="rr4k-qd1 rr4k-qd32 rw4k-qd32 sr1m-qd8 sw1m-qd8 rr4k-qd32-2q"
-ALL_CONTENDERS="vdk-ram vdk-file qsd-file qsd-null nbd null_blk"
+ALL_CONTENDERS="vdk-ram vdk-file qsd-file qsd-null vdk-nbd nbd null_blk"
 JOBS=$ALL_JOBS CONTENDERS=$ALL_CONTENDERS
 SETTINGS=$(sed -n 's/.*vdk\.bench=\([^ ]*\).*/\1/p' /proc/cmdline)
 for kv in ${SETTINGS//,/ }; do

@@ -71,6 +71,25 @@ setup_qsd-null() {
 teardown_qsd-file() { qsd_teardown "$1"; }
 teardown_qsd-null() { qsd_teardown "$1"; }
 
+# vdk blk on the nbd backend, in front of the same kind of server as the
+# kernel nbd client below: its own nbdkit memory export on a unix socket
+# (one connection per queue, nbdkit's memory plugin allows multi-conn).
+setup_vdk-nbd() {
+	local q=$1 name=$2
+	nbdkit -U "$W/$name.sock" -P "$W/$name.nbdkit.pid" memory "${SIZE}M" \
+		2>"$R/$name.nbdkit.log" || return
+	wait_for 20 test -S "$W/$name.sock" || return
+	vdk_setup "$q" "$name" nbd uri="nbd+unix:///?socket=$W/$name.sock"
+}
+
+teardown_vdk-nbd() {
+	local p
+	p=$(pid_of "$W/$1.nbdkit.pid")
+	vdk_teardown "$1" || return
+	kill -TERM "$p" || return
+	wait_gone 20 "$p"
+}
+
 NBD_N=0
 setup_nbd() {
 	local q=$1 name=$2 nbd=/dev/nbd$NBD_N
@@ -109,7 +128,7 @@ teardown_null_blk() {
 
 # Contenders whose disks keep what is written: filled before the jobs, so
 # that reads find data (the shared file is filled directly).
-stores_data() { [[ $1 == vdk-ram* || $1 == nbd ]]; }
+stores_data() { [[ $1 == vdk-ram* || $1 == *nbd ]]; }
 
 prefill() {
 	fio --name=prefill --filename="$1" --direct=1 --ioengine=libaio \

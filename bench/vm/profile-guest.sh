@@ -11,8 +11,7 @@
 #                    qsd     qemu-storage-daemon variants: aio=threads
 #                            (default), aio=io_uring, an iothread with
 #                            adaptive polling; file and null-co
-#                    poll    vdk-ram with VDK_POLL_NS=each of polls (needs a
-#                            vdk that reads VDK_POLL_NS)
+#                    poll    vdk-ram with VDK_POLL_US=each of polls
 #                    variants  vdk-ram and vdk-file served by each vdk
 #                            binary in variants/ and by bin/vdk ("base")
 #                    perf    perf record -a -g of vdk-ram, vdk-file,
@@ -20,7 +19,7 @@
 #                            reads: reports by process and symbol
 #   reps=N         repetitions, interleaved (2)
 #   runtime=S ramp=S size=MiB   as in guest-main.sh (8, 2, 256)
-#   polls=A+B...   polling times in ns for "poll" (0+20000+200000+2000000)
+#   polls=A+B...   polling times in µs for "poll" (0+20+200+2000)
 #   vjobs=A+B...   jobs of "variants" (all but the 2-queue one)
 #
 # Output in $VDK_RESULTS: counts.csv (one line per run), perf-*.txt.
@@ -35,7 +34,7 @@ R=${VDK_RESULTS:-/results}
 mkdir -p "$W" "$R"
 
 PARTS="counts qsd perf" REPS=2 RUNTIME=8 RAMP=2 SIZE=256 SEED=20240611
-POLLS="0 20000 200000 2000000"
+POLLS="0 20 200 2000"
 VARIANT_JOBS="rr4k-qd1 rr4k-qd32 rw4k-qd32 sr1m-qd8 sw1m-qd8"
 SETTINGS=$(sed -n 's/.*vdk\.prof=\([^ ]*\).*/\1/p' /proc/cmdline)
 for kv in ${SETTINGS//,/ }; do
@@ -211,10 +210,10 @@ part_poll() {
 	local rep p job
 	for ((rep = 1; rep <= REPS; rep++)); do
 		for p in $POLLS; do
-			VDK_POLL_NS=$p setup_vdk-ram 1 pv || { log "poll $p: setup failed"; continue; }
+			VDK_POLL_US=$p setup_vdk-ram 1 pv || { log "poll $p: setup failed"; continue; }
 			prefill "${DEV[pv]}"
 			for job in rr4k-qd1 rr4k-qd32; do
-				count poll "poll_ns=$p" vdk-ram pv "$job" "$rep"
+				count poll "poll_us=$p" vdk-ram pv "$job" "$rep"
 			done
 			teardown_vdk-ram pv
 		done

@@ -18,9 +18,8 @@ Usage: bench/vm/profile.sh [--kernel trixie|sid] [--parts A,B] [--reps N]
                   bench/vm/profile-guest.sh
   --reps N        repetitions, interleaved (2)
   --runtime SECS  fio runtime per run (8)
-  --polls LIST    polling times for the poll part, in ns
-                  (0,20000,200000,2000000); needs a vdk that reads
-                  VDK_POLL_NS
+  --polls LIST    polling times for the poll part, in µs
+                  (0,20,200,2000), through VDK_POLL_US
   --vdk BINARY    the vdk to profile (default: build-profile/cli/vdk, a
                   release build with frame pointers, built if needed)
   --variant NAME=BINARY  another vdk for the variants part, run beside

@@ -37,7 +37,7 @@ JOB_TITLE = {j: t for j, t, _ in JOBS}
 JOB_UNIT = {j: u for j, _, u in JOBS}
 
 CONTENDERS = ["vdk-ram", "vdk-ram-1q", "vdk-file", "qsd-file", "qsd-null",
-              "nbd", "null_blk"]
+              "vdk-nbd", "nbd", "null_blk"]
 CONTENDER_NOTE = {
     "vdk-ram": "vdk blk, ram backend",
     "vdk-ram-1q": "vdk blk, ram backend, 1 queue (2-queue job only)",
@@ -46,6 +46,9 @@ CONTENDER_NOTE = {
                 "(file driver, cache.direct=off, default aio=threads)",
     "qsd-null": "qemu-storage-daemon vduse-blk export of a null-co node "
                 "(reads return without touching the buffers)",
+    "vdk-nbd": "vdk blk, nbd backend on an nbdkit memory export of its own, "
+               "unix socket (one connection per queue); daemon CPU is vdk's "
+               "alone",
     "nbd": "nbdkit memory plugin + kernel nbd client, unix socket "
            "(2 connections for the 2-queue job)",
     "null_blk": "kernel null_blk, no memory backing, softirq completion: "
@@ -55,7 +58,8 @@ CONTENDER_NOTE = {
 # Ratios shown for every job: (numerator, denominator).
 RATIOS = [("vdk-file", "qsd-file"), ("vdk-ram", "qsd-null"),
           ("vdk-ram", "qsd-file"), ("vdk-ram", "nbd"), ("vdk-file", "nbd"),
-          ("vdk-ram", "null_blk"), ("vdk-ram", "vdk-ram-1q")]
+          ("vdk-nbd", "nbd"), ("vdk-ram", "null_blk"),
+          ("vdk-ram", "vdk-ram-1q")]
 
 # Targets: (job, what, the pair that decides, pairs shown beside it,
 # threshold).  QSD is judged on the same backing as vdk (the file on
@@ -75,6 +79,12 @@ TARGETS = [
     ("sw1m-qd8", "vdk ≥ 1.5× QSD", ("vdk-file", "qsd-file"), OTHER_QSD, 1.5),
     ("rr4k-qd32-2q", "2 queues ≥ 1.5× vdk with 1 queue",
      ("vdk-ram", "vdk-ram-1q"), [], 1.5),
+    # vdk's nbd backend against the kernel's nbd client, on the same
+    # kind of nbdkit export.
+    ("rr4k-qd32", "vdk nbd backend ≥ 1.5× kernel nbd", ("vdk-nbd", "nbd"),
+     [], 1.5),
+    ("sr1m-qd8", "vdk nbd backend ≥ 1.5× kernel nbd", ("vdk-nbd", "nbd"),
+     [], 1.5),
 ]
 
 CSV_FIELDS = ["order", "rep", "job", "contender", "queues", "device",
@@ -477,7 +487,7 @@ def chart(st, path, title):
     cs = st.contenders()
     colors = {"vdk-ram": "#1b7837", "vdk-ram-1q": "#a6dba0",
               "vdk-file": "#5aae61", "qsd-file": "#762a83",
-              "qsd-null": "#c2a5cf", "nbd": "#2166ac",
+              "qsd-null": "#c2a5cf", "vdk-nbd": "#92c5de", "nbd": "#2166ac",
               "null_blk": "#999999"}
     cols = 3
     rows = (len(jobs) + cols - 1) // cols

@@ -28,7 +28,7 @@ bench/out/ instead, which git ignores, and leave latest.* alone.
   --runtime SECS      fio runtime per run (8); --ramp SECS: ramp time (2)
   --size MIB          size of every disk (512)
   --jobs LIST         rr4k-qd1,rr4k-qd32,rw4k-qd32,sr1m-qd8,sw1m-qd8,rr4k-qd32-2q
-  --contenders LIST   vdk-ram,vdk-file,qsd-file,qsd-null,nbd,null_blk
+  --contenders LIST   vdk-ram,vdk-file,qsd-file,qsd-null,vdk-nbd,nbd,null_blk
   --dest DIR          where the report goes
   --mem SIZE          guest memory (3G); --smp N: guest CPUs (2)
   --timeout SECS      time allowed to the guest (default from the run count)

@@ -1,0 +1,50 @@
+# Contenders on a Ceph RBD image, for the benchmark in the guest (sourced
+# after lib-bench.sh, whose vdk_setup, qsd_setup and conventions they use:
+# setup_C QUEUES NAME sets DEV[NAME] and PID[NAME], teardown_C NAME undoes
+# it).
+# shellcheck shell=bash
+#
+#   rbd_bench_up       the single-node cluster of tests/vm/lib-ceph.sh (one
+#                      monitor, one bluestore OSD on tmpfs) and the image
+#                      rbd/$RBD_BENCH_IMAGE of SIZE MiB; once per boot
+#   vdk-rbd            vdk blk, rbd backend, on that image
+#   qsd-rbd            qemu-storage-daemon's vduse-blk export of an rbd
+#                      blockdev on the same image
+#   rbd_bench_down     the cluster gone
+#
+# Both serve the one image, one at a time, as client.admin, with librbd's
+# defaults on both sides (rbd cache on, writethrough until the first flush:
+# QEMU's cache.direct=off, the default, asks for just that).  Their data
+# stays in the image between runs, like vdk-ram's (stores_data).
+#
+# The guest needs the Ceph packages and memory: build the image with
+# VDK_VM_EXTRA_PKGS="$CEPH_PKGS" (listed in tests/vm/lib-ceph.sh: ceph-mon
+# ceph-osd ceph-common) and boot it with --mem 3G; QEMU's rbd driver comes
+# with qemu-block-extra.  Figures under TCG include the whole Ceph stack
+# (messenger, OSD, bluestore) in the same two vCPUs.
+
+# shellcheck source=../../tests/vm/lib-ceph.sh
+. "$(dirname "${VDK_LIB:-/vdk/lib-guest.sh}")/lib-ceph.sh"
+
+RBD_BENCH_IMAGE=${RBD_BENCH_IMAGE:-bench}
+
+rbd_bench_up() {
+	ceph_up || return
+	rbd create --size "${SIZE}M" "$RBD_BENCH_IMAGE" || return
+	ceph --version >"$R/ceph-version.txt" 2>&1 || true
+}
+
+rbd_bench_down() {
+	cp "$CEPH_DIR"/*.log "$R/" 2>/dev/null || true
+	ceph_down
+}
+
+setup_vdk-rbd() { vdk_setup "$1" "$2" rbd image="$RBD_BENCH_IMAGE" pool=rbd; }
+teardown_vdk-rbd() { vdk_teardown "$1"; }
+
+# QSD_OPTS is for the file and null-co nodes (aio=...): not for rbd.
+setup_qsd-rbd() {
+	QSD_OPTS='' qsd_setup "$1" "$2" \
+		"rbd,node-name=n0,pool=rbd,image=$RBD_BENCH_IMAGE,conf=$CEPH_CONF,user=admin"
+}
+teardown_qsd-rbd() { qsd_teardown "$1"; }

@@ -1197,8 +1197,12 @@ static int nb_reap(struct vdk_bq *q)
 	uint64_t now;
 	int n = 0;
 
-	/* Called alone (the device is busy polling): do the I/O here. */
-	if (!q->pumped) {
+	/*
+	 * Called alone (the device is busy polling): do the I/O here, if
+	 * anything is in flight; an idle connection waits for the poll()
+	 * of the queue's sleep, which sees a server hanging up as well.
+	 */
+	if (!q->pumped && q->busy) {
 		struct pollfd p = { .fd = q->fd, .events = events_of(q) };
 
 		if (p.events && poll(&p, 1, 0) > 0)

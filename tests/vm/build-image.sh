@@ -9,9 +9,13 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
 
 SUITE=trixie
-# Guest packages. The first line is what the tests use, the second the runtime
-# libraries of vdk's own binaries (built on the host, run in the guest).
+# Guest packages. The first line is what the tests use; the second the
+# userspace vhost-vdpa clients (QEMU's blkio driver, libblkio, whose header
+# and library also make the host's sysroot for tests/vhost: --blkio-sysroot);
+# the third the runtime libraries of vdk's own binaries (built on the host,
+# run in the guest).
 BASE_PKGS="kmod iproute2 qemu-utils fio e2fsprogs xfsprogs util-linux nbd-client nbdkit procps zstd cpio coreutils findutils diffutils
+qemu-block-extra libblkio1 libblkio-dev
 liburing2 libmnl0 libnbd0"
 KERNELS="trixie sid"
 # Opt-in extra guest packages, e.g. VDK_VM_EXTRA_PKGS=linux-perf for profiling
@@ -22,6 +26,7 @@ EXTRA_PKGS=${VDK_VM_EXTRA_PKGS:-}
 usage() {
 	cat <<USAGE
 Usage: $(basename "$0") [--kernel trixie|sid] [--rebuild] [--prune] [--cache DIR]
+       $(basename "$0") --blkio-sysroot [--cache DIR]
 
 Builds the VM test guest, or reuses it from the cache, and prints its directory
 (which holds vmlinuz and rootfs.cpio.zst) on stdout.
@@ -32,6 +37,11 @@ Builds the VM test guest, or reuses it from the cache, and prints its directory
                debootstrap tree is still reused)
   --prune      delete cached images and trees that no longer match this script
   --cache DIR  cache directory (default: \$VDK_VM_CACHE or /var/cache/vdk-vm)
+  --blkio-sysroot
+               print instead a directory with the guest's libblkio header and
+               library (usr/include, usr/lib/x86_64-linux-gnu), taken from the
+               shared tree: the host compiles the libblkio test client against
+               it (bookworm has no libblkio)
   -h, --help   this text
 
 VDK_VM_EXTRA_PKGS="PKG ..." in the environment adds packages to the image,
@@ -52,6 +62,7 @@ die() { printf 'build-image: error: %s\n' "$*" >&2; exit 1; }
 KERNEL=trixie
 REBUILD=0
 PRUNE=0
+SYSROOT=0
 CACHE=${VDK_VM_CACHE:-/var/cache/vdk-vm}
 while (($#)); do
 	case $1 in
@@ -59,6 +70,7 @@ while (($#)); do
 	--kernel=*) KERNEL=${1#*=}; shift ;;
 	--rebuild) REBUILD=1; shift ;;
 	--prune) PRUNE=1; shift ;;
+	--blkio-sysroot) SYSROOT=1; shift ;;
 	--cache) CACHE=${2:?--cache needs a value}; shift 2 ;;
 	--cache=*) CACHE=${1#*=}; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -312,8 +324,39 @@ prune() {
 	done
 }
 
+# The guest's libblkio header and library, out of the shared tree, for the
+# host compiler: DIR/usr/include/blkio.h, DIR/usr/lib/x86_64-linux-gnu/.
+blkio_sysroot() {
+	local dir base tmp
+	dir="$CACHE/blkio-sysroot-$(base_key)"
+	if [[ ! -s $dir/usr/include/blkio.h ]]; then
+		check_host
+		mkdir -p "$CACHE"
+		exec 9>"$CACHE/.lock"
+		if ! flock -n 9; then
+			log "waiting for another build using $CACHE"
+			flock 9
+		fi
+		base=$(ensure_base)
+		tmp=$(mktemp -d "$CACHE/.tmp-sysroot-XXXXXX")
+		chmod 755 "$tmp"
+		TMPS+=("$tmp")
+		zstd -q -dc "$base" | tar -C "$tmp" --wildcards -xf - \
+			./usr/include/blkio.h './usr/lib/x86_64-linux-gnu/libblkio.so*'
+		[[ -s $tmp/usr/include/blkio.h ]] || die "no blkio.h in the guest tree"
+		rm -rf "$dir"
+		mv "$tmp" "$dir"
+		log "libblkio sysroot in $dir"
+	fi
+	echo "$dir"
+}
+
 main() {
 	local key dir
+	if ((SYSROOT)); then
+		blkio_sysroot
+		return
+	fi
 	key=$(image_key)
 	dir="$CACHE/$KERNEL-$key"
 	# A complete image is used as it is, without the lock (nor root).

@@ -251,6 +251,8 @@ sigterm_during_io() {
 . "$HERE/crash.sh"
 # shellcheck source=nbd.sh
 . "$HERE/nbd.sh"
+# shellcheck source=vhost.sh
+. "$HERE/vhost.sh"
 
 log "kernel $(uname -r), vdk $(vdk --version)"
 dmesg_mark
@@ -275,6 +277,7 @@ want cycles && run_scenario "7. 20 cycles of add / I/O / del, nothing left" cycl
 want sigterm && run_scenario "8. SIGTERM during fio: clean detach, I/O ends" sigterm_during_io
 want crash && crash_scenarios
 want nbd && nbd_scenarios
+want vhost && vhost_scenarios
 check_dmesg
 for f in "$WORK"/*.log; do
 	[[ -s $f ]] && cp "$f" "$VDK_RESULTS/" || true

@@ -36,6 +36,8 @@ mkdir -p "$stage/bin"
 cp "$HERE"/*.sh "$stage/"
 rm -f "$stage/run.sh"
 cp "$BUILD/cli/vdk" "$stage/bin/"
+# The libblkio client of the vhost scenarios (vhost.sh).
+"$TOP/tests/vhost/build.sh" "$stage/bin"
 
 if [[ -c /dev/vduse/control ]]; then
 	echo "e2e: this host has VDUSE: running the scenarios here"

@@ -1,0 +1,206 @@
+# shellcheck shell=bash
+# End-to-end scenarios for vdk devices on the vhost-vdpa bus, in the test
+# guest, with userspace clients in place of a VM: blkio-check (our libblkio
+# client, tests/vhost) and QEMU's blkio driver (qemu-img, qemu-io).  Their
+# memory reaches the daemon through the IOTLB, not VDUSE's bounce buffer.
+# Sourced by guest-main.sh, whose helpers it uses (run_scenario, add, del,
+# wait_for, sha, expect_fail, $WORK); vhost_scenarios runs them all.
+
+VH_SIZE=32M      # what blkio-check covers: [0, 32 MiB)
+VH_PID=
+
+# vh_add NAME ARGS...: a device on the vhost bus; prints its node.
+vh_add() {
+	local name=$1 node
+	shift
+	node=$(add "$name" --bus vhost "$@")
+	[[ $node =~ ^/dev/vhost-vdpa-[0-9]+$ && -c $node ]] ||
+		{ echo "  bad node '$node'" >&2; return 1; }
+	echo "$node"
+}
+
+# vh_pid NAME: the daemon of NAME is the one vh_maps looks at.
+vh_pid() { VH_PID=$(cat "$WORK/$1.pid"); }
+
+# vh_blkio NODE ARGS...: blkio-check on NODE, bounded.
+vh_blkio() {
+	local node=$1
+	shift
+	timeout 300 blkio-check --path "$node" --size "$VH_SIZE" "$@"
+}
+
+# vh_qemu_opts NODE: QEMU's blkio driver on NODE (cache.direct=on is a must).
+vh_qemu_opts() {
+	echo "driver=virtio-blk-vhost-vdpa,path=$1,cache.direct=on"
+}
+
+# vh_maps: mappings of client memory (memfd) the daemon holds.
+vh_maps() { grep -c 'memfd:' "/proc/$VH_PID/maps" || true; }
+
+# vh_client_on: a client has started the device (its memory is mapped).
+vh_client_on() { [[ $(vh_maps) -gt 0 ]]; }
+
+# vh_log_clean NAME: the daemon refused no request, broke no queue.
+vh_log_clean() {
+	! grep -E 'broken|refused|not in flight' "$WORK/$1.log" >&2
+}
+
+# vh_list NAME BUS NODE: vdk list shows the device there.
+vh_list() {
+	local j
+	j=$(vdk list -j "$1")
+	echo "  list: $j"
+	[[ $j == *"\"node\":\"$3\""* && $j == *"\"bus\":\"$2\""* &&
+	   $j == *'"state":"running"'* ]]
+	grep -q "\"bus\":\"$2\",\"node\":\"$3\"" "/run/vdk/$1.json"
+}
+
+# ---- 1. blkio-check on 4 queues; clients one after another ----
+
+vhost_blkio() {
+	local img=$WORK/vh1.img node i q during
+	truncate -s 128M "$img"
+	node=$(vh_add vh1 -q 4 file path="$img")
+	vh_pid vh1
+	echo "  node $node"
+	vh_list vh1 vhost "$node"
+	vh_blkio "$node" --queues 4 --qd 16 --seed 1
+	# Five clients in a row, each on its own queue count, each first
+	# checking what the one before left.
+	for i in 2 3 4 5 6; do
+		q=$(( (i % 3) + 1 ))
+		[[ $q -eq 3 ]] && q=4
+		vh_blkio "$node" --queues "$q" --qd 8 --seed "$i" --expect $((i - 1))
+	done
+	# What the last one wrote is in the backing file.
+	cmp <(blkio-check --pattern 6 --size "$VH_SIZE") <(head -c "$VH_SIZE" "$img")
+	# The daemon maps client memory only while a client runs: nothing of
+	# a client that has gone stays mapped.
+	vh_blkio "$node" --queues 4 --bench randread --seconds 6 >"$WORK/vh1.bench" &
+	wait_for 6 vh_client_on
+	during=$(vh_maps)
+	wait $!
+	echo "  client memory mappings in the daemon: $during while a client ran, $(vh_maps) after"
+	((during > 0))
+	[[ $(vh_maps) -eq 0 ]]
+	vh_log_clean vh1
+	del vh1
+}
+
+# ---- 2. QEMU's blkio driver: qemu-io, qemu-img convert ----
+
+vhost_qemu() {
+	local img=$WORK/vh2.img node opts out
+	truncate -s 64M "$img"
+	node=$(vh_add vh2 -q 2 file path="$img")
+	vh_pid vh2
+	opts=$(vh_qemu_opts "$node")
+	out=$(qemu-io --image-opts "$opts" -c 'write -P 0x5a 1M 3M' \
+		-c 'read -P 0x5a 1M 3M' -c 'write -z 2M 512k' \
+		-c 'read -P 0 2M 512k' -c flush 2>&1)
+	echo "$out" | sed 's/^/  qemu-io: /'
+	! grep -qiE 'fail|error' <<<"$out"
+	cmp -n $((3 << 20)) -i $((1 << 20)):0 "$img" <(
+		head -c $((1 << 20)) /dev/zero | tr '\0' '\132'
+		head -c $((512 << 10)) /dev/zero
+		head -c $((1536 << 10)) /dev/zero | tr '\0' '\132')
+	# A file in, through the driver; the device out again, to a file.
+	head -c 24M /dev/urandom >"$WORK/vh2.rand"
+	qemu-img convert -n -f raw "$WORK/vh2.rand" --target-image-opts "$opts"
+	cmp -n $((24 << 20)) "$WORK/vh2.rand" "$img"
+	qemu-img convert --image-opts "$opts" -O raw "$WORK/vh2.back"
+	cmp -n $((24 << 20)) "$WORK/vh2.rand" "$WORK/vh2.back"
+	[[ $(stat -c %s "$WORK/vh2.back") -eq $((64 << 20)) ]]
+	rm -f "$WORK/vh2.back"
+	vh_log_clean vh2
+	del vh2
+}
+
+# ---- 3. vhost -> virtio -> vhost with vdk bus: the data stay ----
+
+vhost_move() {
+	local img=$WORK/vh3.img node disk j holder
+	truncate -s 64M "$img"
+	node=$(vh_add vh3 -q 2 file path="$img")
+	vh_pid vh3
+	vh_blkio "$node" --queues 2 --seed 11
+	# To the virtio bus: a disk, holding what the client wrote.
+	disk=$(vdk bus vh3 virtio)
+	echo "  vhost $node -> virtio $disk"
+	[[ $disk =~ ^/dev/vd[a-z]+$ && -b $disk ]]
+	vh_list vh3 virtio "$disk"
+	[[ $(find /sys/block/"$(basename "$disk")"/mq -mindepth 1 -maxdepth 1 | wc -l) -eq 2 ]]
+	cmp <(blkio-check --pattern 11 --size "$VH_SIZE") \
+		<(dd if="$disk" bs=1M count=32 iflag=direct status=none)
+	# Written here, read on the vhost bus.
+	blkio-check --pattern 12 --size "$VH_SIZE" |
+		dd of="$disk" bs=1M oflag=direct status=none
+	# A disk in use is not moved.
+	sleep 30 <"$disk" &
+	holder=$!
+	expect_fail 1 "in use" vdk bus vh3 vhost
+	kill "$holder"
+	wait "$holder" 2>/dev/null || true
+	j=$(vdk bus -j vh3 vhost)
+	echo "  $j"
+	[[ $j =~ \"node\":\"(/dev/vhost-vdpa-[0-9]+)\" ]]
+	node=${BASH_REMATCH[1]}
+	[[ $j == *'"bus":"vhost"'* && $j == *'"previous_bus":"virtio"'* && -c $node ]]
+	vh_list vh3 vhost "$node"
+	! vdpa_disk vh3 >/dev/null
+	vh_blkio "$node" --queues 2 --verify --seed 12
+	# A vhost device held by a client is not moved either.
+	vh_blkio "$node" --bench read --seconds 8 >"$WORK/vh3.bench" &
+	wait_for 8 vh_client_on
+	expect_fail 1 "in use" vdk bus vh3 virtio
+	wait $!
+	vh_blkio "$node" --queues 2 --seed 13 --expect 12
+	disk=$(vdk bus vh3 virtio)
+	cmp <(blkio-check --pattern 13 --size "$VH_SIZE") \
+		<(dd if="$disk" bs=1M count=32 iflag=direct status=none)
+	# Once more there and back, served by the same daemon all along.
+	node=$(vdk bus vh3 vhost)
+	vh_blkio "$node" --verify --seed 13
+	[[ $(vdk list -j vh3) == *"\"pid\":$VH_PID,"* ]]
+	vh_log_clean vh3
+	del vh3
+}
+
+# ---- 4. bench mode, and a client killed in the middle of its I/O ----
+
+vhost_bench_kill() {
+	local img=$WORK/vh4.img node line mode pid
+	truncate -s 128M "$img"
+	node=$(vh_add vh4 -q 4 file path="$img")
+	vh_pid vh4
+	for mode in randread randwrite read write; do
+		line=$(blkio-check --path "$node" --bench "$mode" --bs 4k --qd 16 \
+			--queues 4 --seconds 2)
+		echo "  $line"
+		[[ $line == *"\"rw\":\"$mode\""* && $line == *'"errors":0}' &&
+		   $line =~ \"iops\":[1-9][0-9]* ]]
+	done
+	# Killed with requests in flight: the kernel resets the device, the
+	# next client finds it clean.
+	blkio-check --path "$node" --bench randwrite --qd 32 --queues 4 \
+		--seconds 60 >/dev/null &
+	pid=$!
+	wait_for 10 vh_client_on
+	sleep 2
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null || true
+	wait_for 10 bash -c "[[ \$(grep -c memfd: /proc/$VH_PID/maps) -eq 0 ]]"
+	vh_blkio "$node" --queues 4 --seed 21
+	vh_log_clean vh4
+	del vh4
+}
+
+vhost_scenarios() {
+	run_scenario "vhost 0. load vhost_vdpa" modprobe vhost_vdpa
+	run_scenario "vhost 1. blkio-check on 4 queues, 5 clients in a row, nothing left mapped" vhost_blkio
+	run_scenario "vhost 2. qemu-io and qemu-img convert through QEMU's blkio driver" vhost_qemu
+	run_scenario "vhost 3. vdk bus: vhost -> virtio -> vhost, data kept both ways" vhost_move
+	run_scenario "vhost 4. bench mode; a client killed during I/O, the next one clean" vhost_bench_kill
+	# The other groups expect new devices on virtio_vdpa alone.
+	modprobe -r vhost_vdpa || true
+}

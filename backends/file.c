@@ -28,6 +28,13 @@
  * slower.  Requests in flight on other queues at that moment are the
  * only ones that mix the two.
  *
+ * Files in memory (tmpfs, ramfs) are read and written inline, with
+ * preadv/pwritev in the queue's thread: those file systems cannot read or
+ * write without possibly blocking (no RWF_NOWAIT), so io_uring would hand
+ * every request to one of its worker threads, a wake-up and a context
+ * switch each way, when the transfer itself is a copy from or to memory.
+ * A short transfer goes on through the ring.
+ *
  * Discard and zeroing use fallocate(2) where the file system or device can
  * (asynchronously, through the ring), and learn at first use when it
  * cannot: discard then becomes a successful no-op (it is only a hint) and
@@ -43,7 +50,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -67,6 +76,7 @@ struct vdk_bdev {
 	bool direct;
 	bool is_blk;
 	bool read_only;
+	bool in_memory; /* tmpfs or ramfs, buffered: served inline */
 	uint32_t block_size;
 	uint32_t dev_block_size; /* block devices: BLKSSZGET */
 	/* direct=on: what O_DIRECT needs of buffer addresses and lengths. */
@@ -203,6 +213,16 @@ static void probe(struct vdk_bdev *b, uint64_t size)
 					 size, b->block_size);
 		b->discard_ok = b->punch_ok;
 	}
+}
+
+/* A file whose data lives in memory: reads and writes are copies. */
+static bool in_memory(int fd)
+{
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf))
+		return false;
+	return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
 }
 
 static void file_close(struct vdk_bdev *b)
@@ -355,6 +375,7 @@ static int file_open(struct vdk_params *ps, struct vdk_bdev **out, char *err,
 		}
 	}
 	probe(b, size);
+	b->in_memory = !direct && !b->is_blk && in_memory(b->fd);
 	*out = b;
 	return 0;
 
@@ -760,6 +781,49 @@ static int start(struct vdk_bq *q, struct vdk_bio *bio, enum step step)
 	return ret;
 }
 
+/*
+ * A file in memory: the transfer inline.  What a short transfer left (or
+ * all of it, after EINTR) goes through the ring like any other.
+ */
+static int rw_inline(struct vdk_bq *q, struct vdk_bio *bio)
+{
+	struct vdk_bdev *b = q->b;
+	struct slot *s;
+	ssize_t n;
+	int ret;
+
+	if (bio->op == VDK_BIO_READ)
+		n = preadv(b->fd, bio->iov, (int)bio->iovcnt,
+			   (off_t)bio->offset);
+	else
+		n = pwritev2(b->fd, bio->iov, (int)bio->iovcnt,
+			     (off_t)bio->offset,
+			     bio->flags & VDK_BIO_F_FUA ? RWF_DSYNC : 0);
+	if (n == (ssize_t)bio->len) {
+		bio->done(bio, 0);
+		return 0;
+	}
+	if (n < 0 && errno != EINTR && errno != EAGAIN) {
+		bio->done(bio, -errno);
+		return 0;
+	}
+	if (n == 0) {
+		/* End of file: truncated under us. */
+		bio->done(bio, -EIO);
+		return 0;
+	}
+	s = slot_get(q, bio);
+	if (!s)
+		return -EBUSY;
+	s->step = STEP_RW;
+	if (n > 0)
+		advance(s, (uint64_t)n);
+	ret = issue(q, s);
+	if (ret)
+		slot_put(q, s);
+	return ret;
+}
+
 static int file_rw(struct vdk_bq *q, struct vdk_bio *bio)
 {
 	if (bio->iovcnt > IOV_MAX || vdk__bio_check_rw(bio, UINT64_MAX))
@@ -768,6 +832,8 @@ static int file_rw(struct vdk_bq *q, struct vdk_bio *bio)
 		bio->done(bio, 0);
 		return 0;
 	}
+	if (q->b->in_memory)
+		return rw_inline(q, bio);
 	return start(q, bio, STEP_RW);
 }
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
@@ -247,6 +248,36 @@ static uint32_t handle_get_vq_state(struct vdk_dev *dev,
 	return VDUSE_REQ_RESULT_OK;
 }
 
+/*
+ * Unmap the retired mappings every running queue has gone past.  A queue
+ * that is not running holds none.  A queue behind gets a kick: an idle
+ * queue thread then looks at its rings again (through the new mappings),
+ * and what it let go of goes at the next update.
+ */
+static void reclaim_mappings(struct vdk_dev *dev)
+{
+	uint64_t gen = atomic_load_explicit(&dev->iotlb.gen,
+					    memory_order_acquire);
+	uint64_t safe = gen, one = 1;
+	unsigned int i;
+
+	for (i = 0; i < dev->num_queues; i++) {
+		struct vdk_vq *vq = &dev->vqs[i];
+		uint64_t g;
+
+		if (!vq->ready)
+			continue;
+		g = vdk__vq_safe_gen(vq);
+		if (g < safe)
+			safe = g;
+		if (g < gen && write(vq->kickfd, &one, sizeof(one)) < 0)
+			vdk__log_limited(dev, VDK_LOG_WARNING,
+					 "%s: queue %u: kick: %d", dev->name, i,
+					 -errno);
+	}
+	vdk__iotlb_reclaim(&dev->iotlb, safe);
+}
+
 static int handle_msg(struct vdk_dev *dev, const struct vduse_dev_request *req)
 {
 	struct vduse_dev_response resp;
@@ -265,6 +296,7 @@ static int handle_msg(struct vdk_dev *dev, const struct vduse_dev_request *req)
 		if (req->iova.start <= req->iova.last)
 			vdk__iotlb_invalidate(&dev->iotlb, req->iova.start,
 					      req->iova.last);
+		reclaim_mappings(dev);
 		resp.result = VDUSE_REQ_RESULT_OK;
 		break;
 	default:

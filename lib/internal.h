@@ -51,11 +51,13 @@ void vdk__log_limited(struct vdk_dev *dev, int level, const char *fmt, ...)
  * One mapping of driver memory: IOVA [start, last] at host address
  * addr + (iova - start).  Entries are never freed while a queue could
  * still use them: an invalidated entry moves to the retired list and is
- * unmapped only when no queue runs (reset, close).
+ * unmapped once every running queue has gone past its generation
+ * (vdk__iotlb_reclaim), or when no queue runs (reset, close).
  */
 struct vdk__map_entry {
 	struct vdk__map map;
 	struct vdk__map_entry *next_retired;
+	uint64_t retired_gen; /* the generation that no longer has it */
 };
 
 /* Small per-queue cache in front of the shared table: no lock on a hit. */
@@ -89,6 +91,14 @@ void vdk__iotlb_invalidate(struct vdk__iotlb *t, uint64_t start,
 			   uint64_t last);
 /* Unmap every mapping, current and retired; no queue may run. */
 void vdk__iotlb_reset(struct vdk__iotlb *t);
+/*
+ * Unmap the retired mappings that no queue can use any more: those
+ * retired at a generation <= @safe, the oldest generation a running
+ * queue may still hold pointers of.  Returns how many went.
+ */
+unsigned int vdk__iotlb_reclaim(struct vdk__iotlb *t, uint64_t safe);
+/* Mappings retired and not yet unmapped. */
+size_t vdk__iotlb_retired(struct vdk__iotlb *t);
 
 /*
  * Host address of [iova, iova + len) if it lies inside one mapping that
@@ -137,6 +147,7 @@ struct vdk__slot {
 	struct vdk_req req; /* first: vdk_req pointers are slot pointers */
 	struct vdk_vq *vq;
 	bool busy;
+	uint64_t gen; /* IOTLB generation its vectors were translated in */
 };
 
 struct vdk_vq {
@@ -161,6 +172,18 @@ struct vdk_vq {
 	struct vring_used *used;
 	uint64_t rings_gen;  /* IOTLB generation the ring pointers belong to */
 	bool rings_ok;
+	/*
+	 * Requests in flight translated in rings_gen (n_cur) and before it
+	 * (n_old, none older than old_min), so that the queue can tell the
+	 * control thread which retired mappings it may still use.
+	 */
+	unsigned int n_cur, n_old;
+	uint64_t old_min;
+	/*
+	 * Published by the queue thread (release): it uses no mapping
+	 * retired at a generation <= this.  Read by the control thread.
+	 */
+	_Atomic uint64_t safe_gen;
 	_Atomic uint16_t last_avail_idx;
 	uint16_t used_idx;
 	uint16_t signalled_used;
@@ -195,6 +218,8 @@ void vdk__vq_fini(struct vdk_vq *vq);
 int vdk__vq_start(struct vdk_vq *vq);
 /* Forget the rings and every in-flight request. */
 void vdk__vq_stop(struct vdk_vq *vq);
+/* The oldest generation of mappings the running queue may still use. */
+uint64_t vdk__vq_safe_gen(struct vdk_vq *vq);
 
 /* ---- device (dev.c) ---- */
 

@@ -10,10 +10,15 @@
  *
  * VDUSE_UPDATE_IOTLB invalidates a range while queues run.  An invalidated
  * mapping leaves the table at once (new lookups ask the kernel again) but
- * stays mapped on a retired list until no queue runs, so a queue thread
- * that still holds a pointer into it never faults; it reads stale memory
- * at worst, which is what the driver asked for by unmapping memory it
- * had handed to the device.
+ * stays mapped on a retired list, so a queue thread that still holds a
+ * pointer into it never faults; it reads stale memory at worst, which is
+ * what the driver asked for by unmapping memory it had handed to the
+ * device.  Every invalidation starts a new generation.  Each running
+ * queue publishes the oldest generation it may still hold pointers of
+ * (its rings', its requests in flight'), and the control thread unmaps
+ * what was retired before all of them (vdk__iotlb_reclaim): a client that
+ * maps and unmaps memory all the time (vhost-vdpa replaces the whole map
+ * each time) does not pile up mappings.  Reset unmaps everything.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -79,6 +84,10 @@ static size_t search(const struct vdk__iotlb *t, uint64_t iova)
 	return lo;
 }
 
+/*
+ * Called with the lock held.  The entry belongs to generations up to the
+ * current one; a queue that has seen the next one no longer finds it.
+ */
 static void retire(struct vdk__iotlb *t, size_t i)
 {
 	struct vdk__map_entry *e = t->table[i];
@@ -86,8 +95,42 @@ static void retire(struct vdk__iotlb *t, size_t i)
 	memmove(&t->table[i], &t->table[i + 1],
 		(t->n - i - 1) * sizeof(t->table[0]));
 	t->n--;
+	e->retired_gen = atomic_load_explicit(&t->gen,
+					      memory_order_relaxed) + 1;
 	e->next_retired = t->retired;
 	t->retired = e;
+}
+
+unsigned int vdk__iotlb_reclaim(struct vdk__iotlb *t, uint64_t safe)
+{
+	struct vdk__map_entry **pe, *e;
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	pe = &t->retired;
+	while ((e = *pe)) {
+		if (e->retired_gen <= safe) {
+			*pe = e->next_retired;
+			unmap_entry(t, e);
+			n++;
+		} else {
+			pe = &e->next_retired;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+size_t vdk__iotlb_retired(struct vdk__iotlb *t)
+{
+	struct vdk__map_entry *e;
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (e = t->retired; e; e = e->next_retired)
+		n++;
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }
 
 void vdk__iotlb_invalidate(struct vdk__iotlb *t, uint64_t start, uint64_t last)

@@ -149,18 +149,48 @@ static int resolve_rings(struct vdk_vq *vq)
 	return 0;
 }
 
-/* After an IOTLB invalidation, look the rings up again. */
+/*
+ * Tell the control thread the oldest generation of mappings this queue
+ * may still use.  Release: our reads and writes through older mappings
+ * come before the control thread, which loads it with acquire, unmaps
+ * them.
+ */
+static void publish_safe_gen(struct vdk_vq *vq)
+{
+	atomic_store_explicit(&vq->safe_gen,
+			      vq->n_old ? vq->old_min : vq->rings_gen,
+			      memory_order_release);
+}
+
+/*
+ * After an IOTLB invalidation, look the rings up again.  Requests in
+ * flight keep their vectors: they count as older than the new generation
+ * until they are pushed.
+ */
 static bool rings_current(struct vdk_vq *vq)
 {
 	struct vdk__iotlb *t = &vq->dev->iotlb;
+	uint64_t old = vq->rings_gen;
 
-	if (atomic_load_explicit(&t->gen, memory_order_acquire) ==
-	    vq->rings_gen)
+	if (atomic_load_explicit(&t->gen, memory_order_acquire) == old)
 		return true;
-	if (resolve_rings(vq) == 0)
+	if (resolve_rings(vq) == 0) {
+		if (vq->n_cur) {
+			if (!vq->n_old)
+				vq->old_min = old;
+			vq->n_old += vq->n_cur;
+			vq->n_cur = 0;
+		}
+		publish_safe_gen(vq);
 		return true;
+	}
 	mark_broken(vq, "rings no longer mapped", 0, 0);
 	return false;
+}
+
+uint64_t vdk__vq_safe_gen(struct vdk_vq *vq)
+{
+	return atomic_load_explicit(&vq->safe_gen, memory_order_acquire);
 }
 
 int vdk__vq_start(struct vdk_vq *vq)
@@ -221,6 +251,9 @@ int vdk__vq_start(struct vdk_vq *vq)
 	vq->signalled_used_valid = false;
 	vq->kick_enabled = true;
 	vq->inflight = 0;
+	vq->n_cur = 0;
+	vq->n_old = 0;
+	publish_safe_gen(vq);
 	atomic_store(&vq->broken, false);
 	vq->ready = true;
 	return 0;
@@ -235,6 +268,8 @@ void vdk__vq_stop(struct vdk_vq *vq)
 	vq->avail = NULL;
 	vq->used = NULL;
 	vq->inflight = 0;
+	vq->n_cur = 0;
+	vq->n_old = 0;
 	for (i = 0; i < vq->max_size; i++)
 		vq->slots[i].busy = false;
 	memset(&vq->tlb, 0, sizeof(vq->tlb));
@@ -436,6 +471,8 @@ VDK_EXPORT int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **out)
 						 ++vq->log->counter,
 						 __ATOMIC_RELEASE);
 			slot->busy = true;
+			slot->gen = vq->rings_gen;
+			vq->n_cur++;
 			vq->inflight++;
 			vq->stats.popped++;
 			*out = &slot->req;
@@ -465,6 +502,12 @@ VDK_EXPORT void vdk_vq_push(struct vdk_vq *vq, struct vdk_req *req,
 	}
 	slot->busy = false;
 	vq->inflight--;
+	if (slot->gen == vq->rings_gen) {
+		vq->n_cur--;
+	} else if (vq->n_old && --vq->n_old == 0) {
+		/* The last request of older mappings is done with them. */
+		publish_safe_gen(vq);
+	}
 	if (unlikely(!rings_current(vq)))
 		return;
 	if (len > req->in_len)

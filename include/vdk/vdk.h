@@ -230,7 +230,10 @@ bool vdk_vq_broken(const struct vdk_vq *vq);
 
 /*
  * Eventfd the kernel signals when the driver kicks this queue (valid for
- * the device's life time).  Read it (8 bytes) to re-arm, then pop.
+ * the device's life time).  Read it (8 bytes) to re-arm, then pop.  The
+ * library signals it too after the driver changed its memory map, so that
+ * an idle queue looks again and the old mappings can go: a kick with
+ * nothing to pop is normal.
  */
 int vdk_vq_kickfd(const struct vdk_vq *vq);
 

@@ -22,12 +22,14 @@ vm_check_kernel() {
 
 # vm_make_initrd IMAGE_DIR OVERLAY_DIR|"" WORK_DIR -> prints the initrd path.
 # The cached compressed image (padded to 512 bytes when built) followed by an
-# uncompressed newc archive: /vdk/lib-guest.sh and the overlay at /vdk-test/.
+# uncompressed newc archive: /vdk/lib-guest.sh, /vdk/lib-ceph.sh and the
+# overlay at /vdk-test/.
 vm_make_initrd() {
 	local img=$1 overlay=$2 work=$3 stage=$3/stage size
 	rm -rf "$stage"
 	mkdir -p "$stage/vdk" "$stage/vdk-test"
 	install -m 0644 "$VM_HERE/lib-guest.sh" "$stage/vdk/lib-guest.sh"
+	install -m 0644 "$VM_HERE/lib-ceph.sh" "$stage/vdk/lib-ceph.sh"
 	if [[ -n $overlay ]]; then
 		cp -aL "$overlay/." "$stage/vdk-test/"
 	fi

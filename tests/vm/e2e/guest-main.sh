@@ -253,6 +253,8 @@ sigterm_during_io() {
 . "$HERE/nbd.sh"
 # shellcheck source=vhost.sh
 . "$HERE/vhost.sh"
+# shellcheck source=rbd.sh
+. "$HERE/rbd.sh"
 
 log "kernel $(uname -r), vdk $(vdk --version)"
 dmesg_mark
@@ -278,6 +280,8 @@ want sigterm && run_scenario "8. SIGTERM during fio: clean detach, I/O ends" sig
 want crash && crash_scenarios
 want nbd && nbd_scenarios
 want vhost && vhost_scenarios
+# Only when named (vdk.only=rbd): they need the Ceph image (see run.sh).
+if [[ -n $ONLY ]] && want rbd; then rbd_scenarios; fi
 check_dmesg
 for f in "$WORK"/*.log; do
 	[[ -s $f ]] && cp "$f" "$VDK_RESULTS/" || true

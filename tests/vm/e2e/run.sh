@@ -27,6 +27,15 @@ while (($#)); do
 	esac
 done
 
+# The rbd scenarios run only when --only names them, in an image of their
+# own with the Ceph packages (tests/vm/lib-ceph.sh) and 3 GiB of memory.
+VM_ARGS=()
+if [[ -n $ONLY && rbd =~ $ONLY ]]; then
+	VDK_VM_EXTRA_PKGS=$(sed -n 's/^CEPH_PKGS="\(.*\)"$/\1/p' "$TOP/tests/vm/lib-ceph.sh")
+	export VDK_VM_EXTRA_PKGS
+	VM_ARGS+=(--mem 3G)
+fi
+
 [[ -d $BUILD ]] || meson setup "$BUILD" "$TOP" >/dev/null
 ninja -C "$BUILD" cli/vdk >/dev/null
 
@@ -53,6 +62,6 @@ for k in "${KERNELS[@]}"; do
 	rm -rf "$out"
 	echo "e2e: kernel $k"
 	"$TOP/tests/vm/run.sh" --kernel "$k" --overlay "$stage" --out "$out" \
-		--timeout 2400 --append "${ONLY:+vdk.only=$ONLY }$APPEND" || rc=1
+		"${VM_ARGS[@]}" --timeout 2400 --append "${ONLY:+vdk.only=$ONLY }$APPEND" || rc=1
 done
 exit $rc

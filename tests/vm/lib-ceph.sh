@@ -1,0 +1,129 @@
+# A single-node Ceph cluster inside the test guest: one monitor, one OSD
+# (bluestore on a sparse file in /tmp, a tmpfs), no manager, cephx on.
+# In the guest: . /vdk/lib-ceph.sh (the harness puts it beside
+# lib-guest.sh). Used by tests/vm/e2e/rbd.sh and bench/vm/lib-bench-rbd.sh.
+# Needs an image with the Ceph packages (CEPH_PKGS below, given to
+# build-image.sh as VDK_VM_EXTRA_PKGS) and about 3 GiB of guest memory.
+# shellcheck shell=bash
+#
+#   ceph_up                      # monitor, OSD, pool "rbd"; admin keyring
+#   ceph_user vdk                # client.vdk with rbd caps, its keyring
+#   rbd create --size 256M disk  # then as usual (the ceph and rbd commands
+#                                # find /etc/ceph/ceph.conf)
+#   ceph_osd_stop / ceph_osd_start   # the OSD killed (SIGKILL) and back
+#   ceph_down                    # every daemon gone
+#
+# Traps (see shared notes): Debian's osd_class_dir is relative (rbd create
+# then fails with EOPNOTSUPP): it is set absolute here. Without a manager
+# nothing reports PG states: rbd create simply waits until PGs are active.
+
+CEPH_PKGS="ceph-mon ceph-osd ceph-common"
+CEPH_DIR=/tmp/ceph
+CEPH_CONF=/etc/ceph/ceph.conf
+
+_ceph_log() { printf '[%6s] ceph: %s\n' "$(cut -d' ' -f1 /proc/uptime)" "$*"; }
+
+# _ceph_wait SECS CMD...: until CMD succeeds, at most SECS.
+_ceph_wait() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < end)) || { echo "ceph: timed out waiting for: $*" >&2; return 1; }
+		sleep 0.5
+	done
+}
+
+_ceph_osd_up() { ceph osd stat 2>/dev/null | grep -q '1 up.*1 in'; }
+# The OSD itself says it is active (after a kill the monitor still believes
+# the old one up: it has no peer to report it down).
+_ceph_osd_active() { ceph daemon osd.0 status 2>/dev/null | grep -q '"state": "active"'; }
+
+ceph_up() {
+	local t0=$SECONDS fsid osd_uuid secret id
+	command -v ceph-mon >/dev/null || { echo "ceph: no ceph-mon in this image (needs $CEPH_PKGS)" >&2; return 1; }
+	rm -rf "$CEPH_DIR"
+	mkdir -p "$CEPH_DIR/run" /etc/ceph /var/lib/ceph/bootstrap-osd
+	fsid=$(cat /proc/sys/kernel/random/uuid)
+	cat >"$CEPH_CONF" <<-EOF
+	[global]
+	fsid = $fsid
+	mon initial members = a
+	mon host = [v2:127.0.0.1:3300,v1:127.0.0.1:6789]
+	auth cluster required = cephx
+	auth service required = cephx
+	auth client required = cephx
+	osd pool default size = 1
+	osd pool default min size = 1
+	osd pool default pg autoscale mode = off
+	mon allow pool size one = true
+	mon warn on pool no redundancy = false
+	osd crush chooseleaf type = 0
+	run dir = $CEPH_DIR/run
+	pid file = $CEPH_DIR/run/\$name.pid
+	log file = $CEPH_DIR/\$name.log
+	[mon]
+	mon data = $CEPH_DIR/mon-\$id
+	[osd]
+	osd data = $CEPH_DIR/osd-\$id
+	osd objectstore = bluestore
+	bluestore block create = true
+	bluestore block size = 2147483648
+	osd memory target = 939524096
+	osd class dir = /usr/lib/x86_64-linux-gnu/rados-classes
+	EOF
+	ceph-authtool --create-keyring "$CEPH_DIR/mon.keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null || return
+	ceph-authtool --create-keyring /etc/ceph/ceph.client.admin.keyring --gen-key -n client.admin \
+		--cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null || return
+	ceph-authtool "$CEPH_DIR/mon.keyring" --import-keyring /etc/ceph/ceph.client.admin.keyring >/dev/null || return
+	monmaptool --create --addv a '[v2:127.0.0.1:3300,v1:127.0.0.1:6789]' --fsid "$fsid" "$CEPH_DIR/monmap" >/dev/null || return
+	ceph-mon --mkfs -i a --monmap "$CEPH_DIR/monmap" --keyring "$CEPH_DIR/mon.keyring" || return
+	ceph-mon -i a || return
+	_ceph_log "monitor up after $((SECONDS - t0)) s"
+
+	osd_uuid=$(cat /proc/sys/kernel/random/uuid)
+	secret=$(ceph-authtool --gen-print-key)
+	id=$(echo "{\"cephx_secret\": \"$secret\"}" | ceph osd new "$osd_uuid" -i -) || return
+	[[ $id == 0 ]] || { echo "ceph: the OSD got id '$id'" >&2; return 1; }
+	mkdir -p "$CEPH_DIR/osd-0"
+	ceph-authtool --create-keyring "$CEPH_DIR/osd-0/keyring" --name osd.0 --add-key "$secret" >/dev/null || return
+	ceph-osd -i 0 --mkfs --osd-uuid "$osd_uuid" >"$CEPH_DIR/osd-mkfs.log" 2>&1 ||
+		{ tail -n 20 "$CEPH_DIR/osd-mkfs.log" >&2; return 1; }
+	ceph_osd_start || return
+	ceph osd pool create rbd 8 8 >/dev/null 2>&1 || return
+	rbd pool init rbd || return
+	_ceph_log "cluster ready after $((SECONDS - t0)) s"
+}
+
+# ceph_user NAME: client.NAME allowed to use the images of pool rbd, with
+# its keyring in /etc/ceph/ceph.client.NAME.keyring.
+ceph_user() {
+	ceph auth get-or-create "client.$1" mon 'profile rbd' osd 'profile rbd pool=rbd' \
+		-o "/etc/ceph/ceph.client.$1.keyring" >/dev/null
+}
+
+# ceph_osd_start: start osd.0 and wait until the monitor has it up and in.
+ceph_osd_start() {
+	local t0=$SECONDS
+	ceph-osd -i 0 >>"$CEPH_DIR/osd-start.log" 2>&1 || return
+	_ceph_wait 180 _ceph_osd_active || return
+	_ceph_wait 180 _ceph_osd_up || return
+	_ceph_log "osd.0 up after $((SECONDS - t0)) s"
+}
+
+# _ceph_kill NAME: the daemon of that name (osd.0, mon.a) killed, gone.
+_ceph_kill() {
+	local pidf=$CEPH_DIR/run/$1.pid pid
+	[[ -s $pidf ]] || return 0
+	pid=$(cat "$pidf")
+	kill -KILL "$pid" 2>/dev/null || true
+	rm -f "$pidf"
+	_ceph_wait 30 bash -c "! kill -0 $pid"
+}
+
+# ceph_osd_stop: osd.0 killed, as a crash would (nothing told the monitor).
+ceph_osd_stop() { _ceph_kill osd.0; }
+
+ceph_down() {
+	_ceph_kill osd.0 || true
+	_ceph_kill mon.a || true
+}

@@ -8,6 +8,14 @@
  * it keeps polling for poll_ns with kicks disabled; then it enables kicks,
  * looks once more, and sleeps in poll() on the kick eventfd, the
  * backend's completion fd and its stop eventfd.
+ *
+ * The polling window adapts to the driver (blk_poll_adjust()): it grows
+ * while kicks come soon after the queue fell asleep (a driver that
+ * submits again right after each completion, at queue depth 1, say), up
+ * to poll_max_ns, and shrinks to nothing while they come late.  Under
+ * emulation a completion takes the driver a few hundred microseconds to
+ * answer; on hardware a few; on an idle disk never: one fixed window
+ * cannot fit all three.
  */
 #include <endian.h>
 #include <errno.h>
@@ -31,7 +39,7 @@
 #endif
 
 #define SECTOR 512u
-#define DEFAULT_POLL_NS 20000
+#define DEFAULT_POLL_MAX_NS 200000
 /* A reset waits at most this long for the backend's in-flight I/O. */
 #define DRAIN_TIMEOUT_MS 20000
 
@@ -195,7 +203,7 @@ static void *queue_thread(void *arg)
 	struct blk_queue *q = arg;
 	const struct vdk_backend_ops *ops = q->sh->ops;
 	struct vdk_blk *blk = (struct vdk_blk *)q->sh; /* sh is first */
-	uint64_t last_work = now_ns();
+	uint64_t last_work = now_ns(), slept_at;
 	struct pollfd pfd[3];
 	bool have_fd;
 	char name[16];
@@ -225,7 +233,7 @@ static void *queue_thread(void *arg)
 	vdk_vq_set_kick(q->vq, false);
 	for (;;) {
 		if (blk_queue_round(q) > 0) {
-			if (q->poll_ns)
+			if (q->poll_max_ns)
 				last_work = now_ns();
 			continue;
 		}
@@ -241,18 +249,24 @@ static void *queue_thread(void *arg)
 			pfd[1].events = ops->queue_events(q->bq);
 		timeout = q->bq && ops->queue_timeout ?
 				  ops->queue_timeout(q->bq) : -1;
+		slept_at = q->poll_max_ns ? now_ns() : 0;
 		ret = poll(pfd, 3, timeout);
 		if (ret < 0 && errno != EINTR)
 			break;
 		if (pfd[2].revents)
 			break;
-		if (pfd[0].revents)
+		if (pfd[0].revents) {
 			clear_eventfd(pfd[0].fd);
+			if (q->poll_max_ns)
+				q->poll_ns = blk_poll_adjust(q->poll_ns,
+							     q->poll_max_ns,
+							     now_ns() - slept_at);
+		}
 		/* The backend's fd is the backend's to clear, in reap(). */
 		if (have_fd && pfd[1].revents && ops->queue_ready)
 			ops->queue_ready(q->bq, pfd[1].revents);
 		vdk_vq_set_kick(q->vq, false);
-		if (q->poll_ns)
+		if (q->poll_max_ns)
 			last_work = now_ns();
 	}
 	drain_inflight(q);
@@ -430,8 +444,10 @@ int vdk__blk_new(const struct vdk_blk_cfg *cfg, blk_create_fn create,
 
 		q->sh = &blk->sh;
 		q->index = i;
-		q->poll_ns = cfg->poll_us < 0 ? DEFAULT_POLL_NS :
-						(uint64_t)cfg->poll_us * 1000;
+		q->poll_max_ns = cfg->poll_us < 0 ? DEFAULT_POLL_MAX_NS :
+						    (uint64_t)cfg->poll_us * 1000;
+		q->poll_ns = q->poll_max_ns < BLK_POLL_START_NS ?
+				     q->poll_max_ns : BLK_POLL_START_NS;
 		q->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (q->stop_fd < 0) {
 			ret = -errno;

@@ -42,9 +42,10 @@ struct vdk_blk_cfg {
 	 */
 	bool fail_io;
 	/*
-	 * How long a queue thread keeps polling its ring after work, in
-	 * microseconds, before it sleeps on the kick eventfd (0: never
-	 * polls; negative: the default).
+	 * The longest a queue thread keeps polling its ring after work, in
+	 * microseconds, before it sleeps on the kick eventfd; the window
+	 * adapts below it to how soon the driver comes back (0: never
+	 * polls; negative: the default, 200).
 	 */
 	int poll_us;
 	vdk_log_fn log;

@@ -50,9 +50,37 @@ struct blk_queue {
 	pthread_t thread;
 	bool running;
 	int stop_fd;          /* eventfd: stop now */
-	uint64_t poll_ns;     /* keep polling this long after work */
+	uint64_t poll_ns;     /* keep polling this long after work, now */
+	uint64_t poll_max_ns; /* ... at most (0: never poll) */
 	uint64_t completed, errors;
 };
+
+/* Where an adaptive polling window starts, and its first step up. */
+#define BLK_POLL_START_NS 10000u
+
+/*
+ * The polling window after a sleep of @slept_ns that a kick ended: a
+ * sleep the longest window would have covered says the driver comes
+ * back soon, so poll longer (doubling, up to @max_ns); a longer one
+ * says it does not, so poll less (halving, down to nothing).  Sleeps
+ * ended by anything else say nothing about the driver and change
+ * nothing.
+ */
+static inline uint64_t blk_poll_adjust(uint64_t cur_ns, uint64_t max_ns,
+				       uint64_t slept_ns)
+{
+	uint64_t next;
+
+	if (!max_ns)
+		return 0;
+	if (slept_ns <= max_ns) {
+		next = cur_ns < BLK_POLL_START_NS ? BLK_POLL_START_NS :
+						    cur_ns * 2;
+		return next > max_ns ? max_ns : next;
+	}
+	next = cur_ns / 2;
+	return next < BLK_POLL_START_NS / 2 ? 0 : next;
+}
 
 /* Handle one request popped from @q's virtqueue; completes it once. */
 void blk_handle(struct blk_queue *q, struct vdk_req *req);

@@ -418,7 +418,7 @@ static void attach_fail(struct add_ctx *c, int ret)
 	}
 }
 
-/* VDK_POLL_US: how long queue threads poll after work (tuning). */
+/* VDK_POLL_US: the longest queue threads poll after work (tuning). */
 static int poll_us_from_env(void)
 {
 	const char *v = getenv("VDK_POLL_US");

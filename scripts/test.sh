@@ -6,6 +6,7 @@
 #   3. the fuzzers, each for a bounded time (tests/fuzz/run.sh)
 #   4. the end-to-end scenarios on the real VDUSE module, in a QEMU guest
 #      on two kernels (trixie 6.12, sid 7.x), or on this host if it has VDUSE
+#   5. the rbd scenarios, on a Ceph cluster in the trixie guest
 # and ends with the line "N passed, N failed".
 #
 #   scripts/test.sh [--quick] [--no-vm] [--kernel trixie|sid|all]
@@ -20,7 +21,7 @@ while (($#)); do
 	--quick) VM=0 FUZZ=0 ASAN=0; shift ;;
 	--no-vm) VM=0; shift ;;
 	--kernel) KERNEL=$2; shift 2 ;;
-	-h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
 	*) echo "test.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -72,19 +73,31 @@ if ((FUZZ)) && [[ -x tests/fuzz/run.sh ]]; then
 		count "fuzzers" 0 1
 	fi
 fi
+# e2e NAME ARGS...: one run of tests/vm/e2e/run.sh, counted.
+e2e() {
+	local name=$1 log line p f
+	shift
+	log=$(mktemp)
+	tests/vm/e2e/run.sh --build build "$@" 2>&1 | tee "$log"
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+	if [[ -n $line ]]; then
+		read -r p _ f _ <<<"$line"
+		count "$name" "$p" "$f"
+	else
+		count "$name (no result)" 0 1
+	fi
+	rm -f "$log"
+}
 if ((VM)); then
 	for k in $([[ $KERNEL == all ]] && echo trixie sid || echo "$KERNEL"); do
-		log=$(mktemp)
-		tests/vm/e2e/run.sh --kernel "$k" --build build 2>&1 | tee "$log"
-		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
-		if [[ -n $line ]]; then
-			read -r p _ f _ <<<"$line"
-			count "end to end, $k" "$p" "$f"
-		else
-			count "end to end, $k (no result)" 0 1
-		fi
-		rm -f "$log"
+		e2e "end to end, $k" --kernel "$k"
 	done
+	# The rbd backend on a Ceph cluster in the guest: an image of its
+	# own (built once, cached), one kernel.
+	if [[ $KERNEL == all || $KERNEL == trixie ]]; then
+		e2e "end to end, rbd, trixie" --kernel trixie --only rbd \
+			--out build-vm/rbd
+	fi
 fi
 echo "$passed passed, $failed failed"
 ((failed == 0 && passed > 0))

@@ -98,6 +98,7 @@ rbd_fs() {
 	mkdir -p /mnt/vdk
 	mount "$dev" /mnt/vdk
 	cp -a /usr/lib/x86_64-linux-gnu/ceph /mnt/vdk/tree
+	cp -a /usr/bin/ceph-mon /usr/bin/ceph-osd /mnt/vdk/tree/
 	(cd /mnt/vdk/tree && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$WORK/rtree.sum"
 	umount /mnt/vdk
 	fsck.ext4 -f -n "$dev"

@@ -10,7 +10,8 @@
  * against a model; two queues at once; a stall: bios fail with -EIO after
  * timeout= and not before, each exactly once, the late answers of librbd
  * neither complete them again nor write into their buffers, and I/O works
- * again once the stall ends.
+ * again once the stall ends; an image that grows reaches info() through
+ * the update watch and SIGHUP.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -220,15 +221,22 @@ int rbd_get_size(rbd_image_t img, uint64_t *size)
 	return 0;
 }
 
+static rbd_update_callback_t watch_cb;
+static void *watch_arg;
+
 int rbd_update_watch(rbd_image_t img, uint64_t *handle,
 		     rbd_update_callback_t cb, void *arg)
 {
+	watch_cb = cb;
+	watch_arg = arg;
 	*handle = 1;
 	return 0;
 }
 
 int rbd_update_unwatch(rbd_image_t img, uint64_t handle)
 {
+	CHECK_EQ(handle, 1);
+	watch_cb = NULL;
 	return 0;
 }
 
@@ -518,14 +526,61 @@ static void test_stall(void)
 	tb_close(&t);
 }
 
+/*
+ * An image that grows: the update watch (set up only when the daemon
+ * blocks SIGHUP) sends SIGHUP, and info() then says the new size.
+ */
+static void test_resize(void)
+{
+	struct vdk_backend_info info;
+	sigset_t set, waiting;
+	struct tb t;
+	int sig;
+
+	/*
+	 * SIGHUP not blocked where start() runs: no watch (SIGHUP would end
+	 * the process).  The other threads keep it blocked (see main()).
+	 */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	CHECK(!pthread_sigmask(SIG_UNBLOCK, &set, NULL));
+	CHECK_EQ(TB_OPEN(&t, "rbd", "image=a"), 0);
+	start(&t);
+	CHECK(!watch_cb);
+	tb_close(&t);
+
+	CHECK(!pthread_sigmask(SIG_BLOCK, &set, NULL));
+	CHECK_EQ(TB_OPEN(&t, "rbd", "image=a"), 0);
+	start(&t);
+	CHECK(watch_cb);
+	image_size = IMG_SIZE + 4096;
+	watch_cb(watch_arg);
+	CHECK(!sigpending(&waiting));
+	CHECK(sigismember(&waiting, SIGHUP) == 1);
+	CHECK(!sigwait(&set, &sig));
+	CHECK_EQ(sig, SIGHUP);
+	CHECK_EQ(t.ops->info(t.b, &info), 0);
+	CHECK_EQ(info.size, IMG_SIZE + 4096);
+	tb_close(&t);
+	CHECK(!watch_cb);
+	image_size = IMG_SIZE;
+}
+
 int main(void)
 {
+	sigset_t set;
+
+	/* As the daemon: SIGHUP blocked before any thread starts. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	CHECK(!pthread_sigmask(SIG_BLOCK, &set, NULL));
 	signal(SIGPIPE, SIG_IGN);
 	image = calloc(1, IMG_SIZE + 4096);
 	CHECK(image);
 	test_params();
 	test_io();
 	test_stall();
+	test_resize();
 	fprintf(stderr, "test-rbd: ok\n");
 	return T_EXIT_PASS;
 }

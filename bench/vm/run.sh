@@ -30,7 +30,7 @@ bench/out/ instead, which git ignores, and leave latest.* alone.
   --jobs LIST         rr4k-qd1,rr4k-qd32,rw4k-qd32,sr1m-qd8,sw1m-qd8,rr4k-qd32-2q
   --contenders LIST   vdk-ram,vdk-file,qsd-file,qsd-null,vdk-nbd,nbd,null_blk
   --dest DIR          where the report goes
-  --mem SIZE          guest memory (3G); --smp N: guest CPUs (2)
+  --mem SIZE          guest memory (4G); --smp N: guest CPUs (2)
   --timeout SECS      time allowed to the guest (default from the run count)
   --build DIR         meson build directory (build-release), configured
                       --buildtype=release if new; --no-build: use it as is
@@ -43,7 +43,7 @@ USAGE
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 2; }
 log() { printf 'bench: %s\n' "$*" >&2; }
 
-KERNEL=trixie QUICK=0 SETTINGS=() DEST='' MEM=3G SMP=2 TIMEOUT=''
+KERNEL=trixie QUICK=0 SETTINGS=() DEST='' MEM=4G SMP=2 TIMEOUT=''
 BUILD=$TOP/build-release DO_BUILD=1 PARTIAL=0
 REPS=3 RUNTIME=8 RAMP=2 NJOBS=6 NCONT=6
 COMMAND="bench/vm/run.sh${*:+ $*}"

@@ -77,7 +77,7 @@ dmesg_mark() { VDK_DMESG_MARK=$(dmesg | wc -l); }
 # check_dmesg [EXTRA_REGEX]: a scenario that fails if the kernel log (since
 # dmesg_mark, if called) has a warning, BUG, Oops or virtio ring error.
 check_dmesg() {
-	local re='WARNING:|BUG:|Oops|is not a head' hits
+	local re='WARNING:|BUG:|Oops|is not a head|Out of memory' hits
 	[[ -n ${1:-} ]] && re="$re|$1"
 	scenario "kernel log clean"
 	hits=$(dmesg | tail -n +"$((VDK_DMESG_MARK + 1))" | grep -E "$re" || true)

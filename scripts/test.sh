@@ -45,8 +45,11 @@ meson_suite() {
 	if ! ninja -C "$dir" >"$log" 2>&1; then
 		tail -40 "$log"; count "$name (build)" 0 1; return
 	fi
+	# Sanitized builds run several times slower: their tests get more
+	# time (MULT), not a weaker check.
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C "$dir" --print-errorlogs >"$log" 2>&1
+		meson test -C "$dir" --print-errorlogs \
+		--timeout-multiplier "${MULT:-1}" >"$log" 2>&1
 	grep -E '^ *[0-9]+/[0-9]+ ' "$log"
 	ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log")
 	fail=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$log")
@@ -63,7 +66,7 @@ bash scripts/install-deps.sh $( ((VM)) || echo --build-only) || {
 
 meson_suite "fast tests" build
 if ((ASAN)); then
-	meson_suite "fast tests, ASan+UBSan" build-asan \
+	MULT=3 meson_suite "fast tests, ASan+UBSan" build-asan \
 		-Db_sanitize=address,undefined -Db_lundef=false
 fi
 if ((FUZZ)) && [[ -x tests/fuzz/run.sh ]]; then

@@ -131,12 +131,15 @@ rbd_fio() {
 # ---- online resize: rbd resize reaches the driver by itself ----
 
 rbd_resize() {
-	local dev name
+	local dev name t0
 	dev=$(rbd_add rrs)
 	name=$(basename "$dev")
 	[[ $(blockdev --getsize64 "$dev") -eq $((64 << 20)) ]]
-	rbd resize --no-progress --size 160M rrs
+	t0=$SECONDS
+	rbd resize --no-progress --size 160M rrs 2>&1 | sed 's/^/  rbd: /'
+	echo "  rbd resize took $((SECONDS - t0)) s"
 	wait_for 60 bash -c "[[ \$(cat /sys/block/$name/size) -eq $(((160 << 20) / 512)) ]]"
+	echo "  new capacity seen $((SECONDS - t0)) s after rbd resize started"
 	dmesg | grep -E "$name: detected capacity change" | tail -n 1 | sed 's/^/  /'
 	head -c 1M /dev/urandom >"$WORK/rtail"
 	dd if="$WORK/rtail" of="$dev" bs=1M seek=159 oflag=direct status=none
@@ -147,7 +150,9 @@ rbd_resize() {
 # ---- the OSD killed during fio, and started again ----
 
 rbd_outage() {
-	local dev pid fio_pid t0 el rc=0 tmo=8 ok=0 i
+	# timeout= leaves room for the stalls of a loaded TCG guest (8 s was
+	# seen to be too short there) and is still shorter than the outage.
+	local dev pid fio_pid t0 el rc=0 tmo=15 ok=0 i
 	dev=$(rbd_add rout timeout=$tmo)
 	pid=$(cat "$WORK/rout.pid")
 	head -c 8M /dev/urandom >"$WORK/rout.pat"

@@ -76,7 +76,9 @@ vhost_blkio() {
 	wait $!
 	echo "  client memory mappings in the daemon: at most $VH_PEAK during region swaps"
 	# About 70 regions live at once; each swap replaces the whole map.
-	((VH_PEAK > 0 && VH_PEAK < 700))
+	# Measured on trixie: 91 to 208; 760 when retired mappings stayed
+	# until the reset.
+	((VH_PEAK > 0 && VH_PEAK < 450))
 	# Five clients in a row, each on its own queue count, each first
 	# checking what the one before left.
 	for i in 2 3 4 5 6; do

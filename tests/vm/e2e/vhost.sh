@@ -76,7 +76,7 @@ vhost_blkio() {
 	wait $!
 	echo "  client memory mappings in the daemon: at most $VH_PEAK during region swaps"
 	# About 70 regions live at once; each swap replaces the whole map.
-	# Measured on trixie: 91 to 208; 760 when retired mappings stayed
+	# Measured on both kernels: 91 to 208; 760 when retired mappings stayed
 	# until the reset.
 	((VH_PEAK > 0 && VH_PEAK < 450))
 	# Five clients in a row, each on its own queue count, each first

@@ -15,6 +15,10 @@
 #   null_blk   the kernel's null_blk (no memory, softirq completion): the
 #              ceiling of the guest's block layer
 # plus, for the 2-queue job only, vdk-ram-1q: vdk ram with one queue.
+# Named only (not in the default set), on a Ceph image (lib-bench-rbd.sh):
+#   vdk-rbd    vdk blk, rbd backend, on an image of a single-node cluster
+#   qsd-rbd    qemu-storage-daemon vduse-blk export of an rbd blockdev on
+#              the same image
 #
 # Settings come from the kernel command line, vdk.bench=KEY=VAL,KEY=VAL...:
 #   quick=1            1 rep, 3 s runs, 1 s ramp, 128 MiB disks
@@ -72,16 +76,23 @@ has() { [[ " $1 " == *" $2 "* ]]; }
 
 # shellcheck source-path=SCRIPTDIR source=lib-bench.sh
 . "$HERE/lib-bench.sh"
+RBD=0 OSD_PID=''
+if [[ " $CONTENDERS " == *-rbd\ * ]]; then
+	RBD=1
+	# shellcheck source-path=SCRIPTDIR source=lib-bench-rbd.sh
+	. "$HERE/lib-bench-rbd.sh"
+fi
 
 ORDER=0
 # run_one JOB CONTENDER NAME REP: records the disk's hardware queues too.
 run_one() {
 	local job=$1 c=$2 name=$3 rep=$4 q out=$W/fio.json rc=0
-	local cpu0 cpu1 busy0 busy1 t0 args
+	local cpu0 cpu1 busy0 busy1 t0 args osd0 osd1
 	args=$(job_args "$job")
 	q=$(hw_queues "${DEV[$name]}")
 	ORDER=$((ORDER + 1))
 	cpu0=$(proc_cpu "${PID[$name]}")
+	osd0=$(proc_cpu "$OSD_PID")
 	busy0=$(guest_busy)
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	rm -f "$out"
@@ -93,12 +104,15 @@ run_one() {
 		--group_reporting --output-format=json --output="$out" \
 		$args >"$W/fio.err" 2>&1 || rc=$?
 	cpu1=$(proc_cpu "${PID[$name]}")
+	osd1=$(proc_cpu "$OSD_PID")
 	busy1=$(guest_busy)
 	{
 		printf '{"job":"%s","contender":"%s","rep":%d,"order":%d,"queues":%d,' \
 			"$job" "$c" "$rep" "$ORDER" "$q"
 		printf '"device":"%s","start_s":%s,"fio_status":%d,' \
 			"${DEV[$name]}" "$t0" "$rc"
+		[[ -z $OSD_PID ]] || printf '"osd_cpu_s":%s,' \
+			"$(awk -v a="$osd0" -v b="$osd1" 'BEGIN { printf "%.2f", b - a }')"
 		printf '"daemon_cpu_s":%s,"guest_busy_s":%s,"fio":' \
 			"$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')" \
 			"$(awk -v a="$busy0" -v b="$busy1" 'BEGIN { printf "%.2f", b - a }')"
@@ -212,8 +226,15 @@ fio --name=fill --filename="$IMG" --rw=write --bs=1M --size="${SIZE}M" \
 	--ioengine=psync --output="$W/fill.out" >/dev/null
 log "backing file $IMG: $(du -m "$IMG" | cut -f1) MiB on tmpfs"
 
+if ((RBD)); then
+	t0=$SECONDS
+	rbd_bench_up || { log "the Ceph cluster did not come up"; rbd_bench_down; exit 1; }
+	echo "ceph=$(ceph --version | head -n 1)" >>"$R/env.txt"
+	log "Ceph cluster up, image rbd/$RBD_BENCH_IMAGE written, in $((SECONDS - t0)) s (OSD pid $OSD_PID)"
+fi
 [[ -n ${JOBS1// /} ]] && phase 1 "$JOBS1" "$CONTENDERS"
 [[ -n ${JOBS2// /} ]] && phase 2 "$JOBS2" "$C2"
+((RBD)) && rbd_bench_down
 
 log "$(wc -l <"$R/raw.jsonl") runs recorded; $(grep -c '"fio":null' "$R/raw.jsonl" || true) failed"
 free -m | sed 's/^/  /'

@@ -15,7 +15,8 @@
 # Both serve the one image, one at a time, as client.admin, with librbd's
 # defaults on both sides (rbd cache on, writethrough until the first flush:
 # QEMU's cache.direct=off, the default, asks for just that).  Their data
-# stays in the image between runs, like vdk-ram's (stores_data).
+# stays in the image between runs; rbd_bench_up fills it once (not
+# stores_data's prefill, which would fill it once per contender).
 #
 # The guest needs the Ceph packages and memory: build the image with
 # VDK_VM_EXTRA_PKGS="$CEPH_PKGS" (listed in tests/vm/lib-ceph.sh: ceph-mon
@@ -28,9 +29,16 @@
 
 RBD_BENCH_IMAGE=${RBD_BENCH_IMAGE:-bench}
 
+# The image is written whole once (1 MiB sequential writes), so that reads
+# reach bluestore's data and not unallocated objects; OSD_PID is the OSD's
+# process, whose CPU time guest-main.sh records beside the daemon's.
 rbd_bench_up() {
 	ceph_up || return
 	rbd create --size "${SIZE}M" "$RBD_BENCH_IMAGE" || return
+	rbd bench --io-type write --io-size 1M --io-threads 8 --io-pattern seq \
+		--io-total "${SIZE}M" "$RBD_BENCH_IMAGE" >"$R/rbd-fill.txt" 2>&1 || return
+	# shellcheck disable=SC2034 # read by guest-main.sh
+	OSD_PID=$(pgrep -x ceph-osd | head -n 1)
 	ceph --version >"$R/ceph-version.txt" 2>&1 || true
 }
 

@@ -37,7 +37,7 @@ JOB_TITLE = {j: t for j, t, _ in JOBS}
 JOB_UNIT = {j: u for j, _, u in JOBS}
 
 CONTENDERS = ["vdk-ram", "vdk-ram-1q", "vdk-file", "qsd-file", "qsd-null",
-              "vdk-nbd", "nbd", "null_blk"]
+              "vdk-nbd", "nbd", "null_blk", "vdk-rbd", "qsd-rbd"]
 CONTENDER_NOTE = {
     "vdk-ram": "vdk blk, ram backend",
     "vdk-ram-1q": "vdk blk, ram backend, 1 queue (2-queue job only)",
@@ -53,13 +53,18 @@ CONTENDER_NOTE = {
            "(2 connections for the 2-queue job)",
     "null_blk": "kernel null_blk, no memory backing, softirq completion: "
                 "the block layer's ceiling",
+    "vdk-rbd": "vdk blk, rbd backend, on an image of a single-node Ceph "
+               "cluster in the guest (one monitor, one bluestore OSD on "
+               "tmpfs); daemon CPU is vdk's alone, the OSD's is apart",
+    "qsd-rbd": "qemu-storage-daemon vduse-blk export of an rbd blockdev on "
+               "the same image (librbd defaults on both sides)",
 }
 
 # Ratios shown for every job: (numerator, denominator).
 RATIOS = [("vdk-file", "qsd-file"), ("vdk-ram", "qsd-null"),
           ("vdk-ram", "qsd-file"), ("vdk-ram", "nbd"), ("vdk-file", "nbd"),
           ("vdk-nbd", "nbd"), ("vdk-ram", "null_blk"),
-          ("vdk-ram", "vdk-ram-1q")]
+          ("vdk-ram", "vdk-ram-1q"), ("vdk-rbd", "qsd-rbd")]
 
 # Targets: (job, what, the pair that decides, pairs shown beside it,
 # threshold).  QSD is judged on the same backing as vdk (the file on
@@ -85,13 +90,17 @@ TARGETS = [
      [], 1.5),
     ("sr1m-qd8", "vdk nbd backend ≥ 1.5× kernel nbd", ("vdk-nbd", "nbd"),
      [], 1.5),
+] + [
+    # vdk's rbd backend against QSD's rbd driver, on the same image.
+    (j, "vdk rbd backend ≥ 1.0× QSD rbd", ("vdk-rbd", "qsd-rbd"), [], 1.0)
+    for j, _, _ in JOBS
 ]
 
 CSV_FIELDS = ["order", "rep", "job", "contender", "queues", "device",
               "start_s", "fio_status", "iops", "bw_mib_s", "clat_mean_us",
               "clat_p50_us", "clat_p99_us", "clat_p999_us", "lat_mean_us",
               "total_ios", "runtime_s", "fio_usr_pct", "fio_sys_pct",
-              "daemon_cpu_s", "guest_busy_s", "error"]
+              "daemon_cpu_s", "guest_busy_s", "osd_cpu_s", "error"]
 
 
 # ---- raw runs ----
@@ -106,7 +115,8 @@ def row_from_run(r):
     fio = r.get("fio")
     row = {k: "" for k in CSV_FIELDS}
     for k in ("order", "rep", "job", "contender", "queues", "device",
-              "start_s", "fio_status", "daemon_cpu_s", "guest_busy_s"):
+              "start_s", "fio_status", "daemon_cpu_s", "guest_busy_s",
+              "osd_cpu_s"):
         row[k] = r.get(k, "")
     if not fio or not fio.get("jobs"):
         row["error"] = r.get("error", "no fio report")
@@ -309,7 +319,12 @@ def table(headers, rows, align=None):
 
 def target_rows(st):
     rows, status = [], []
+    measured = set(st.contenders())
     for job, what, (a, b), others, thr in TARGETS:
+        # A pair neither of whose contenders ran at all (a partial run,
+        # or the rbd contenders, which run only when named): no row.
+        if not {a, b} & measured:
+            continue
         rt = st.ratio(job, a, b)
         if rt is None:
             s = "not measured"
@@ -385,7 +400,8 @@ def results_md(st, env, rel_chart, title):
     L.append("")
     L.append("Each target is judged on the ratio of medians of one pair: "
              "against QSD, vdk-file/qsd-file (the same file on tmpfs "
-             "behind both); against nbd and null_blk, vdk-ram. Other "
+             "behind both); against nbd and null_blk, vdk-ram; on RBD, "
+             "vdk-rbd/qsd-rbd (the same image behind both). Other "
              "pairs are shown beside it. qsd-null is no storage at all: "
              "its reads do not even write the buffers.")
     L.append("")
@@ -402,6 +418,9 @@ def results_md(st, env, rel_chart, title):
              "idle) per I/O, over fio's whole run: fio's own start and end "
              "are counted too, so the guest figure is slightly overstated.")
     L.append("")
+    # The Ceph OSD's CPU (rbd contenders) gets a column when recorded.
+    osd = any(st.per_io(j, c, "osd_cpu_s") is not None
+              for j in st.jobs() for c in st.contenders(j))
     rows = []
     for job in st.jobs():
         for c in st.contenders(job):
@@ -409,11 +428,15 @@ def results_md(st, env, rel_chart, title):
                          fmt_us(st.median(job, c, "clat_p50_us")),
                          fmt_us(st.median(job, c, "clat_p99_us")),
                          fmt_us(st.median(job, c, "clat_p999_us")),
-                         fmt_us(st.per_io(job, c, "daemon_cpu_s")),
-                         fmt_us(st.per_io(job, c, "guest_busy_s"))])
+                         fmt_us(st.per_io(job, c, "daemon_cpu_s"))] +
+                        ([fmt_us(st.per_io(job, c, "osd_cpu_s"))]
+                         if osd else []) +
+                        [fmt_us(st.per_io(job, c, "guest_busy_s"))])
     L.append(table(["job", "contender", "p50 µs", "p99 µs", "p99.9 µs",
-                    "daemon CPU µs/IO", "guest CPU µs/IO"], rows,
-                   ["l", "l", "r", "r", "r", "r", "r"]))
+                    "daemon CPU µs/IO"] + (["OSD CPU µs/IO"] if osd else []) +
+                   ["guest CPU µs/IO"], rows,
+                   ["l", "l", "r", "r", "r", "r", "r"] + (["r"] if osd
+                                                          else [])))
     L.append("")
 
     if st.failed:
@@ -452,6 +475,7 @@ def results_md(st, env, rel_chart, title):
         ("fio", env.get("pkg_fio")),
         ("nbdkit", env.get("pkg_nbdkit")),
         ("nbd-client", env.get("pkg_nbd-client")),
+        ("Ceph", env.get("ceph")),
         ("fio settings", "ioengine=%s, direct=1, ramp %s s, runtime %s s, "
          "randseed %s, norandommap; disks of %s MiB; reads of written data "
          "(vdk-ram, nbd and the file filled first)" % (
@@ -488,7 +512,8 @@ def chart(st, path, title):
     colors = {"vdk-ram": "#1b7837", "vdk-ram-1q": "#a6dba0",
               "vdk-file": "#5aae61", "qsd-file": "#762a83",
               "qsd-null": "#c2a5cf", "vdk-nbd": "#92c5de", "nbd": "#2166ac",
-              "null_blk": "#999999"}
+              "null_blk": "#999999", "vdk-rbd": "#d95f02",
+              "qsd-rbd": "#7570b3"}
     cols = 3
     rows = (len(jobs) + cols - 1) // cols
     g = []

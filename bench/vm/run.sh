@@ -28,7 +28,10 @@ bench/out/ instead, which git ignores, and leave latest.* alone.
   --runtime SECS      fio runtime per run (8); --ramp SECS: ramp time (2)
   --size MIB          size of every disk (512)
   --jobs LIST         rr4k-qd1,rr4k-qd32,rw4k-qd32,sr1m-qd8,sw1m-qd8,rr4k-qd32-2q
-  --contenders LIST   vdk-ram,vdk-file,qsd-file,qsd-null,vdk-nbd,nbd,null_blk
+  --contenders LIST   vdk-ram,vdk-file,qsd-file,qsd-null,vdk-nbd,nbd,null_blk;
+                      also vdk-rbd,qsd-rbd (only when named): they boot the
+                      Ceph image (tests/vm/lib-ceph.sh) and bring up its
+                      single-node cluster first
   --dest DIR          where the report goes
   --mem SIZE          guest memory (4G); --smp N: guest CPUs (2)
   --timeout SECS      time allowed to the guest (default from the run count)
@@ -44,7 +47,7 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 2; }
 log() { printf 'bench: %s\n' "$*" >&2; }
 
 KERNEL=trixie QUICK=0 SETTINGS=() DEST='' MEM=4G SMP=2 TIMEOUT=''
-BUILD=$TOP/build-release DO_BUILD=1 PARTIAL=0
+BUILD=$TOP/build-release DO_BUILD=1 PARTIAL=0 RBD=0
 REPS=3 RUNTIME=8 RAMP=2 NJOBS=6 NCONT=6
 COMMAND="bench/vm/run.sh${*:+ $*}"
 while (($#)); do
@@ -56,7 +59,9 @@ while (($#)); do
 	--ramp) RAMP=${2:?}; SETTINGS+=("ramp=$2"); shift 2 ;;
 	--size) SETTINGS+=("size=${2:?}"); shift 2 ;;
 	--jobs) NJOBS=$(tr ',' ' ' <<<"${2:?}" | wc -w); SETTINGS+=("jobs=${2//,/+}"); PARTIAL=1; shift 2 ;;
-	--contenders) NCONT=$(tr ',' ' ' <<<"${2:?}" | wc -w); SETTINGS+=("contenders=${2//,/+}"); PARTIAL=1; shift 2 ;;
+	--contenders) NCONT=$(tr ',' ' ' <<<"${2:?}" | wc -w); SETTINGS+=("contenders=${2//,/+}"); PARTIAL=1
+		[[ ,$2, == *-rbd,* ]] && RBD=1
+		shift 2 ;;
 	--dest) DEST=${2:?}; shift 2 ;;
 	--mem) MEM=${2:?}; shift 2 ;;
 	--smp) SMP=${2:?}; shift 2 ;;
@@ -118,14 +123,24 @@ mkdir -p "$VMOUT"
 STAGE=$(mktemp -d /tmp/vdk-bench-XXXXXX)
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/bin"
-cp "$HERE/guest-main.sh" "$HERE/lib-bench.sh" "$STAGE/"
+cp "$HERE/guest-main.sh" "$HERE/lib-bench.sh" "$HERE/lib-bench-rbd.sh" "$STAGE/"
+# The rbd contenders: the image with the Ceph packages (built and cached
+# like the others, as for tests/vm/e2e/run.sh --only rbd) and, in the
+# guest, the cluster's start and the image's filling (a few minutes).
+if ((RBD)); then
+	VDK_VM_EXTRA_PKGS=$(sed -n 's/^CEPH_PKGS="\(.*\)"$/\1/p' "$TOP/tests/vm/lib-ceph.sh")
+	export VDK_VM_EXTRA_PKGS
+	if [[ ${MEM%G} =~ ^[0-9]+$ ]] && ((${MEM%G} < 3)); then
+		die "the rbd contenders need --mem 3G or more"
+	fi
+fi
 cp "$VDK" "$STAGE/bin/vdk"
 
 # The guest's time: every run plus fio's start (~2 s under TCG), the
 # setup and filling of the disks, and a margin.
 if [[ -z $TIMEOUT ]]; then
 	runs=$((REPS * (NJOBS * NCONT + NCONT + 1)))
-	TIMEOUT=$((runs * (RAMP + RUNTIME + 4) + 600))
+	TIMEOUT=$((runs * (RAMP + RUNTIME + 4) + 600 + RBD * 600))
 fi
 
 # ---- the host, for the report ----

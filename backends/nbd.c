@@ -231,25 +231,6 @@ static char *uri_with_export(const char *uri, const char *export)
 	return out;
 }
 
-static int get_string(struct vdk_params *ps, const char *key, char **out,
-		      char *err, size_t errlen)
-{
-	const char *v = vdk_params_get(ps, key);
-
-	if (!v)
-		return 0;
-	if (!*v) {
-		vdk__errf(err, errlen, "%s= must not be empty", key);
-		return -EINVAL;
-	}
-	*out = strdup(v);
-	if (!*out) {
-		vdk__errf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 static int parse_params(struct vdk_bdev *b, struct vdk_params *ps,
 			char *err, size_t errlen)
 {
@@ -326,14 +307,14 @@ static int parse_params(struct vdk_bdev *b, struct vdk_params *ps,
 		b->tls_verify = verify;
 	else if (ret != -ENOENT)
 		return ret;
-	ret = get_string(ps, "tls-certificates", &b->tls_certificates, err,
-			 errlen);
+	ret = vdk_params_dup(ps, "tls-certificates", &b->tls_certificates,
+			     err, errlen);
 	if (!ret)
-		ret = get_string(ps, "tls-username", &b->tls_username, err,
-				 errlen);
+		ret = vdk_params_dup(ps, "tls-username", &b->tls_username,
+				     err, errlen);
 	if (!ret)
-		ret = get_string(ps, "tls-psk-file", &b->tls_psk_file, err,
-				 errlen);
+		ret = vdk_params_dup(ps, "tls-psk-file", &b->tls_psk_file,
+				     err, errlen);
 	return ret;
 }
 

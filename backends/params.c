@@ -336,6 +336,25 @@ int vdk_params_get_uint(struct vdk_params *ps, const char *key, uint64_t min,
 	return 0;
 }
 
+int vdk_params_dup(struct vdk_params *ps, const char *key, char **out,
+		   char *err, size_t errlen)
+{
+	const char *v = vdk_params_get(ps, key);
+
+	if (!v)
+		return 0;
+	if (!*v) {
+		vdk__errf(err, errlen, "%s= must not be empty", key);
+		return -EINVAL;
+	}
+	*out = strdup(v);
+	if (!*out) {
+		vdk__errf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int vdk_params_check_unused(const struct vdk_params *ps, char *err,
 			    size_t errlen)
 {

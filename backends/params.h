@@ -49,6 +49,13 @@ int vdk_params_get_uint(struct vdk_params *ps, const char *key, uint64_t min,
 			uint64_t max, uint64_t *out, char *err, size_t errlen);
 
 /*
+ * A copy of a string value (the caller frees it): 0 with *out set, or 0
+ * with *out left alone when absent; -EINVAL when empty, -ENOMEM.
+ */
+int vdk_params_dup(struct vdk_params *ps, const char *key, char **out,
+		   char *err, size_t errlen);
+
+/*
  * -EINVAL with "unknown parameter 'KEY'" in @err if some key was never
  * looked at, else 0.
  */

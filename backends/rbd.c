@@ -133,25 +133,6 @@ static uint64_t now_ns(void)
 
 /* ---- parameters ---- */
 
-static int get_string(struct vdk_params *ps, const char *key, char **out,
-		      char *err, size_t errlen)
-{
-	const char *v = vdk_params_get(ps, key);
-
-	if (!v)
-		return 0;
-	if (!*v) {
-		vdk__errf(err, errlen, "%s= must not be empty", key);
-		return -EINVAL;
-	}
-	*out = strdup(v);
-	if (!*out) {
-		vdk__errf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 static int parse_params(struct vdk_bdev *b, struct vdk_params *ps,
 			char *err, size_t errlen)
 {
@@ -159,7 +140,7 @@ static int parse_params(struct vdk_bdev *b, struct vdk_params *ps,
 	bool ro;
 	int ret;
 
-	ret = get_string(ps, "image", &b->image, err, errlen);
+	ret = vdk_params_dup(ps, "image", &b->image, err, errlen);
 	if (ret)
 		return ret;
 	if (!b->image) {
@@ -167,7 +148,7 @@ static int parse_params(struct vdk_bdev *b, struct vdk_params *ps,
 			  "missing parameter image= (the RBD image's name)");
 		return -EINVAL;
 	}
-	ret = get_string(ps, "pool", &b->pool, err, errlen);
+	ret = vdk_params_dup(ps, "pool", &b->pool, err, errlen);
 	if (!ret && !b->pool) {
 		b->pool = strdup(DEFAULT_POOL);
 		if (!b->pool) {
@@ -176,13 +157,13 @@ static int parse_params(struct vdk_bdev *b, struct vdk_params *ps,
 		}
 	}
 	if (!ret)
-		ret = get_string(ps, "namespace", &b->ns, err, errlen);
+		ret = vdk_params_dup(ps, "namespace", &b->ns, err, errlen);
 	if (!ret)
-		ret = get_string(ps, "conf", &b->conf, err, errlen);
+		ret = vdk_params_dup(ps, "conf", &b->conf, err, errlen);
 	if (!ret)
-		ret = get_string(ps, "id", &b->id, err, errlen);
+		ret = vdk_params_dup(ps, "id", &b->id, err, errlen);
 	if (!ret)
-		ret = get_string(ps, "keyring", &b->keyring, err, errlen);
+		ret = vdk_params_dup(ps, "keyring", &b->keyring, err, errlen);
 	if (ret)
 		return ret;
 	if (b->id && !strncmp(b->id, "client.", 7)) {

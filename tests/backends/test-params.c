@@ -2,6 +2,7 @@
 /* key=value parameters: parsing, typed getters, every message. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "params.h"
@@ -292,6 +293,26 @@ static void test_uint(void)
 	vdk_params_free(&ps);
 }
 
+static void test_dup(void)
+{
+	struct vdk_params ps;
+	char *v = NULL;
+
+	CHECK_EQ(PARSE(&ps, "name=disk 1", "empty="), 0);
+	CHECK_EQ(vdk_params_dup(&ps, "name", &v, err, sizeof(err)), 0);
+	CHECK(v && !strcmp(v, "disk 1"));
+	free(v);
+	v = NULL;
+	/* Absent: nothing set, not an error. */
+	CHECK_EQ(vdk_params_dup(&ps, "nope", &v, err, sizeof(err)), 0);
+	CHECK(!v);
+	expect_err(vdk_params_dup(&ps, "empty", &v, err, sizeof(err)),
+		   "empty= must not be empty");
+	CHECK(!v);
+	CHECK_EQ(vdk_params_check_unused(&ps, err, sizeof(err)), 0);
+	vdk_params_free(&ps);
+}
+
 int main(void)
 {
 	test_parse();
@@ -299,5 +320,6 @@ int main(void)
 	test_size();
 	test_bool();
 	test_uint();
+	test_dup();
 	return T_EXIT_PASS;
 }

@@ -87,6 +87,18 @@ enum {
 	OPT_TIMEOUT,
 };
 
+/* "virtio" or "vhost": sets *vhost; -EINVAL for anything else. */
+static int parse_bus(const char *s, bool *vhost)
+{
+	if (!strcmp(s, "virtio"))
+		*vhost = false;
+	else if (!strcmp(s, "vhost"))
+		*vhost = true;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 int vdk_args_add(int argc, char **argv, struct vdk_add_args *a, char *err,
 		 size_t errlen)
 {
@@ -148,11 +160,7 @@ int vdk_args_add(int argc, char **argv, struct vdk_add_args *a, char *err,
 			a->serial = optarg;
 			break;
 		case OPT_BUS:
-			if (!strcmp(optarg, "virtio"))
-				a->vhost = false;
-			else if (!strcmp(optarg, "vhost"))
-				a->vhost = true;
-			else
+			if (parse_bus(optarg, &a->vhost))
 				return bad_value(err, errlen, "--bus", optarg,
 						 "virtio or vhost");
 			break;
@@ -330,11 +338,7 @@ int vdk_args_bus(int argc, char **argv, struct vdk_bus_args *a, char *err,
 		return -EINVAL;
 	}
 	bus = argv[optind++];
-	if (!strcmp(bus, "virtio"))
-		a->vhost = false;
-	else if (!strcmp(bus, "vhost"))
-		a->vhost = true;
-	else
+	if (parse_bus(bus, &a->vhost))
 		return bad_value(err, errlen, "bus", bus, "virtio or vhost");
 	return no_more(argc, argv, err, errlen);
 }

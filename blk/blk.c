@@ -15,7 +15,8 @@
  * to poll_max_ns, and shrinks to nothing while they come late.  Under
  * emulation a completion takes the driver a few hundred microseconds to
  * answer; on hardware a few; on an idle disk never: one fixed window
- * cannot fit all three.
+ * cannot fit all three.  A queue does not poll while requests wait on
+ * a backend with a completion fd (nbd, rbd, io_uring): the fd wakes it.
  */
 #include <endian.h>
 #include <errno.h>
@@ -233,11 +234,18 @@ static void *queue_thread(void *arg)
 	vdk_vq_set_kick(q->vq, false);
 	for (;;) {
 		if (blk_queue_round(q) > 0) {
-			if (q->poll_max_ns)
+			if (q->poll_ns)
 				last_work = now_ns();
 			continue;
 		}
-		if (q->poll_ns && now_ns() - last_work < q->poll_ns)
+		/*
+		 * Poll for the driver, not for the backend: while requests
+		 * wait on a backend that has a completion fd, that fd wakes
+		 * us, and spinning would only take CPU from whatever serves
+		 * them (librbd's threads, the NBD server, io_uring's workers).
+		 */
+		if (q->poll_ns && !(have_fd && vdk_vq_inflight(q->vq) > 0) &&
+		    now_ns() - last_work < q->poll_ns)
 			continue;
 		/* Idle: ask for kicks, look once more, then sleep. */
 		vdk_vq_set_kick(q->vq, true);

@@ -230,7 +230,7 @@ if ((RBD)); then
 	t0=$SECONDS
 	rbd_bench_up || { log "the Ceph cluster did not come up"; rbd_bench_down; exit 1; }
 	echo "ceph=$(ceph --version | head -n 1)" >>"$R/env.txt"
-	log "Ceph cluster up, image rbd/$RBD_BENCH_IMAGE written, in $((SECONDS - t0)) s (OSD pid $OSD_PID)"
+	log "Ceph cluster up, images rbd/$RBD_BENCH_IMAGE-* written, in $((SECONDS - t0)) s (OSD pid $OSD_PID)"
 fi
 [[ -n ${JOBS1// /} ]] && phase 1 "$JOBS1" "$CONTENDERS"
 [[ -n ${JOBS2// /} ]] && phase 2 "$JOBS2" "$C2"

@@ -317,6 +317,24 @@ json_ok
 ROOT="$T/k" expect_out 0 "NAME*
 d1 *orphan" list d1
 
+# bg_wait comm|fd3 CMD...: start CMD in the background (BG: its pid,
+# stopped at exit) and wait until its command name is vdk (comm) or it
+# holds fd 3 open (fd3).
+bg_wait() {
+	local until=$1
+	shift
+	"$@" &
+	BG=$!
+	pids+=("$BG")
+	for _ in $(seq 100); do
+		case $until in
+		comm) [[ $(cat "/proc/$BG/comm" 2>/dev/null) == vdk ]] && return 0 ;;
+		fd3) [[ -e /proc/$BG/fd/3 ]] && return 0 ;;
+		esac
+		sleep 0.02
+	done
+}
+
 # A daemon: any process whose command name is vdk.  It stands for the
 # real one: removes "its" device on SIGTERM, counts SIGHUPs.
 mkdir -p "$T/bin"
@@ -327,13 +345,8 @@ trap 'rm -rf "$T/k/sys/class/vduse/d1" "$T/k/sys/bus/vdpa/devices/d1"; exit 0' T
 while :; do sleep 0.05; done
 EOF
 chmod 755 "$T/bin/vdk"
-"$T/bin/vdk" &
-daemon=$!
-pids+=("$daemon")
-for _ in $(seq 100); do
-	[[ $(cat /proc/$daemon/comm 2>/dev/null) == vdk ]] && break
-	sleep 0.02
-done
+bg_wait comm "$T/bin/vdk"
+daemon=$BG
 printf '{"pid":%d,"name":"d1","backend":"ram","params":{"size":"2M"},"size":2097152,"block_size":512,"queues":2,"queue_size":256,"read_only":false,"bus":"virtio","node":"/dev/vdc"}\n' \
 	"$daemon" >"$VDK_RUN_DIR/d1.json"
 ROOT="$T/k" expect_out 0 "NAME*
@@ -366,13 +379,8 @@ if [[ $(id -u) -eq 0 ]]; then
 	json_ok
 	# The node is held open: refused, nothing written.
 	: >"$dv/drivers/vhost_vdpa/unbind"
-	sleep 30 3<"$T/k/dev/vhost-vdpa-3" &
-	holder=$!
-	pids+=("$holder")
-	for _ in $(seq 100); do
-		[[ -e /proc/$holder/fd/3 ]] && break
-		sleep 0.02
-	done
+	bg_wait fd3 sleep 30 3<"$T/k/dev/vhost-vdpa-3"
+	holder=$BG
 	ROOT="$T/k" expect 1 "vdk: bus: $T/k/dev/vhost-vdpa-3 is in use (process $holder): not moved" \
 		bus d1 virtio
 	[[ ! -s $dv/drivers/vhost_vdpa/unbind ]] && ok ||
@@ -406,13 +414,8 @@ if [[ $(id -u) -eq 0 ]]; then
 trap '' TERM
 while :; do sleep 0.05; done
 EOF
-	"$T/bin/vdk" &
-	daemon=$!
-	pids+=("$daemon")
-	for _ in $(seq 100); do
-		[[ $(cat /proc/$daemon/comm 2>/dev/null) == vdk ]] && break
-		sleep 0.02
-	done
+	bg_wait comm "$T/bin/vdk"
+	daemon=$BG
 	printf '{"pid":%d,"name":"d0"}\n' "$daemon" >"$VDK_RUN_DIR/d0.json"
 	ROOT="$T/k" expect 1 "vdk: del: the daemon of 'd0' (pid $daemon) did not exit within 1 s" \
 		del --timeout 1 d0
@@ -424,13 +427,8 @@ fi
 # Who holds /dev/vduse/NAME open, when no state file says: another
 # program (left alone), or a vdk daemon still starting.
 rm -f "$VDK_RUN_DIR/d0.json"
-sleep 30 3<"$T/k/dev/vduse/d0" &
-holder=$!
-pids+=("$holder")
-for _ in $(seq 100); do
-	[[ -e /proc/$holder/fd/3 ]] && break
-	sleep 0.02
-done
+bg_wait fd3 sleep 30 3<"$T/k/dev/vduse/d0"
+holder=$BG
 ROOT="$T/k" expect_out 0 "NAME*
 d0 *foreign" list d0
 if [[ $(id -u) -eq 0 ]]; then
@@ -443,13 +441,8 @@ cat >"$T/bin/vdk" <<EOF
 exec 3<"$T/k/dev/vduse/d0"
 while :; do sleep 0.05; done
 EOF
-"$T/bin/vdk" &
-daemon=$!
-pids+=("$daemon")
-for _ in $(seq 100); do
-	[[ -e /proc/$daemon/fd/3 ]] && break
-	sleep 0.02
-done
+bg_wait fd3 "$T/bin/vdk"
+daemon=$BG
 ROOT="$T/k" expect_out 0 "NAME*
 d0 *starting" list d0
 stop_bg "$daemon"

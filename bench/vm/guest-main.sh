@@ -12,6 +12,8 @@
 #   vdk-nbd    vdk blk, nbd backend on its own nbdkit memory export (unix
 #              socket): the same server as nbd, vdk in place of the kernel
 #   nbd        nbdkit memory plugin, kernel nbd client over a unix socket
+#   fio-nbd    (named only) fio's nbd engine straight on an nbdkit memory
+#              export: a user-space NBD client with no block device
 #   null_blk   the kernel's null_blk (no memory, softirq completion): the
 #              ceiling of the guest's block layer
 # plus, for the 2-queue job only, vdk-ram-1q: vdk ram with one queue.
@@ -48,34 +50,16 @@ REPS=3 RUNTIME=8 RAMP=2 SIZE=512 SEED=20240611
 ALL_JOBS="rr4k-qd1 rr4k-qd32 rw4k-qd32 sr1m-qd8 sw1m-qd8 rr4k-qd32-2q"
 ALL_CONTENDERS="vdk-ram vdk-file qsd-file qsd-null vdk-nbd nbd null_blk"
 JOBS=$ALL_JOBS CONTENDERS=$ALL_CONTENDERS
-SETTINGS=$(sed -n 's/.*vdk\.bench=\([^ ]*\).*/\1/p' /proc/cmdline)
-for kv in ${SETTINGS//,/ }; do
-	case $kv in
-	quick=1) REPS=1 RUNTIME=3 RAMP=1 SIZE=128 ;;
-	esac
-done
-for kv in ${SETTINGS//,/ }; do
-	v=${kv#*=}
-	case $kv in
-	quick=*) ;;
-	reps=*) REPS=$v ;;
-	runtime=*) RUNTIME=$v ;;
-	ramp=*) RAMP=$v ;;
-	size=*) SIZE=$v ;;
-	seed=*) SEED=$v ;;
-	jobs=*) JOBS=${v//+/ } ;;
-	contenders=*) CONTENDERS=${v//+/ } ;;
-	*) echo "bench: unknown setting '$kv' ignored" >&2 ;;
-	esac
-done
-for n in "$REPS" "$RUNTIME" "$RAMP" "$SIZE" "$SEED"; do
-	[[ $n =~ ^[0-9]+$ ]] || { echo "bench: not a number: $n" >&2; exit 2; }
-done
+# shellcheck source-path=SCRIPTDIR source=lib-bench.sh
+. "$HERE/lib-bench.sh"
+SETTINGS=$(bench_cmdline bench)
+[[ ,$SETTINGS, != *,quick=1,* ]] || REPS=1 RUNTIME=3 RAMP=1 SIZE=128
+bench_parse "$SETTINGS" quick: reps:REPS runtime:RUNTIME ramp:RAMP size:SIZE \
+	seed:SEED jobs:JOBS contenders:CONTENDERS
+bench_numbers "$REPS" "$RUNTIME" "$RAMP" "$SIZE" "$SEED"
 
 has() { [[ " $1 " == *" $2 "* ]]; }
 
-# shellcheck source-path=SCRIPTDIR source=lib-bench.sh
-. "$HERE/lib-bench.sh"
 RBD=0 OSD_PID=''
 if [[ " $CONTENDERS " == *-rbd\ * ]]; then
 	RBD=1
@@ -96,10 +80,11 @@ run_one() {
 	busy0=$(guest_busy)
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	rm -f "$out"
+	fio_target "${DEV[$name]}"
 	# shellcheck disable=SC2086 # args are words
 	timeout -k 5 $((RAMP + RUNTIME + 90)) \
-		fio --name="$job" --filename="${DEV[$name]}" --direct=1 \
-		--ioengine=libaio --thread --time_based --runtime="$RUNTIME" \
+		fio --name="$job" "${FIO_TARGET[@]}" \
+		--thread --time_based --runtime="$RUNTIME" \
 		--ramp_time="$RAMP" --randseed="$SEED" --norandommap \
 		--group_reporting --output-format=json --output="$out" \
 		$args >"$W/fio.err" 2>&1 || rc=$?
@@ -191,7 +176,7 @@ env_info() {
 	echo "seed=$SEED"
 	echo "jobs=$JOBS"
 	echo "contenders=$CONTENDERS"
-	echo "ioengine=libaio"
+	echo "ioengine=libaio (nbd for fio-nbd)"
 	echo "settings=$SETTINGS"
 }
 
@@ -230,7 +215,7 @@ if ((RBD)); then
 	t0=$SECONDS
 	rbd_bench_up || { log "the Ceph cluster did not come up"; rbd_bench_down; exit 1; }
 	echo "ceph=$(ceph --version | head -n 1)" >>"$R/env.txt"
-	log "Ceph cluster up, images rbd/$RBD_BENCH_IMAGE-* written, in $((SECONDS - t0)) s (OSD pid $OSD_PID)"
+	log "Ceph cluster up, image rbd/$RBD_BENCH_IMAGE written, in $((SECONDS - t0)) s (OSD pid $OSD_PID)"
 fi
 [[ -n ${JOBS1// /} ]] && phase 1 "$JOBS1" "$CONTENDERS"
 [[ -n ${JOBS2// /} ]] && phase 2 "$JOBS2" "$C2"

@@ -5,22 +5,25 @@
 # shellcheck shell=bash
 #
 #   rbd_bench_up       the single-node cluster of tests/vm/lib-ceph.sh (one
-#                      monitor, one bluestore OSD on tmpfs) and one image of
-#                      SIZE MiB per rbd contender, rbd/$RBD_BENCH_IMAGE-C;
-#                      once per boot
-#   vdk-rbd            vdk blk, rbd backend, on its image
+#                      monitor, one bluestore OSD on tmpfs) and the image
+#                      rbd/$RBD_BENCH_IMAGE of SIZE MiB; once per boot
+#   vdk-rbd            vdk blk, rbd backend, on that image
 #   qsd-rbd            qemu-storage-daemon's vduse-blk export of an rbd
-#                      blockdev on its image
+#                      blockdev on the same image
 #   rbd_bench_down     the cluster gone
 #
-# Each contender has an image of its own, made and filled the same way: the
-# phase sets every contender up before the jobs, and two clients of one
-# image would pass its exclusive lock back and forth at the first write of
-# each run.  Both run as client.admin, with librbd's defaults on both sides
-# (rbd cache on, writethrough until the first flush: QEMU's
-# cache.direct=off, the default, asks for just that).  Their data stays in
-# the images between runs; rbd_bench_up fills them once (not stores_data's
-# prefill, which would fill them once per phase).
+# Both serve the one image: the same data, in the same state of the OSD's
+# cache (with an image each, filled one after the other, the image filled
+# last had the warmer cache: up to 1.8x the reads of the other in the
+# first rep).  The phase sets every contender up before the jobs, so both
+# hold the image open at once; it has the layering feature only, without
+# the exclusive lock (and the object map that needs it), which would
+# otherwise pass from one client to the other at the first write of every
+# run.  Both run as client.admin, with librbd's defaults on both sides (rbd
+# cache on, writethrough until the first flush: QEMU's cache.direct=off,
+# the default, asks for just that).  The data stays in the image between
+# runs; rbd_bench_up fills it once (not stores_data's prefill, which would
+# fill it once per contender).
 #
 # The guest needs the Ceph packages and memory: build the image with
 # VDK_VM_EXTRA_PKGS="$CEPH_PKGS" (listed in tests/vm/lib-ceph.sh: ceph-mon
@@ -33,19 +36,15 @@
 
 RBD_BENCH_IMAGE=${RBD_BENCH_IMAGE:-bench}
 
-# Each image is written whole once (1 MiB sequential writes), so that reads
+# The image is written whole once (1 MiB sequential writes), so that reads
 # reach bluestore's data and not unallocated objects; OSD_PID is the OSD's
 # process, whose CPU time guest-main.sh records beside the daemon's.
 rbd_bench_up() {
-	local c
 	ceph_up || return
-	for c in $CONTENDERS; do
-		[[ $c == *-rbd ]] || continue
-		rbd create --size "${SIZE}M" "$RBD_BENCH_IMAGE-$c" || return
-		rbd bench --io-type write --io-size 1M --io-threads 8 \
-			--io-pattern seq --io-total "${SIZE}M" "$RBD_BENCH_IMAGE-$c" \
-			>>"$R/rbd-fill.txt" 2>&1 || return
-	done
+	rbd create --size "${SIZE}M" --image-feature layering \
+		"$RBD_BENCH_IMAGE" || return
+	rbd bench --io-type write --io-size 1M --io-threads 8 --io-pattern seq \
+		--io-total "${SIZE}M" "$RBD_BENCH_IMAGE" >"$R/rbd-fill.txt" 2>&1 || return
 	# shellcheck disable=SC2034 # read by guest-main.sh
 	OSD_PID=$(pgrep -x ceph-osd | head -n 1)
 	ceph --version >"$R/ceph-version.txt" 2>&1 || true
@@ -56,12 +55,12 @@ rbd_bench_down() {
 	ceph_down
 }
 
-setup_vdk-rbd() { vdk_setup "$1" "$2" rbd image="$RBD_BENCH_IMAGE-vdk-rbd" pool=rbd; }
+setup_vdk-rbd() { vdk_setup "$1" "$2" rbd image="$RBD_BENCH_IMAGE" pool=rbd; }
 teardown_vdk-rbd() { vdk_teardown "$1"; }
 
 # QSD_OPTS is for the file and null-co nodes (aio=...): not for rbd.
 setup_qsd-rbd() {
 	QSD_OPTS='' qsd_setup "$1" "$2" \
-		"rbd,node-name=n0,pool=rbd,image=$RBD_BENCH_IMAGE-qsd-rbd,conf=$CEPH_CONF,user=admin"
+		"rbd,node-name=n0,pool=rbd,image=$RBD_BENCH_IMAGE,conf=$CEPH_CONF,user=admin"
 }
 teardown_qsd-rbd() { qsd_teardown "$1"; }

@@ -1,5 +1,5 @@
-# Disks to benchmark and helpers, shared by bench/vm/guest-main.sh and
-# bench/vm/profile-guest.sh (sourced in the guest, not run).
+# Disks to benchmark, settings and helpers, shared by bench/vm/guest-main.sh,
+# vhost-guest.sh and profile-guest.sh (sourced in the guest, not run).
 # shellcheck shell=bash
 #
 # The caller sets W (work directory on tmpfs), R (results directory) and
@@ -9,6 +9,40 @@
 # QSD_ARGS (more arguments, e.g. "--object iothread,id=io0") change the
 # qemu-storage-daemon contenders; VDK_ADD_OPTS adds options to `vdk add`,
 # VDK_BIN names another vdk binary to serve the vdk contenders.
+
+# ---- settings ----
+#
+# The guest scripts take their settings from the kernel command line as
+# vdk.PREFIX=KEY=VAL,KEY=VAL... (bench/vm/run.sh and friends put them
+# there).
+
+# bench_cmdline PREFIX: the settings string, empty if none.
+bench_cmdline() { sed -n "s/.*vdk\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+
+# bench_parse SETTINGS KEY:VAR...: each KEY=VAL of SETTINGS into the
+# variable VAR, a list's "+" turned into spaces; a KEY: with no VAR is
+# accepted and left to the caller; other keys are reported and ignored.
+bench_parse() {
+	local settings=$1 kv map val
+	shift
+	for kv in ${settings//,/ }; do
+		val=${kv#*=}
+		for map in "$@"; do
+			[[ ${map%%:*} == "${kv%%=*}" ]] || continue
+			[[ -z ${map#*:} ]] || printf -v "${map#*:}" '%s' "${val//+/ }"
+			continue 2
+		done
+		echo "bench: unknown setting '$kv' ignored" >&2
+	done
+}
+
+# bench_numbers VALUE...: exit 2 unless every VALUE is a whole number.
+bench_numbers() {
+	local n
+	for n in "$@"; do
+		[[ $n =~ ^[0-9]+$ ]] || { echo "bench: not a number: $n" >&2; exit 2; }
+	done
+}
 
 # ---- contenders ----
 #
@@ -128,10 +162,37 @@ teardown_null_blk() {
 
 # Contenders whose disks keep what is written: filled before the jobs, so
 # that reads find data (the shared file is filled directly).
+# fio-nbd: fio's own nbd engine (libnbd) on an nbdkit memory export, no
+# block device at all: the least any user-space NBD client does, beside
+# vdk-nbd and the kernel's client.  DEV is the export's URI.
+setup_fio-nbd() {
+	local name=$2
+	nbdkit -U "$W/$name.sock" -P "$W/$name.pid" memory "${SIZE}M" \
+		2>"$R/$name.log" || return
+	wait_for 20 test -S "$W/$name.sock" || return
+	PID[$name]=$(pid_of "$W/$name.pid")
+	DEV[$name]="nbd+unix:///?socket=$W/$name.sock"
+}
+
+teardown_fio-nbd() {
+	kill -TERM "${PID[$1]}" || return
+	wait_gone 20 "${PID[$1]}"
+}
+
 stores_data() { [[ $1 == vdk-ram* || $1 == *nbd ]]; }
 
+# fio_target DEV: fio's options for a disk, or for an NBD URI, into the
+# array FIO_TARGET.
+fio_target() {
+	case $1 in
+	nbd*://*) FIO_TARGET=(--ioengine=nbd "--uri=$1") ;;
+	*) FIO_TARGET=("--filename=$1" --direct=1 --ioengine=libaio) ;;
+	esac
+}
+
 prefill() {
-	fio --name=prefill --filename="$1" --direct=1 --ioengine=libaio \
+	fio_target "$1"
+	fio --name=prefill "${FIO_TARGET[@]}" \
 		--rw=write --bs=1M --iodepth=8 --size="${SIZE}M" \
 		--output="$W/prefill.out" >/dev/null
 }
@@ -178,5 +239,6 @@ fio_summary() {
 }
 
 hw_queues() {
+	[[ $1 == /dev/* ]] || { echo 0; return; }
 	find "/sys/block/$(basename "$1")/mq" -mindepth 1 -maxdepth 1 | wc -l
 }

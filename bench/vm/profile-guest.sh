@@ -36,23 +36,11 @@ mkdir -p "$W" "$R"
 PARTS="counts qsd perf" REPS=2 RUNTIME=8 RAMP=2 SIZE=256 SEED=20240611
 POLLS="0 20 200 2000"
 VARIANT_JOBS="rr4k-qd1 rr4k-qd32 rw4k-qd32 sr1m-qd8 sw1m-qd8"
-SETTINGS=$(sed -n 's/.*vdk\.prof=\([^ ]*\).*/\1/p' /proc/cmdline)
-for kv in ${SETTINGS//,/ }; do
-	v=${kv#*=}
-	case $kv in
-	parts=*) PARTS=${v//+/ } ;;
-	reps=*) REPS=$v ;;
-	runtime=*) RUNTIME=$v ;;
-	ramp=*) RAMP=$v ;;
-	size=*) SIZE=$v ;;
-	polls=*) POLLS=${v//+/ } ;;
-	vjobs=*) VARIANT_JOBS=${v//+/ } ;;
-	*) echo "profile: unknown setting '$kv' ignored" >&2 ;;
-	esac
-done
-
 # shellcheck source-path=SCRIPTDIR source=lib-bench.sh
 . "$HERE/lib-bench.sh"
+SETTINGS=$(bench_cmdline prof)
+bench_parse "$SETTINGS" parts:PARTS reps:REPS runtime:RUNTIME ramp:RAMP \
+	size:SIZE polls:POLLS vjobs:VARIANT_JOBS
 
 command -v perf >/dev/null || { echo "profile: no perf in this guest (VDK_VM_EXTRA_PKGS=linux-perf)" >&2; exit 2; }
 echo -1 >/proc/sys/kernel/perf_event_paranoid

@@ -37,7 +37,7 @@ JOB_TITLE = {j: t for j, t, _ in JOBS}
 JOB_UNIT = {j: u for j, _, u in JOBS}
 
 CONTENDERS = ["vdk-ram", "vdk-ram-1q", "vdk-file", "qsd-file", "qsd-null",
-              "vdk-nbd", "nbd", "null_blk", "vdk-rbd", "qsd-rbd"]
+              "vdk-nbd", "nbd", "fio-nbd", "null_blk", "vdk-rbd", "qsd-rbd"]
 CONTENDER_NOTE = {
     "vdk-ram": "vdk blk, ram backend",
     "vdk-ram-1q": "vdk blk, ram backend, 1 queue (2-queue job only)",
@@ -51,6 +51,9 @@ CONTENDER_NOTE = {
                "alone",
     "nbd": "nbdkit memory plugin + kernel nbd client, unix socket "
            "(2 connections for the 2-queue job)",
+    "fio-nbd": "fio's nbd engine (libnbd) straight on an nbdkit memory "
+               "export, no block device: what any user-space NBD client "
+               "pays at least; daemon CPU is nbdkit's",
     "null_blk": "kernel null_blk, no memory backing, softirq completion: "
                 "the block layer's ceiling",
     "vdk-rbd": "vdk blk, rbd backend, on an image of a single-node Ceph "
@@ -63,7 +66,8 @@ CONTENDER_NOTE = {
 # Ratios shown for every job: (numerator, denominator).
 RATIOS = [("vdk-file", "qsd-file"), ("vdk-ram", "qsd-null"),
           ("vdk-ram", "qsd-file"), ("vdk-ram", "nbd"), ("vdk-file", "nbd"),
-          ("vdk-nbd", "nbd"), ("vdk-ram", "null_blk"),
+          ("vdk-nbd", "nbd"), ("fio-nbd", "nbd"), ("vdk-nbd", "fio-nbd"),
+          ("vdk-ram", "null_blk"),
           ("vdk-ram", "vdk-ram-1q"), ("vdk-rbd", "qsd-rbd")]
 
 # Targets: (job, what, the pair that decides, pairs shown beside it,
@@ -87,9 +91,9 @@ TARGETS = [
     # vdk's nbd backend against the kernel's nbd client, on the same
     # kind of nbdkit export.
     ("rr4k-qd32", "vdk nbd backend ≥ 1.5× kernel nbd", ("vdk-nbd", "nbd"),
-     [], 1.5),
+     [("fio-nbd", "nbd")], 1.5),
     ("sr1m-qd8", "vdk nbd backend ≥ 1.5× kernel nbd", ("vdk-nbd", "nbd"),
-     [], 1.5),
+     [("fio-nbd", "nbd")], 1.5),
 ] + [
     # vdk's rbd backend against QSD's rbd driver, on the same image.
     (j, "vdk rbd backend ≥ 1.0× QSD rbd", ("vdk-rbd", "qsd-rbd"), [], 1.0)
@@ -512,6 +516,7 @@ def chart(st, path, title):
     colors = {"vdk-ram": "#1b7837", "vdk-ram-1q": "#a6dba0",
               "vdk-file": "#5aae61", "qsd-file": "#762a83",
               "qsd-null": "#c2a5cf", "vdk-nbd": "#92c5de", "nbd": "#2166ac",
+              "fio-nbd": "#4393c3",
               "null_blk": "#999999", "vdk-rbd": "#d95f02",
               "qsd-rbd": "#7570b3"}
     cols = 3

@@ -34,28 +34,13 @@ REPS=3 RUNTIME=6 SIZE=512
 ALL_JOBS="rr4k-qd1 rr4k-qd32 rw4k-qd32 sr256k-qd32 sw256k-qd32"
 ALL_CONTENDERS="vdk-ram-vhost vdk-file-vhost qsd-file-vhost"
 JOBS=$ALL_JOBS CONTENDERS=$ALL_CONTENDERS
-SETTINGS=$(sed -n 's/.*vdk\.bench=\([^ ]*\).*/\1/p' /proc/cmdline)
-for kv in ${SETTINGS//,/ }; do
-	[[ $kv == quick=1 ]] && REPS=1 RUNTIME=2 SIZE=128
-done
-for kv in ${SETTINGS//,/ }; do
-	v=${kv#*=}
-	case $kv in
-	quick=*) ;;
-	reps=*) REPS=$v ;;
-	runtime=*) RUNTIME=$v ;;
-	size=*) SIZE=$v ;;
-	jobs=*) JOBS=${v//+/ } ;;
-	contenders=*) CONTENDERS=${v//+/ } ;;
-	*) echo "bench: unknown setting '$kv' ignored" >&2 ;;
-	esac
-done
-for n in "$REPS" "$RUNTIME" "$SIZE"; do
-	[[ $n =~ ^[0-9]+$ ]] || { echo "bench: not a number: $n" >&2; exit 2; }
-done
-
 # shellcheck source-path=SCRIPTDIR source=lib-bench.sh
 . "$HERE/lib-bench.sh"
+SETTINGS=$(bench_cmdline bench)
+[[ ,$SETTINGS, != *,quick=1,* ]] || REPS=1 RUNTIME=2 SIZE=128
+bench_parse "$SETTINGS" quick: reps:REPS runtime:RUNTIME size:SIZE \
+	jobs:JOBS contenders:CONTENDERS
+bench_numbers "$REPS" "$RUNTIME" "$SIZE"
 
 # blkio-check takes blocks of up to 256 KiB: the sequential jobs use
 # 256 KiB at QD32, the bytes in flight of the main benchmark's 1M QD8.

@@ -17,6 +17,10 @@
 #                    perf    perf record -a -g of vdk-ram, vdk-file,
 #                            qsd-file and null_blk, at QD1, QD32 and 1M
 #                            reads: reports by process and symbol
+#                    nbd     vdk-nbd polling (200 µs) and not (0) beside
+#                            the kernel's nbd client, each on an nbdkit
+#                            memory export, 1 queue and 2: the counts,
+#                            then perf profiles
 #   reps=N         repetitions, interleaved (2)
 #   runtime=S ramp=S size=MiB   as in guest-main.sh (8, 2, 256)
 #   polls=A+B...   polling times in µs for "poll" (0+20+200+2000)
@@ -289,6 +293,42 @@ part_perf() {
 	profile qsd-file-qd32 pqsdfile1 rr4k-qd32
 	profile null_blk-qd32 pnullblk1 rr4k-qd32
 	for c in $PERF_CONTENDERS; do teardown_"$c" "p${c//[-_]/}1"; done
+}
+
+# vdk-nbd with and without polling for the driver (VDK_POLL_US=200, the
+# default ceiling, and 0: none) beside the kernel's client, on one queue
+# and on two (2 fio jobs); then profiles.
+part_nbd() {
+	local rep job p q n
+	for q in 1 2; do
+		setup_nbd "$q" "pnbd$q" || { log "nbd $q: setup failed"; return 1; }
+		for p in 200 0; do
+			VDK_POLL_US=$p setup_vdk-nbd "$q" "pvdknbd$q-$p" || { log "vdk-nbd $q poll $p: setup failed"; return 1; }
+		done
+	done
+	for n in pnbd1 pvdknbd1-200 pvdknbd1-0 pnbd2 pvdknbd2-200 pvdknbd2-0; do
+		prefill "${DEV[$n]}"
+	done
+	for ((rep = 1; rep <= REPS; rep++)); do
+		for job in $COUNT_JOBS rr4k-qd32-2q; do
+			q=1
+			[[ $job == *-2q ]] && q=2
+			count nbd default nbd "pnbd$q" "$job" "$rep"
+			for p in 200 0; do
+				count nbd "poll_us=$p" vdk-nbd "pvdknbd$q-$p" "$job" "$rep"
+			done
+		done
+	done
+	profile vdk-nbd-poll200-qd1 pvdknbd1-200 rr4k-qd1
+	profile vdk-nbd-poll0-qd1 pvdknbd1-0 rr4k-qd1
+	profile nbd-qd1 pnbd1 rr4k-qd1
+	profile vdk-nbd-poll200-2q pvdknbd2-200 rr4k-qd32-2q
+	profile vdk-nbd-poll0-2q pvdknbd2-0 rr4k-qd32-2q
+	profile vdk-nbd-poll0-1m-read pvdknbd1-0 sr1m-qd8
+	for q in 1 2; do
+		teardown_nbd "pnbd$q"
+		for p in 200 0; do teardown_vdk-nbd "pvdknbd$q-$p"; done
+	done
 }
 
 # ---- main ----

@@ -14,7 +14,7 @@ Usage: bench/vm/profile.sh [--kernel trixie|sid] [--parts A,B] [--reps N]
           [--runtime SECS] [--polls NS,NS] [--vdk BINARY]
           [--variant NAME=BINARY ...] [--out DIR] [--timeout SECS]
 
-  --parts LIST    counts,qsd,poll,variants,perf (default counts,qsd,perf): see
+  --parts LIST    counts,qsd,poll,variants,perf,nbd (default counts,qsd,perf): see
                   bench/vm/profile-guest.sh
   --reps N        repetitions, interleaved (2)
   --runtime SECS  fio runtime per run (8)
@@ -76,7 +76,7 @@ done
 S=$(IFS=,; echo "${SET[*]}")
 rc=0
 VDK_VM_EXTRA_PKGS=linux-perf "$TOP/tests/vm/run.sh" --kernel "$KERNEL" \
-	--overlay "$STAGE" --out "$OUT" --mem 3G --smp 2 --timeout "$TIMEOUT" \
+	--overlay "$STAGE" --out "$OUT" --mem 4G --smp 2 --timeout "$TIMEOUT" \
 	--append "tsc=reliable${S:+ vdk.prof=$S}" || rc=$?
 echo "profile: results in $OUT (counts.csv, perf-*.txt)" >&2
 exit "$rc"

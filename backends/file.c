@@ -33,7 +33,10 @@
  * write without possibly blocking (no RWF_NOWAIT), so io_uring would hand
  * every request to one of its worker threads, a wake-up and a context
  * switch each way, when the transfer itself is a copy from or to memory.
- * A short transfer goes on through the ring.
+ * A short transfer goes on through the ring.  Transfers above INLINE_MAX
+ * go through the ring from the start: there the copy, not the wake-up,
+ * is the cost, and an io_uring worker does it on another CPU while the
+ * queue's thread goes on serving the ring.
  *
  * Discard and zeroing use fallocate(2) where the file system or device can
  * (asynchronously, through the ring), and learn at first use when it
@@ -61,6 +64,8 @@
 /* Zeros to write from, when the storage cannot zero a range itself. */
 #define ZERO_BUF_SIZE (64u << 10)
 #define ZERO_IOVS 64
+/* The largest transfer done inline on a file in memory. */
+#define INLINE_MAX (128u << 10)
 
 static const uint8_t zero_buf[ZERO_BUF_SIZE] __attribute__((aligned(4096)));
 static const struct iovec zero_iov[ZERO_IOVS] = {
@@ -832,7 +837,7 @@ static int file_rw(struct vdk_bq *q, struct vdk_bio *bio)
 		bio->done(bio, 0);
 		return 0;
 	}
-	if (q->b->in_memory)
+	if (q->b->in_memory && bio->len <= INLINE_MAX)
 		return rw_inline(q, bio);
 	return start(q, bio, STEP_RW);
 }

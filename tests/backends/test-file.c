@@ -468,5 +468,7 @@ int main(void)
 	if (!test_io("/dev/shm", false, "block-size=512"))
 		fprintf(stderr, "skipping /dev/shm\n");
 	test_io("/dev/shm", true, "block-size=512");
+	/* Transfers past the inline limit, through the ring. */
+	test_io("/dev/shm", false, "block-size=4096");
 	return T_EXIT_PASS;
 }

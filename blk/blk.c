@@ -120,7 +120,7 @@ void blk_fill_config(const struct blk_shared *sh, unsigned int num_queues,
 	memset(&c, 0, sizeof(c));
 	c.capacity = htole64(atomic_load(&sh->size) / SECTOR);
 	c.size_max = htole32(1u << 20);
-	c.seg_max = htole32(BLK_SEG_MAX);
+	c.seg_max = htole32(sh->seg_max);
 	c.blk_size = htole32(sh->block_size);
 	c.physical_block_exp = 0;
 	c.min_io_size = htole16(1);
@@ -421,6 +421,7 @@ int vdk__blk_new(const struct vdk_blk_cfg *cfg, blk_create_fn create,
 	blk->sh.ops = cfg->backend;
 	blk->sh.block_size = cfg->block_size ? cfg->block_size :
 			     info.block_size == 4096 ? 4096 : 512;
+	blk->sh.seg_max = blk_seg_max(cfg->queue_size);
 	blk->sh.read_only = cfg->read_only || info.read_only;
 	blk->sh.can_flush = info.can_flush && cfg->backend->flush;
 	blk->sh.can_discard = info.can_discard && cfg->backend->discard;

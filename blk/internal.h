@@ -8,7 +8,20 @@
 
 #include "blk.h"
 
-#define BLK_SEG_MAX 126
+/*
+ * Data segments per request (seg_max): the queue size less the header and
+ * the status, since a driver may not make a descriptor chain longer than
+ * the queue, indirect or not; at most BLK_SEG_MAX.  At the default queue
+ * size, 256, a 1 MiB request of 4 KiB pages goes in two requests (1016 KiB
+ * and 8 KiB), as on qemu-storage-daemon's export; 126 made it three.
+ */
+#define BLK_SEG_MAX 254
+static inline unsigned int blk_seg_max(unsigned int queue_size)
+{
+	if (queue_size < 4)
+		return 1;
+	return queue_size - 2 < BLK_SEG_MAX ? queue_size - 2 : BLK_SEG_MAX;
+}
 /* Data segments, header, status, and room for buffers split in two. */
 #define BLK_MAX_IOVECS (2 * (BLK_SEG_MAX + 2) + 8)
 #define BLK_SERIAL_LEN 20
@@ -32,6 +45,7 @@ struct blk_shared {
 	const struct vdk_backend_ops *ops;
 	_Atomic uint64_t size;    /* bytes */
 	uint32_t block_size;
+	uint32_t seg_max;         /* blk_seg_max() of the queue size */
 	bool read_only;
 	bool can_flush, can_discard, can_zero, can_zero_unmap;
 	bool fail_io;

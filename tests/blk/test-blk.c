@@ -236,7 +236,7 @@ static void test_requests(const char *backend, int argc, char **argv)
 	memcpy(&cfg, config, sizeof(cfg));
 	CHECK_EQ(le64toh(cfg.capacity), DISK / 512);
 	CHECK_EQ(le32toh(cfg.blk_size), 512);
-	CHECK_EQ(le32toh(cfg.seg_max), BLK_SEG_MAX);
+	CHECK_EQ(le32toh(cfg.seg_max), QSIZE - 2);
 	CHECK(!(sim_device_features(e.s) & (1ull << VIRTIO_BLK_F_CONFIG_WCE)));
 
 	/* Writes and reads of several sizes, the last sector included. */
@@ -453,6 +453,77 @@ static void test_backend_error_and_resize(void)
 	unlink(path);
 }
 
+/*
+ * seg_max is the queue size less the header and the status; a request
+ * with that many data segments, scattered, through an indirect table
+ * (a chain as long as the queue), writes and reads back whole.
+ */
+static void test_max_segments(void)
+{
+	const unsigned int nseg = QSIZE - 2, seg = 512;
+	const uint64_t table = HDR(0) + 0xc0000;
+	struct virtio_blk_config cfg;
+	struct sim_buf b[QSIZE];
+	struct virtio_blk_outhdr h;
+	unsigned char *want = malloc(nseg * seg), *got = malloc(seg);
+	char *ram[] = { "size=4M" };
+	const void *config;
+	struct env e;
+	uint32_t size;
+	uint8_t st;
+	int head;
+
+	/* At most BLK_SEG_MAX, whatever the queue size. */
+	CHECK_EQ(blk_seg_max(1024), BLK_SEG_MAX);
+	CHECK_EQ(blk_seg_max(256), 254);
+	CHECK_EQ(blk_seg_max(2), 1);
+	env_open(&e, "ram", 1, false, 1, ram);
+	config = sim_config(e.s, &size);
+	memcpy(&cfg, config, sizeof(cfg));
+	CHECK_EQ(le32toh(cfg.seg_max), QSIZE - 2);
+	pattern(want, nseg * seg, 9);
+	for (unsigned int pass = 0; pass < 2; pass++) {
+		bool rd = pass == 1;
+
+		h = (struct virtio_blk_outhdr){
+			.type = htole32(rd ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT),
+			.sector = htole64(8),
+		};
+		sim_write(e.s, HDR(0), &h, sizeof(h));
+		st = 0xee;
+		sim_write(e.s, STATUS(0), &st, 1);
+		b[0] = (struct sim_buf){ HDR(0), sizeof(h), false };
+		/* Every other 512 bytes, backwards on the read. */
+		for (unsigned int i = 0; i < nseg; i++) {
+			unsigned int slot = rd ? nseg - 1 - i : i;
+			uint64_t at = DATA(0) + (uint64_t)slot * 2 * seg;
+
+			if (rd)
+				sim_fill(e.s, at, 0, seg);
+			else
+				sim_write(e.s, at, want + (size_t)i * seg, seg);
+			b[1 + i] = (struct sim_buf){ at, seg, rd };
+		}
+		b[1 + nseg] = (struct sim_buf){ STATUS(0), 1, true };
+		head = sim_vq_add(e.s, 0, b, nseg + 2, table);
+		CHECK(head >= 0);
+		sim_vq_kick(e.s, 0, true);
+		CHECK_EQ(wait_used(&e, 0, head), rd ? nseg * seg + 1 : 1);
+		sim_read(e.s, STATUS(0), &st, 1);
+		CHECK_EQ(st, VIRTIO_BLK_S_OK);
+	}
+	for (unsigned int i = 0; i < nseg; i++) {
+		uint64_t at = DATA(0) + (uint64_t)(nseg - 1 - i) * 2 * seg;
+
+		sim_read(e.s, at, got, seg);
+		CHECK(memcmp(got, want + (size_t)i * seg, seg) == 0);
+	}
+	check_blocks(&e, 0, 8, nseg * seg, 9);
+	env_close(&e);
+	free(want);
+	free(got);
+}
+
 int main(void)
 {
 	char *ram[] = { "size=4M" };
@@ -476,5 +547,6 @@ int main(void)
 	unlink(path);
 
 	test_backend_error_and_resize();
+	test_max_segments();
 	return T_EXIT_PASS;
 }

@@ -63,6 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct blk_shared sh = {
 		.ops = &vdk_backend_ram,
 		.block_size = 512,
+		.seg_max = blk_seg_max(QSIZE),
 		.can_flush = true,
 		.can_discard = true,
 		.can_zero = true,

@@ -59,6 +59,8 @@ const char vdk_add_usage[] =
 #define DESTROY_SLEEP_MS 50
 /* How often to look at sysfs while waiting for the device. */
 #define LIVE_POLL_MS 20
+/* How often the serving loop looks at what the SIGBUS guard caught. */
+#define SERVE_TICK_MS 1000
 
 /* What add_run() does with an existing device, if any. */
 enum add_mode {
@@ -318,14 +320,30 @@ static void bus_refresh(struct add_ctx *c)
 	memcpy(c->node, node, sizeof(node));
 }
 
+/* Pages of driver memory the SIGBUS guard replaced: say so, once each. */
+static void sigbus_report(struct add_ctx *c, uint64_t *seen)
+{
+	uint64_t n = vdk_sigbus_pages();
+
+	if (n == *seen)
+		return;
+	vdk_log(VDK_LOG_ERR,
+		"%s: the driver truncated memory it had given the device: %llu page(s) of it now read as zeros (SIGBUS caught)",
+		c->a.name, (unsigned long long)(n - *seen));
+	*seen = n;
+}
+
 /* Serve until SIGINT or SIGTERM.  SIGHUP: the backend may have grown. */
 static void serve(struct add_ctx *c)
 {
 	struct pollfd pfd = { .fd = c->sfd, .events = POLLIN };
+	uint64_t sigbus_seen = vdk_sigbus_pages();
 	int sig, ret;
 
 	for (;;) {
-		if (poll(&pfd, 1, -1) < 0) {
+		ret = poll(&pfd, 1, SERVE_TICK_MS);
+		sigbus_report(c, &sigbus_seen);
+		if (ret < 0) {
 			if (errno == EINTR)
 				continue;
 			vdk_log(VDK_LOG_ERR, "%s: poll: %s", c->a.name,
@@ -461,6 +479,12 @@ static void add_run(struct add_ctx *c)
 	ret = signals_setup(c);
 	if (ret) {
 		add_fail(c, VDK_EXIT_FAIL, "signals: %s", strerror(-ret));
+		goto err_signals;
+	}
+	/* A client on the vhost bus may truncate its memory file under us. */
+	ret = vdk_sigbus_guard();
+	if (ret) {
+		add_fail(c, VDK_EXIT_FAIL, "SIGBUS guard: %s", strerror(-ret));
 		goto err_signals;
 	}
 	if (c->ops->start && c->mode != MODE_RESCUE) {

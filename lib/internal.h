@@ -119,6 +119,13 @@ int vdk__iotlb_iov(struct vdk__iotlb *t, struct vdk__tlb *c, uint64_t iova,
 int vdk__iotlb_read(struct vdk__iotlb *t, struct vdk__tlb *c, uint64_t iova,
 		    void *buf, uint64_t len);
 
+/* ---- the SIGBUS guard (guard.c) ---- */
+
+/* A mapping of the driver's memory, covered by vdk_sigbus_guard(). */
+void vdk__guard_add(const void *addr, size_t len);
+/* ... and no more, before it is unmapped. */
+void vdk__guard_del(const void *addr);
+
 /* ---- the in-flight log (inflight.c) ---- */
 
 /* One queue's part of the log file; see inflight.c. */

@@ -38,6 +38,7 @@ int vdk__iotlb_init(struct vdk__iotlb *t, struct vdk__kernel *k,
 
 static void unmap_entry(struct vdk__iotlb *t, struct vdk__map_entry *e)
 {
+	vdk__guard_del(e->map.addr);
 	t->k->ops->iotlb_unmap(t->k, &e->map);
 	free(e);
 }
@@ -205,10 +206,12 @@ static struct vdk__map_entry *lookup_slow(struct vdk__iotlb *t, uint64_t iova)
 		goto out;
 	}
 	e = insert(t, &m);
-	if (!e)
+	if (!e) {
 		t->k->ops->iotlb_unmap(t->k, &m);
-	else
+	} else {
+		vdk__guard_add(m.addr, (size_t)(m.last - m.start + 1));
 		t->maps++;
+	}
 out:
 	pthread_mutex_unlock(&t->lock);
 	return e;

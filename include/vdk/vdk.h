@@ -286,6 +286,25 @@ void vdk_vq_get_stats(const struct vdk_vq *vq, struct vdk_vq_stats *st);
 /* Number of requests popped and not yet pushed. */
 unsigned int vdk_vq_inflight(const struct vdk_vq *vq);
 
+/*
+ * The SIGBUS guard, for a process that serves clients it does not trust
+ * with their memory (the vhost bus: a VMM's memory file).  A client that
+ * truncates the file behind memory we have mapped would have the next
+ * access raise SIGBUS and end the process.  With the guard, a SIGBUS in a
+ * mapping of driver memory puts a private zero page there instead: the
+ * access goes on (reads see zeros, writes are lost: the client took that
+ * memory away) and vdk_sigbus_pages() counts the page.  Other SIGBUSes
+ * reach the handler installed before, or end the process as usual.
+ *
+ * Process-wide and idempotent: it installs a SIGBUS handler with
+ * sigaction(2); call it once, before serving, and do not replace that
+ * handler afterwards.  Returns 0 or -errno.
+ */
+int vdk_sigbus_guard(void);
+
+/* Pages of driver memory the guard has replaced since the start. */
+uint64_t vdk_sigbus_pages(void);
+
 #ifdef __cplusplus
 }
 #endif

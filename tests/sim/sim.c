@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
@@ -22,6 +23,7 @@ struct region {
 	unsigned int maps;
 	bool retired;
 	bool kept; /* by recut(), while it runs */
+	size_t shared_len; /* buf is a mapping of a memfd of this size */
 	struct region *next_retired;
 };
 
@@ -98,7 +100,10 @@ static struct region *find_region(const struct sim *s, uint64_t iova)
 static void region_put(struct sim *s, struct region *r)
 {
 	if (r->retired && r->maps == 0) {
-		free(r->buf);
+		if (r->shared_len)
+			munmap(r->buf, r->shared_len);
+		else
+			free(r->buf);
 		free(r);
 	}
 }
@@ -910,4 +915,32 @@ uint16_t sim_vq_used_idx(struct sim *s, unsigned int qi)
 	struct simq *q = &s->q[qi];
 
 	return le16toh(__atomic_load_n(&q_used(s, q)->idx, __ATOMIC_ACQUIRE));
+}
+
+int sim_region_memfd(struct sim *s, uint64_t iova)
+{
+	struct region *r = find_region(s, iova);
+	size_t len = r->last - r->start + 1;
+	void *p;
+	int fd;
+
+	if (r->maps || r->shared_len)
+		return -EBUSY;
+	fd = memfd_create("vdk-sim-region", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len)) {
+		close(fd);
+		return -errno;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return -errno;
+	}
+	memcpy(p, r->buf, len);
+	free(r->buf);
+	r->buf = p;
+	r->shared_len = len;
+	return fd;
 }

@@ -54,6 +54,13 @@ int sim_cut(struct sim *s, const uint64_t *cuts, unsigned int n);
 /* Make [start, last] unmapped (perm 0) or give it @perm; cuts as needed. */
 int sim_set_perm(struct sim *s, uint64_t start, uint64_t last, uint8_t perm);
 
+/*
+ * Put the region around @iova in a memfd (shared mapping, contents kept),
+ * before the library maps it, and return the fd, for the test to shrink
+ * under the library as a hostile client would; -errno on failure.
+ */
+int sim_region_memfd(struct sim *s, uint64_t iova);
+
 /* Copy into / out of driver memory at @iova, across regions. */
 void sim_write(struct sim *s, uint64_t iova, const void *buf, uint64_t len);
 void sim_read(struct sim *s, uint64_t iova, void *buf, uint64_t len);

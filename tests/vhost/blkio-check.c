@@ -19,6 +19,13 @@
  * Bench mode: --bench read|write|randread|randwrite, --bs, --qd per queue,
  * --queues, --seconds; prints one JSON line with IOPS and MiB/s.
  *
+ * Shrink mode (--shrink): a hostile client.  It writes 64 KiB at offset 0
+ * from a buffer whose memory file it truncated after mapping it, so the
+ * daemon finds that memory gone (SIGBUS, for a process that maps it).  The
+ * write must complete (with the zeros the daemon then finds there, or an
+ * I/O error), the daemon must go on serving: a read of that range must
+ * complete and give zeros (or, after an error, anything).
+ *
  * Exit status: 0 all good, 1 a mismatch or an I/O error, 2 usage, 77 no
  * such device.
  */
@@ -44,7 +51,7 @@
 #define MAX_SEGS 4
 #define CHUNK_MAX (256u << 10)
 
-enum mode { MODE_CHECK, MODE_FILL, MODE_VERIFY, MODE_BENCH };
+enum mode { MODE_CHECK, MODE_FILL, MODE_VERIFY, MODE_BENCH, MODE_SHRINK };
 enum bench { B_READ, B_WRITE, B_RANDREAD, B_RANDWRITE };
 
 static struct {
@@ -619,6 +626,57 @@ static void *bench_thread(void *arg)
 
 /* ---- set up and run ---- */
 
+/* One request on queue 0, waited for (30 s at most): its result. */
+static int sync_io(bool write, void *buf, size_t len)
+{
+	struct blkioq *q = blkio_get_queue(b, 0);
+	struct blkio_completion c;
+	struct timespec ts = { 30, 0 };
+	int n;
+
+	if (write)
+		blkioq_write(q, 0, buf, len, NULL, 0);
+	else
+		blkioq_read(q, 0, buf, len, NULL, 0);
+	n = blkioq_do_io(q, &c, 1, 1, &ts);
+	if (n != 1)
+		die("%s: no completion in 30 s (%d)", write ? "write" : "read",
+		    n);
+	return c.ret;
+}
+
+static int shrink(void)
+{
+	const size_t len = 65536;
+	struct region bad, good;
+	int wret, rret;
+	int64_t at;
+
+	if (region_new(&bad, len, 2) < 0 || region_new(&good, len, 0) < 0)
+		die("memory region: %s", blkio_get_error_msg());
+	memset(bad.r.addr, 0xa5, len);
+	/* The region's file, gone under the daemon's mapping of it. */
+	if (ftruncate(bad.r.fd, 0))
+		die("ftruncate: %s", strerror(errno));
+	wret = sync_io(true, bad.r.addr, len);
+	memset(good.r.addr, 0x11, len);
+	rret = sync_io(false, good.r.addr, len);
+	if (rret)
+		fail("read after the write from truncated memory: %s",
+		     strerror(-rret));
+	else if (!wret && (at = zero_diff(good.r.addr, len)) >= 0)
+		fail("the write from truncated memory left %#x at byte %" PRId64
+		     ", not zeros", ((uint8_t *)good.r.addr)[at], at);
+	else
+		printf("blkio-check: shrink: write from truncated memory: %s; read back: %s\n",
+		       wret ? strerror(-wret) : "ok",
+		       wret ? "ok" : "zeros");
+	region_free(&bad);
+	region_free(&good);
+	blkio_destroy(&b);
+	return atomic_load(&failed) ? 1 : 0;
+}
+
 static uint64_t parse_size(const char *s)
 {
 	char *end;
@@ -649,6 +707,7 @@ static void usage(FILE *f)
 "       blkio-check --bench read|write|randread|randwrite [--bs BYTES]\n"
 "                   [--qd N] [--queues N] [--seconds S] [--size BYTES]\n"
 "       blkio-check --pattern SEED --size BYTES   (the pattern, to stdout)\n"
+"       blkio-check --shrink   (a client that truncates its memory file)\n"
 "\n"
 "A libblkio (virtio-blk-vhost-vdpa) client for vdk's vhost bus.  Default\n"
 "DEV /dev/vhost-vdpa-0, 1 queue, queue depth 16, the first 64 MiB of the\n"
@@ -718,6 +777,7 @@ int main(int argc, char **argv)
 		{ "bs", required_argument, NULL, 'b' },
 		{ "seconds", required_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, 'Q' },
+		{ "shrink", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -763,6 +823,7 @@ int main(int argc, char **argv)
 		case 'b': opt.bs = parse_size(optarg); break;
 		case 't': opt.seconds = (unsigned int)parse_size(optarg); break;
 		case 'Q': opt.quiet = true; break;
+		case 'K': opt.mode = MODE_SHRINK; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -805,6 +866,8 @@ int main(int argc, char **argv)
 	if (ret < 0)
 		die("start: %s", blkio_get_error_msg());
 	get_props();
+	if (opt.mode == MODE_SHRINK)
+		return shrink();
 	if (opt.mode != MODE_BENCH && opt.size == 0 && capacity > (64u << 20))
 		opt.size = 64u << 20;
 	if (opt.size == 0 || opt.size > capacity)

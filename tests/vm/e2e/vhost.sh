@@ -209,12 +209,47 @@ vhost_bench_kill() {
 	del vh4
 }
 
+# ---- 5. a client that truncates its memory file under the daemon ----
+
+vhost_shrink() {
+	local img=$WORK/vh6.img node pid out
+	# RAM: the daemon copies the data itself, takes the SIGBUS, sees
+	# zeros where the memory went, and goes on.
+	node=$(vh_add vh5 -q 1 ram size=64M)
+	vh_pid vh5
+	pid=$VH_PID
+	out=$(vh_blkio "$node" --shrink)
+	echo "  ram: $out"
+	[[ $out == *'write from truncated memory: ok; read back: zeros'* ]]
+	kill -0 "$pid"
+	# The daemon's serving loop reports it within a second.
+	wait_for 5 grep -q 'SIGBUS caught' "$WORK/vh5.log"
+	grep 'SIGBUS caught' "$WORK/vh5.log"
+	# The same daemon serves the next client in full.
+	vh_blkio "$node" --queues 1 --qd 8 --seed 31
+	[[ $(cat "$WORK/vh5.pid") == "$pid" ]]
+	del vh5
+	# A file: the kernel copies (pwritev, io_uring), meets the hole and
+	# fails the write (EFAULT): an I/O error for that request alone.
+	truncate -s 64M "$img"
+	node=$(vh_add vh6 -q 1 file path="$img")
+	vh_pid vh6
+	pid=$VH_PID
+	out=$(vh_blkio "$node" --shrink)
+	echo "  file: $out"
+	[[ $out == *'blkio-check: shrink: write from truncated memory: '* ]]
+	kill -0 "$pid"
+	vh_blkio "$node" --queues 1 --qd 8 --seed 32
+	del vh6
+}
+
 vhost_scenarios() {
 	run_scenario "vhost 0. load vhost_vdpa" modprobe vhost_vdpa
 	run_scenario "vhost 1. blkio-check on 4 queues, 5 clients in a row, nothing left mapped" vhost_blkio
 	run_scenario "vhost 2. qemu-io and qemu-img convert through QEMU's blkio driver" vhost_qemu
 	run_scenario "vhost 3. vdk bus: vhost -> virtio -> vhost, data kept both ways" vhost_move
 	run_scenario "vhost 4. bench mode; a client killed during I/O, the next one clean" vhost_bench_kill
+	run_scenario "vhost 5. a client truncates its memory file: the daemon lives on" vhost_shrink
 	# The other groups expect new devices on virtio_vdpa alone.
 	modprobe -r vhost_vdpa || true
 }

@@ -211,35 +211,36 @@ vhost_bench_kill() {
 
 # ---- 5. a client that truncates its memory file under the daemon ----
 
-vhost_shrink() {
-	local img=$WORK/vh6.img node pid out
-	# RAM: the daemon copies the data itself, takes the SIGBUS, sees
-	# zeros where the memory went, and goes on.
-	node=$(vh_add vh5 -q 1 ram size=64M)
-	vh_pid vh5
+# vh_shrink NAME SEED WANT BACKEND...: a device NAME on BACKEND; a client
+# that truncates its memory file (blkio-check --shrink, whose line must
+# contain WANT); then a whole check with SEED: the same daemon serves both.
+vh_shrink() {
+	local name=$1 seed=$2 want=$3 node pid out
+	shift 3
+	node=$(vh_add "$name" -q 1 "$@")
+	vh_pid "$name"
 	pid=$VH_PID
 	out=$(vh_blkio "$node" --shrink)
-	echo "  ram: $out"
-	[[ $out == *'write from truncated memory: ok; read back: zeros'* ]]
+	echo "  $1: $out"
+	[[ $out == *"$want"* ]]
 	kill -0 "$pid"
-	# The daemon's serving loop reports it within a second.
+	vh_blkio "$node" --queues 1 --qd 8 --seed "$seed"
+	[[ $(cat "$WORK/$name.pid") == "$pid" ]]
+}
+
+vhost_shrink() {
+	local img=$WORK/vh6.img
+	# RAM: the daemon copies the data itself, takes the SIGBUS, sees
+	# zeros where the memory went, goes on, and says so within a second.
+	vh_shrink vh5 31 'write from truncated memory: ok; read back: zeros' \
+		ram size=64M
 	wait_for 5 grep -q 'SIGBUS caught' "$WORK/vh5.log"
 	grep 'SIGBUS caught' "$WORK/vh5.log"
-	# The same daemon serves the next client in full.
-	vh_blkio "$node" --queues 1 --qd 8 --seed 31
-	[[ $(cat "$WORK/vh5.pid") == "$pid" ]]
 	del vh5
 	# A file: the kernel copies (pwritev, io_uring), meets the hole and
 	# fails the write (EFAULT): an I/O error for that request alone.
 	truncate -s 64M "$img"
-	node=$(vh_add vh6 -q 1 file path="$img")
-	vh_pid vh6
-	pid=$VH_PID
-	out=$(vh_blkio "$node" --shrink)
-	echo "  file: $out"
-	[[ $out == *'blkio-check: shrink: write from truncated memory: '* ]]
-	kill -0 "$pid"
-	vh_blkio "$node" --queues 1 --qd 8 --seed 32
+	vh_shrink vh6 32 'shrink: write from truncated memory: ' file path="$img"
 	del vh6
 }
 

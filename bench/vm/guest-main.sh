@@ -71,7 +71,7 @@ ORDER=0
 # run_one JOB CONTENDER NAME REP: records the disk's hardware queues too.
 run_one() {
 	local job=$1 c=$2 name=$3 rep=$4 q out=$W/fio.json rc=0
-	local cpu0 cpu1 busy0 busy1 t0 args osd0 osd1
+	local cpu0 cpu1 busy0 busy1 t0 args osd0 osd1 cache
 	args=$(job_args "$job")
 	q=$(hw_queues "${DEV[$name]}")
 	ORDER=$((ORDER + 1))
@@ -91,6 +91,7 @@ run_one() {
 	cpu1=$(proc_cpu "${PID[$name]}")
 	osd1=$(proc_cpu "$OSD_PID")
 	busy1=$(guest_busy)
+	cache=$(disk_cache "${DEV[$name]}")
 	{
 		printf '{"job":"%s","contender":"%s","rep":%d,"order":%d,"queues":%d,' \
 			"$job" "$c" "$rep" "$ORDER" "$q"
@@ -111,7 +112,7 @@ run_one() {
 		printf '}\n'
 	} >>"$R/raw.jsonl"
 	if ((rc == 0)) && [[ -s $out ]]; then
-		log "rep $rep/$REPS $job $c: $(fio_summary "$out"), daemon $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.1f", b - a }') s CPU"
+		log "rep $rep/$REPS $job $c: $(fio_summary "$out"), daemon $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.1f", b - a }') s CPU${cache:+; $cache}"
 	else
 		log "rep $rep/$REPS $job $c: FAILED (fio status $rc): $(tail -n 2 "$W/fio.err" | tr '\n' ' ')"
 	fi

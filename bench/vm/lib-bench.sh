@@ -242,3 +242,12 @@ hw_queues() {
 	[[ $1 == /dev/* ]] || { echo 0; return; }
 	find "/sys/block/$(basename "$1")/mq" -mindepth 1 -maxdepth 1 | wc -l
 }
+
+# The cache mode the kernel sees on a disk and the flushes it sent so far
+# ("write back, 3 flushes"); nothing for a URI.
+disk_cache() {
+	local d=/sys/block/${1##*/}
+	[[ $1 == /dev/* && -r $d/stat ]] || return 0
+	printf '%s, %s flushes' "$(cat "$d/queue/write_cache" 2>/dev/null)" \
+		"$(awk '{ print $16 + 0 }' "$d/stat")"
+}

@@ -124,30 +124,30 @@ static uint32_t wait_used(struct env *e, unsigned int q, int head)
 }
 
 /*
- * One request: header (type, sector), @len data bytes at DATA(q) (readable
- * for writes, writable otherwise), status byte.  Returns the status and
- * sets *used.
+ * One request: header (type, sector), the @n data buffers of @data,
+ * status byte; through an indirect table at @table unless it is 0.
+ * Returns the status and sets *used.
  */
-static int io(struct env *e, unsigned int q, uint32_t type, uint64_t sector,
-	      uint32_t len, bool data_writable, uint32_t *used)
+static int io_chain(struct env *e, unsigned int q, uint32_t type,
+		    uint64_t sector, const struct sim_buf *data, unsigned int n,
+		    uint64_t table, uint32_t *used)
 {
 	struct virtio_blk_outhdr h = {
 		.type = htole32(type),
 		.sector = htole64(sector),
 	};
-	struct sim_buf b[3];
-	unsigned int n = 0;
+	struct sim_buf b[QSIZE];
 	uint32_t ulen;
 	uint8_t st = 0xee;
 	int head;
 
+	CHECK(n + 2 <= QSIZE);
 	sim_write(e->s, HDR(q), &h, sizeof(h));
 	sim_write(e->s, STATUS(q), &st, 1);
-	b[n++] = (struct sim_buf){ HDR(q), sizeof(h), false };
-	if (len)
-		b[n++] = (struct sim_buf){ DATA(q), len, data_writable };
-	b[n++] = (struct sim_buf){ STATUS(q), 1, true };
-	head = sim_vq_add(e->s, q, b, n, 0);
+	b[0] = (struct sim_buf){ HDR(q), sizeof(h), false };
+	memcpy(&b[1], data, n * sizeof(*data));
+	b[n + 1] = (struct sim_buf){ STATUS(q), 1, true };
+	head = sim_vq_add(e->s, q, b, n + 2, table);
 	CHECK(head >= 0);
 	sim_vq_kick(e->s, q, true);
 	ulen = wait_used(e, q, head);
@@ -155,6 +155,18 @@ static int io(struct env *e, unsigned int q, uint32_t type, uint64_t sector,
 		*used = ulen;
 	sim_read(e->s, STATUS(q), &st, 1);
 	return st;
+}
+
+/*
+ * One request with @len data bytes at DATA(q) (readable for writes,
+ * writable otherwise).  Returns the status and sets *used.
+ */
+static int io(struct env *e, unsigned int q, uint32_t type, uint64_t sector,
+	      uint32_t len, bool data_writable, uint32_t *used)
+{
+	const struct sim_buf d = { DATA(q), len, data_writable };
+
+	return io_chain(e, q, type, sector, &d, len ? 1 : 0, 0, used);
 }
 
 static void pattern(unsigned char *p, size_t n, unsigned int seed)
@@ -463,15 +475,12 @@ static void test_max_segments(void)
 	const unsigned int nseg = QSIZE - 2, seg = 512;
 	const uint64_t table = HDR(0) + 0xc0000;
 	struct virtio_blk_config cfg;
-	struct sim_buf b[QSIZE];
-	struct virtio_blk_outhdr h;
+	struct sim_buf b[QSIZE - 2];
 	unsigned char *want = malloc(nseg * seg), *got = malloc(seg);
 	char *ram[] = { "size=4M" };
 	const void *config;
 	struct env e;
-	uint32_t size;
-	uint8_t st;
-	int head;
+	uint32_t size, used;
 
 	/* At most BLK_SEG_MAX, whatever the queue size. */
 	CHECK_EQ(blk_seg_max(1024), BLK_SEG_MAX);
@@ -485,14 +494,6 @@ static void test_max_segments(void)
 	for (unsigned int pass = 0; pass < 2; pass++) {
 		bool rd = pass == 1;
 
-		h = (struct virtio_blk_outhdr){
-			.type = htole32(rd ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT),
-			.sector = htole64(8),
-		};
-		sim_write(e.s, HDR(0), &h, sizeof(h));
-		st = 0xee;
-		sim_write(e.s, STATUS(0), &st, 1);
-		b[0] = (struct sim_buf){ HDR(0), sizeof(h), false };
 		/* Every other 512 bytes, backwards on the read. */
 		for (unsigned int i = 0; i < nseg; i++) {
 			unsigned int slot = rd ? nseg - 1 - i : i;
@@ -502,15 +503,12 @@ static void test_max_segments(void)
 				sim_fill(e.s, at, 0, seg);
 			else
 				sim_write(e.s, at, want + (size_t)i * seg, seg);
-			b[1 + i] = (struct sim_buf){ at, seg, rd };
+			b[i] = (struct sim_buf){ at, seg, rd };
 		}
-		b[1 + nseg] = (struct sim_buf){ STATUS(0), 1, true };
-		head = sim_vq_add(e.s, 0, b, nseg + 2, table);
-		CHECK(head >= 0);
-		sim_vq_kick(e.s, 0, true);
-		CHECK_EQ(wait_used(&e, 0, head), rd ? nseg * seg + 1 : 1);
-		sim_read(e.s, STATUS(0), &st, 1);
-		CHECK_EQ(st, VIRTIO_BLK_S_OK);
+		CHECK_EQ(io_chain(&e, 0, rd ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT,
+				  8, b, nseg, table, &used),
+			 VIRTIO_BLK_S_OK);
+		CHECK_EQ(used, rd ? nseg * seg + 1 : 1);
 	}
 	for (unsigned int i = 0; i < nseg; i++) {
 		uint64_t at = DATA(0) + (uint64_t)(nseg - 1 - i) * 2 * seg;

@@ -115,6 +115,7 @@ run_one() {
 		log "rep $rep/$REPS $job $c: $(fio_summary "$out"), daemon $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.1f", b - a }') s CPU${cache:+; $cache}"
 	else
 		log "rep $rep/$REPS $job $c: FAILED (fio status $rc): $(tail -n 2 "$W/fio.err" | tr '\n' ' ')"
+		! declare -F run_failed >/dev/null || run_failed 2>&1 | sed 's/^/    /'
 	fi
 }
 
@@ -155,8 +156,12 @@ phase() {
 		done
 	done
 	for c in "${ACTIVE[@]}"; do
-		"teardown_$c" "b${c//[-_]/}$q" || log "  $c: teardown failed"
+		name=b${c//[-_]/}$q
+		[[ -z ${PID[$name]:-} ]] ||
+			thread_cpu "${PID[$name]}" >"$R/threads-$c-${q}q.txt"
+		"teardown_$c" "$name" || log "  $c: teardown failed"
 	done
+	[[ -z $OSD_PID ]] || thread_cpu "$OSD_PID" >"$R/threads-osd-${q}q.txt"
 }
 
 env_info() {

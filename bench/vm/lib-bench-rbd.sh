@@ -50,7 +50,11 @@ rbd_bench_up() {
 	ceph --version >"$R/ceph-version.txt" 2>&1 || true
 }
 
+# After a failed run: is it the cluster?
+run_failed() { ceph_report; }
+
 rbd_bench_down() {
+	ceph_report >"$R/ceph-end.txt" 2>&1
 	cp "$CEPH_DIR"/*.log "$R/" 2>/dev/null || true
 	ceph_down
 }

@@ -223,6 +223,20 @@ proc_cpu() {
 		printf "%.2f", (f[12] + f[13]) / hz }' "/proc/$1/stat"
 }
 
+# thread_cpu PID: CPU seconds of each of the process's threads so far,
+# busiest first ("seconds name tid"), to tell librbd's or QEMU's threads
+# from the queue loop.
+thread_cpu() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		awk -v hz="$HZ" -v tid="${t##*/}" '{
+			name = $0; sub(/^[^(]*\(/, "", name); sub(/\) .*/, "", name)
+			sub(/.*\) /, ""); split($0, f, " ")
+			printf "%.2f %s %s\n", (f[12] + f[13]) / hz, name, tid }' \
+			"$t/stat" 2>/dev/null
+	done | sort -rn
+}
+
 # Busy CPU seconds of the whole guest (all but idle and iowait).
 guest_busy() {
 	awk -v hz="$HZ" '/^cpu / {

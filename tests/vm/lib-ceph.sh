@@ -1,5 +1,5 @@
 # A single-node Ceph cluster inside the test guest: one monitor, one OSD
-# (bluestore on a sparse file in /tmp, a tmpfs), no manager, cephx on.
+# (bluestore on a sparse file in a tmpfs of its own), no manager, cephx on.
 # In the guest: . /vdk/lib-ceph.sh (the harness puts it beside
 # lib-guest.sh). Used by tests/vm/e2e/rbd.sh and bench/vm/lib-bench-rbd.sh.
 # Needs an image with the Ceph packages (CEPH_PKGS below, given to
@@ -13,6 +13,14 @@
 #   ceph_osd_stop / ceph_osd_start   # the OSD killed (SIGKILL) and back
 #   ceph_down                    # every daemon gone
 #
+# The cluster's directory is a tmpfs of CEPH_TMPFS_MIB, sized for the OSD's
+# block file (CEPH_BLOCK_MIB) and the monitor's store: bluestore's allocator
+# walks through the whole block before it reuses freed space, and it never
+# punches holes in a file, so the file ends up using its full size in
+# memory.  In the guest's /tmp (half the memory) a 2 GiB file ran out of
+# room after about 1.8 GiB of writes: the OSD's writes failed with ENOSPC
+# and the cluster stopped answering writes.
+#
 # Traps (see shared notes): Debian's osd_class_dir is relative (rbd create
 # then fails with EOPNOTSUPP): it is set absolute here. Without a manager
 # nothing reports PG states: rbd create simply waits until PGs are active.
@@ -20,6 +28,8 @@
 CEPH_PKGS="ceph-mon ceph-osd ceph-common"
 CEPH_DIR=/tmp/ceph
 CEPH_CONF=/etc/ceph/ceph.conf
+CEPH_BLOCK_MIB=${CEPH_BLOCK_MIB:-1024}
+CEPH_TMPFS_MIB=$((CEPH_BLOCK_MIB + 256))
 
 _ceph_log() { printf '[%6s] ceph: %s\n' "$(cut -d' ' -f1 /proc/uptime)" "$*"; }
 
@@ -41,8 +51,11 @@ _ceph_osd_active() { ceph daemon osd.0 status 2>/dev/null | grep -q '"state": "a
 ceph_up() {
 	local t0=$SECONDS fsid osd_uuid secret id
 	command -v ceph-mon >/dev/null || { echo "ceph: no ceph-mon in this image (needs $CEPH_PKGS)" >&2; return 1; }
+	! mountpoint -q "$CEPH_DIR" || umount "$CEPH_DIR" || return
 	rm -rf "$CEPH_DIR"
-	mkdir -p "$CEPH_DIR/run" /etc/ceph /var/lib/ceph/bootstrap-osd
+	mkdir -p "$CEPH_DIR" /etc/ceph /var/lib/ceph/bootstrap-osd
+	mount -t tmpfs -o "size=${CEPH_TMPFS_MIB}m,mode=700" tmpfs "$CEPH_DIR" || return
+	mkdir -p "$CEPH_DIR/run"
 	fsid=$(cat /proc/sys/kernel/random/uuid)
 	cat >"$CEPH_CONF" <<-EOF
 	[global]
@@ -67,8 +80,9 @@ ceph_up() {
 	osd data = $CEPH_DIR/osd-\$id
 	osd objectstore = bluestore
 	bluestore block create = true
-	bluestore block size = 2147483648
+	bluestore block size = $((CEPH_BLOCK_MIB << 20))
 	osd memory target = 939524096
+	bluestore debug enforce settings = ssd
 	osd class dir = /usr/lib/x86_64-linux-gnu/rados-classes
 	EOF
 	ceph-authtool --create-keyring "$CEPH_DIR/mon.keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null || return
@@ -126,4 +140,16 @@ ceph_osd_stop() { _ceph_kill osd.0; }
 ceph_down() {
 	_ceph_kill osd.0 || true
 	_ceph_kill mon.a || true
+}
+
+# ceph_report: the cluster's health and the room left, for a log (from
+# the OSD's own counters: without a manager, ceph df has no figures).
+ceph_report() {
+	timeout 20 ceph health detail 2>&1 | head -n 20
+	timeout 20 ceph daemon osd.0 bluefs stats 2>&1 | grep -m 1 'device size'
+	timeout 20 ceph daemon osd.0 perf dump 2>/dev/null | python3 -c '
+import json, sys
+fs = json.load(sys.stdin).get("bluefs", {})
+print("RocksDB (bluefs): %d MiB used" % (fs.get("db_used_bytes", 0) >> 20))' 2>&1
+	df -m "$CEPH_DIR" | tail -n 1
 }

@@ -21,6 +21,13 @@
 # room after about 1.8 GiB of writes: the OSD's writes failed with ENOSPC
 # and the cluster stopped answering writes.
 #
+# The OSD takes the settings of an SSD (bluestore debug enforce settings):
+# its block is memory, and with a file bluestore assumes a disk that
+# seeks.  As one, it sent every 4 KiB write through RocksDB's log first
+# (deferred writes), and RocksDB grew from 26 to 277 MiB over 96 MiB of
+# such writes, until the OSD of a long benchmark was near full; as an SSD
+# it writes them in place and stays near 300 MiB used for a 256 MiB image.
+#
 # Traps (see shared notes): Debian's osd_class_dir is relative (rbd create
 # then fails with EOPNOTSUPP): it is set absolute here. Without a manager
 # nothing reports PG states: rbd create simply waits until PGs are active.

@@ -60,11 +60,17 @@ static const char *bus_of(const char *driver)
  * disk) it is mounted or claimed, which an exclusive open tells.  Unbinding
  * a used disk would pull it from under its users; unbinding a held
  * vhost-vdpa device would wait until the holder lets go.
+ *
+ * A free disk stays claimed through @claim (our exclusive open, -1 when
+ * none) until the caller has unbound it, so that nobody can mount it
+ * between this check and the unbind.  A vhost-vdpa device cannot be held
+ * so: its single open would make the unbind wait for us.
  */
-static int node_busy(const char *node, bool disk, pid_t *holder)
+static int node_busy(const char *node, bool disk, pid_t *holder, int *claim)
 {
 	int fd;
 
+	*claim = -1;
 	*holder = vdk_find_holder(node);
 	if (*holder > 0)
 		return 1;
@@ -73,7 +79,7 @@ static int node_busy(const char *node, bool disk, pid_t *holder)
 	fd = open(node, O_RDONLY | O_EXCL | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno == EBUSY ? 1 : 0;
-	close(fd);
+	*claim = fd;
 	return 0;
 }
 
@@ -138,7 +144,7 @@ int vdk_cmd_bus(int argc, char **argv)
 	struct vdk_state st;
 	char err[256], missing[128], drv[64] = "", cur[4096], node[4096];
 	pid_t pid = 0, holder;
-	int ret;
+	int ret, claim = -1;
 
 	if (vdk_args_bus(argc, argv, &a, err, sizeof(err))) {
 		vdk_cli_err("bus", "%s", err);
@@ -190,7 +196,7 @@ int vdk_cmd_bus(int argc, char **argv)
 		/* Where it is now, if anywhere: in use means refused. */
 		if (drv[0] && vdk_sys_live(a.name, !disk, cur,
 					   sizeof(cur)) == 1 &&
-		    node_busy(cur, disk, &holder)) {
+		    node_busy(cur, disk, &holder, &claim)) {
 			if (holder > 0)
 				vdk_cli_err("bus", "%s is in use (process %d): "
 					    "not moved", cur, (int)holder);
@@ -200,6 +206,8 @@ int vdk_cmd_bus(int argc, char **argv)
 			return VDK_EXIT_FAIL;
 		}
 		ret = vdk_sys_bind(a.name, target);
+		if (claim >= 0)
+			close(claim);
 		if (ret) {
 			vdk_cli_err("bus", "cannot bind '%s' to %s: %s",
 				    a.name, target, strerror(-ret));

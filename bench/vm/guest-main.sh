@@ -29,7 +29,10 @@
 #   size=MiB           disk size (512)
 #   jobs=A+B...        a subset of the jobs below
 #   contenders=A+B...  a subset of the contenders above
-#   seed=N             fio's randseed (20240611)
+#   seed=N             fio's randseed is N plus the run's number (20240611):
+#                      no run reads or writes the very blocks the run
+#                      before it did, whose data a server (an OSD) may
+#                      still hold in its cache
 #
 # Output in $VDK_RESULTS: raw.jsonl (one line per run: job, contender, rep,
 # order, daemon and guest CPU seconds, and fio's whole JSON report),
@@ -85,7 +88,7 @@ run_one() {
 	timeout -k 5 $((RAMP + RUNTIME + 90)) \
 		fio --name="$job" "${FIO_TARGET[@]}" \
 		--thread --time_based --runtime="$RUNTIME" \
-		--ramp_time="$RAMP" --randseed="$SEED" --norandommap \
+		--ramp_time="$RAMP" --randseed=$((SEED + ORDER)) --norandommap \
 		--group_reporting --output-format=json --output="$out" \
 		$args >"$W/fio.err" 2>&1 || rc=$?
 	cpu1=$(proc_cpu "${PID[$name]}")
@@ -180,6 +183,7 @@ env_info() {
 	echo "ramp_s=$RAMP"
 	echo "size_mib=$SIZE"
 	echo "seed=$SEED"
+	echo "seed_per_run=1"
 	echo "jobs=$JOBS"
 	echo "contenders=$CONTENDERS"
 	echo "ioengine=libaio (nbd for fio-nbd)"

@@ -484,7 +484,9 @@ def results_md(st, env, rel_chart, title):
          "randseed %s, norandommap; disks of %s MiB; reads of written data "
          "(vdk-ram, nbd and the file filled first)" % (
              env.get("ioengine", "?"), env.get("ramp_s", "?"),
-             env.get("runtime_s", "?"), env.get("seed", "?"),
+             env.get("runtime_s", "?"),
+             env.get("seed", "?") + (" plus the run's number"
+                                     if env.get("seed_per_run") else ""),
              env.get("size_mib", "?"))),
         ("order", "rep by rep; in each rep every job runs against every "
          "contender in turn, the first contender rotating from rep to rep"),

@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <vdk/vdk.h>
+
 #include "params.h"
 
 struct vdk_bdev; /* one per device, backend-defined */
@@ -84,6 +86,17 @@ struct vdk_backend_info {
 
 #define VDK_BACKEND_ERR_MAX 256
 
+/*
+ * Where a backend's messages go (set_log below): what the daemon's log
+ * should say of the storage, such as a lost connection, requests failed
+ * by timeout= and the recovery after.  Messages above @level are not made.
+ */
+struct vdk_backend_log {
+	vdk_log_fn fn;
+	void *opaque;
+	int level;
+};
+
 struct vdk_backend_ops {
 	const char *name;
 	/* One line for `vdk add --help`. */
@@ -98,6 +111,12 @@ struct vdk_backend_ops {
 	 */
 	int (*open)(struct vdk_params *params, struct vdk_bdev **out,
 		    char *err, size_t errlen);
+	/*
+	 * Optional.  Send messages to @log from now on (it is copied); by
+	 * default a backend says nothing.  Main thread, before start();
+	 * the messages come from the queues' threads.
+	 */
+	void (*set_log)(struct vdk_bdev *b, const struct vdk_backend_log *log);
 	/* Optional.  After fork, before the first queue. */
 	int (*start)(struct vdk_bdev *b, char *err, size_t errlen);
 	/* Required.  NULL is allowed. */

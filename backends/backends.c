@@ -156,6 +156,40 @@ int vdk__get_block_size(struct vdk_params *ps, uint32_t *out, char *err,
 	return 0;
 }
 
+/* At most one line of failed requests per queue this often. */
+#define STALL_LOG_EVERY_NS (5ull * 1000000000ull)
+
+void vdk__stall_failed(struct vdk__stall *st,
+		       const struct vdk_backend_log *log, unsigned int qidx,
+		       const char *who, unsigned int timeout_s, unsigned int n,
+		       uint64_t now)
+{
+	if (!n)
+		return;
+	st->failed += n;
+	st->unlogged += n;
+	if (st->logged_ns && now - st->logged_ns < STALL_LOG_EVERY_NS)
+		return;
+	vdk__blog(log, VDK_LOG_WARNING,
+		  "queue %u: %llu request(s) failed with an I/O error: no "
+		  "answer from %s within timeout=%u s",
+		  qidx, (unsigned long long)st->unlogged, who, timeout_s);
+	st->unlogged = 0;
+	st->logged_ns = now ? now : 1;
+}
+
+void vdk__stall_answered(struct vdk__stall *st,
+			 const struct vdk_backend_log *log, unsigned int qidx,
+			 const char *who)
+{
+	if (!st->failed)
+		return;
+	vdk__blog(log, VDK_LOG_NOTICE,
+		  "queue %u: %s answers again (%llu request(s) had failed)",
+		  qidx, who, (unsigned long long)st->failed);
+	*st = (struct vdk__stall){ 0 };
+}
+
 int vdk__get_size_and_block_size(struct vdk_params *ps, uint64_t *size,
 				 uint32_t *block_size, char *err,
 				 size_t errlen)

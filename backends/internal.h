@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers shared by the backends (vdk__errf in params.c, the rest in
- * backends.c).  Not an interface for the other layers: that is backend.h.
+ * Helpers shared by the backends (vdk__errf and vdk__blog in params.c, the
+ * rest in backends.c).  Not an interface for the other layers: that is
+ * backend.h.
  */
 #ifndef VDK_BACKENDS_INTERNAL_H
 #define VDK_BACKENDS_INTERNAL_H
@@ -16,6 +17,33 @@
 /* One-line message into @err; both may be NULL/0. */
 __attribute__((format(printf, 3, 4)))
 void vdk__errf(char *err, size_t errlen, const char *fmt, ...);
+
+/* A message to @log (as given to set_log), if it takes that @level. */
+__attribute__((format(printf, 3, 4)))
+void vdk__blog(const struct vdk_backend_log *log, int level,
+	       const char *fmt, ...);
+
+/*
+ * Requests a queue failed because the storage did not answer within
+ * timeout=, told to the log in one line every few seconds at most rather
+ * than one line each, and the storage's return once.  Zero-initialised.
+ */
+struct vdk__stall {
+	uint64_t failed;        /* since the storage last answered */
+	uint64_t unlogged;      /* of those, not yet in a line */
+	uint64_t logged_ns;     /* when the last line was made */
+};
+
+/* @n requests of queue @qidx failed at @now (ns); @who: "the cluster". */
+void vdk__stall_failed(struct vdk__stall *st,
+		       const struct vdk_backend_log *log, unsigned int qidx,
+		       const char *who, unsigned int timeout_s, unsigned int n,
+		       uint64_t now);
+
+/* The storage answered a request of queue @qidx. */
+void vdk__stall_answered(struct vdk__stall *st,
+			 const struct vdk_backend_log *log, unsigned int qidx,
+			 const char *who);
 
 /* Close *fd if it is open and set it to -1. */
 void vdk__close_fd(int *fd);

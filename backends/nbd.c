@@ -34,7 +34,9 @@
  * disconnected, and also on a live connection that does not answer in
  * time, which is then dropped and made anew (libnbd cannot cancel a
  * command; closing the handle is what guarantees that no late reply
- * writes into a buffer given back).
+ * writes into a buffer given back).  The log (set_log) hears of a lost
+ * connection, of the first one made again, of the bios failed by the
+ * timeout (a few seconds' worth to a line) and of the server's return.
  *
  * Reads and writes go straight from and to the caller's buffers when they
  * are contiguous in memory; otherwise through a bounce buffer of the slot.
@@ -97,6 +99,7 @@ struct vdk_bdev {
 	bool can_trim;
 	bool can_zero;
 	bool can_multi_conn;
+	struct vdk_backend_log log;
 };
 
 enum conn_state {
@@ -155,6 +158,9 @@ struct vdk_bq {
 	struct slot *free;
 	struct slot *wait, *wait_tail;
 	struct slot *done, *done_tail;
+	unsigned int qidx;
+	struct vdk__stall stall; /* requests failed by timeout= */
+	bool mismatch_told;     /* the log heard of a mismatched server */
 };
 
 static uint64_t now_ns(void)
@@ -512,6 +518,11 @@ err:
 	return ret;
 }
 
+static void nb_set_log(struct vdk_bdev *b, const struct vdk_backend_log *log)
+{
+	b->log = *log;
+}
+
 static int nb_info(struct vdk_bdev *b, struct vdk_backend_info *info)
 {
 	bool rw = !b->read_only;
@@ -865,6 +876,15 @@ static void conn_drop(struct vdk_bq *q, uint64_t now)
 	q->retry_at = now + delay * NS_PER_MS;
 }
 
+/* A live connection given up, and why, for the log. */
+static void conn_lost(struct vdk_bq *q, uint64_t now, const char *why)
+{
+	if (q->state == CONN_UP)
+		vdk__blog(&q->b->log, VDK_LOG_WARNING,
+			  "queue %u: %s; reconnecting", q->qidx, why);
+	conn_drop(q, now);
+}
+
 static void conn_start(struct vdk_bq *q, uint64_t now)
 {
 	q->h = handle_new(q->b);
@@ -908,11 +928,23 @@ static void conn_step(struct vdk_bq *q, uint64_t now)
 	case CONN_CONNECTING:
 		if (nbd_aio_is_ready(q->h)) {
 			if (!conn_matches(q)) {
+				if (!q->mismatch_told)
+					vdk__blog(&q->b->log, VDK_LOG_WARNING,
+						  "queue %u: the server came back with another size or fewer abilities: not used",
+						  q->qidx);
+				q->mismatch_told = true;
 				conn_drop(q, now);
 				break;
 			}
+			q->mismatch_told = false;
 			q->state = CONN_UP;
 			q->up_since = now;
+			if (q->gen)
+				vdk__blog(&q->b->log, VDK_LOG_NOTICE,
+					  "queue %u: connected to the server again",
+					  q->qidx);
+			vdk__stall_answered(&q->stall, &q->b->log, q->qidx,
+					    "the server");
 			q->gen++;
 			while (q->state == CONN_UP &&
 			       (s = list_pop(&q->wait, &q->wait_tail)))
@@ -920,6 +952,10 @@ static void conn_step(struct vdk_bq *q, uint64_t now)
 		} else if (nbd_aio_is_dead(q->h) || nbd_aio_is_closed(q->h) ||
 			   nbd_aio_is_negotiating(q->h) ||
 			   now >= q->connect_by) {
+			vdk__blog(&q->b->log, VDK_LOG_INFO,
+				  "queue %u: cannot connect to the server (%s)",
+				  q->qidx, now >= q->connect_by ?
+				  "no answer" : nbd_msg());
 			conn_drop(q, now);
 		} else {
 			sync_fd(q);
@@ -927,7 +963,7 @@ static void conn_step(struct vdk_bq *q, uint64_t now)
 		break;
 	case CONN_UP:
 		if (nbd_aio_is_dead(q->h) || nbd_aio_is_closed(q->h))
-			conn_drop(q, now);
+			conn_lost(q, now, "the connection to the server died");
 		break;
 	}
 }
@@ -997,7 +1033,7 @@ static int check_deadlines(struct vdk_bq *q, uint64_t now)
 			stuck = true;
 	}
 	if (stuck)
-		conn_drop(q, now);
+		conn_lost(q, now, "the server did not answer within timeout=");
 	q->next_check = UINT64_MAX;
 	for (i = 0; i < q->depth; i++) {
 		s = &q->slots[i];
@@ -1009,6 +1045,9 @@ static int check_deadlines(struct vdk_bq *q, uint64_t now)
 		finish(q, s, -EIO);
 		n++;
 	}
+	vdk__stall_failed(&q->stall, &q->b->log, q->qidx, "the server",
+			  (unsigned int)(q->b->timeout_ns / NS_PER_S),
+			  (unsigned int)n, now);
 	return n;
 }
 
@@ -1061,6 +1100,7 @@ static int nb_queue_open(struct vdk_bdev *b, unsigned int qidx,
 	q->fd = -1;
 	q->idle_fd = -1;
 	q->depth = depth;
+	q->qidx = qidx;
 	q->next_check = UINT64_MAX;
 	q->slots = calloc(depth, sizeof(*q->slots));
 	if (!q->slots) {
@@ -1132,6 +1172,7 @@ static int nb_queue_timeout(struct vdk_bq *q)
 static int run_done(struct vdk_bq *q, uint64_t now)
 {
 	struct slot *s;
+	unsigned int expired = 0;
 	int n = 0;
 
 	while ((s = list_pop(&q->done, &q->done_tail))) {
@@ -1143,9 +1184,10 @@ static int run_done(struct vdk_bq *q, uint64_t now)
 		} else if (s->lost) {
 			/* One lost command condemns its connection. */
 			if (q->state == CONN_UP && s->gen == q->gen)
-				conn_drop(q, now);
+				conn_lost(q, now, "the connection to the server was lost");
 			if (now >= s->deadline) {
 				finish(q, s, -EIO);
+				expired++;
 				n++;
 			} else {
 				s->phase = PHASE_DATA;
@@ -1170,6 +1212,9 @@ static int run_done(struct vdk_bq *q, uint64_t now)
 			n++;
 		}
 	}
+	vdk__stall_failed(&q->stall, &q->b->log, q->qidx, "the server",
+			  (unsigned int)(q->b->timeout_ns / NS_PER_S), expired,
+			  now);
 	return n;
 }
 
@@ -1286,6 +1331,7 @@ const struct vdk_backend_ops vdk_backend_nbd = {
 		"tls-username=NAME  TLS user name\n"
 		"tls-psk-file=PATH  TLS pre-shared keys file\n",
 	.open = nb_open,
+	.set_log = nb_set_log,
 	.close = nb_close,
 	.info = nb_info,
 	.queue_open = nb_queue_open,

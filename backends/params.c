@@ -26,6 +26,20 @@ void vdk__errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+void vdk__blog(const struct vdk_backend_log *log, int level,
+	       const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!log || !log->fn || level > log->level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log->fn(log->opaque, level, msg);
+}
+
 static bool is_ctl(unsigned char c)
 {
 	return c < 0x20 || c == 0x7f;

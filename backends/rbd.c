@@ -25,7 +25,9 @@
  * Writes are copied by librbd when submitted (zero-copy writes are turned
  * off below), so a late write reads nothing of the driver's.  When the
  * cluster comes back, librbd finishes what it held and new requests flow:
- * nothing needs attaching again.
+ * nothing needs attaching again.  The log (set_log) hears of both: the
+ * requests failed by the timeout, a few seconds' worth to a line, and the
+ * first answer after them.
  *
  * Online resize: an update watch on the image sends this process SIGHUP,
  * the very path of `vdk resize`, when the daemon blocks SIGHUP to read it
@@ -92,6 +94,7 @@ struct vdk_bdev {
 	bool sighup_on_update;
 	/* Queues that gave up waiting for librbd: close nothing then. */
 	atomic_uint abandoned;
+	struct vdk_backend_log log;
 };
 
 /* One request in librbd, or free. */
@@ -121,6 +124,8 @@ struct vdk_bq {
 	unsigned int busy;      /* ops with a bio */
 	unsigned int in_librbd; /* ops librbd holds, with a bio or not */
 	uint64_t next_check;    /* earliest deadline, UINT64_MAX if none */
+	unsigned int qidx;
+	struct vdk__stall stall; /* requests failed by timeout= */
 };
 
 static uint64_t now_ns(void)
@@ -693,6 +698,11 @@ static void rb_close(struct vdk_bdev *b)
 	free(b);
 }
 
+static void rb_set_log(struct vdk_bdev *b, const struct vdk_backend_log *log)
+{
+	b->log = *log;
+}
+
 static int rb_info(struct vdk_bdev *b, struct vdk_backend_info *info)
 {
 	uint64_t size;
@@ -904,6 +914,7 @@ static int op_answered(struct vdk_bq *q, struct op *op)
 
 	op->in_librbd = false;
 	q->in_librbd--;
+	vdk__stall_answered(&q->stall, &q->b->log, q->qidx, "the cluster");
 	if (!bio) {
 		/* Its bio already failed by the timeout: just free it. */
 		op_put(q, op);
@@ -949,6 +960,8 @@ static int check_deadlines(struct vdk_bq *q, uint64_t now)
 			q->next_check = op->deadline;
 		}
 	}
+	vdk__stall_failed(&q->stall, &q->b->log, q->qidx, "the cluster",
+			  q->b->timeout_s, (unsigned int)n, now);
 	return n;
 }
 
@@ -1069,6 +1082,7 @@ static int rb_queue_open(struct vdk_bdev *b, unsigned int qidx,
 	q->b = b;
 	q->efd = -1;
 	q->depth = depth;
+	q->qidx = qidx;
 	q->next_check = UINT64_MAX;
 	ret = -pthread_mutex_init(&q->lock, NULL);
 	if (ret)
@@ -1171,6 +1185,7 @@ const struct vdk_backend_ops vdk_backend_rbd = {
 		"readonly=on|off    open the image read-only and refuse writes (default off)\n"
 		"block-size=BYTES   512 or 4096 (default 512)\n",
 	.open = rb_open,
+	.set_log = rb_set_log,
 	.start = rb_start,
 	.close = rb_close,
 	.info = rb_info,

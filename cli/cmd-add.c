@@ -487,6 +487,16 @@ static void add_run(struct add_ctx *c)
 		add_fail(c, VDK_EXIT_FAIL, "SIGBUS guard: %s", strerror(-ret));
 		goto err_signals;
 	}
+	if (c->ops->set_log) {
+		/* The storage's news (lost, failing, back), named as ours. */
+		struct vdk_backend_log blog = {
+			.fn = vdk_log_cb,
+			.opaque = (void *)c->a.name,
+			.level = vdk_log_level(),
+		};
+
+		c->ops->set_log(c->bdev, &blog);
+	}
 	if (c->ops->start && c->mode != MODE_RESCUE) {
 		ret = c->ops->start(c->bdev, err, sizeof(err));
 		if (ret) {

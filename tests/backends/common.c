@@ -14,6 +14,29 @@
 #define MAX_MODEL (16u << 20)
 #define MAX_SPLIT 64
 
+static void tb_log(void *opaque, int level, const char *msg)
+{
+	struct tb *t = opaque;
+	int n;
+
+	fprintf(stderr, "  [backend log, level %d] %s\n", level, msg);
+	n = snprintf(t->log + t->log_len, sizeof(t->log) - t->log_len,
+		     "%s\n", msg);
+	if (n > 0 && (size_t)n < sizeof(t->log) - t->log_len)
+		t->log_len += (size_t)n;
+}
+
+bool tb_logged(const struct tb *t, const char *part)
+{
+	return strstr(t->log, part) != NULL;
+}
+
+void tb_log_clear(struct tb *t)
+{
+	t->log[0] = '\0';
+	t->log_len = 0;
+}
+
 int tb_open(struct tb *t, const char *name, const char *const *words)
 {
 	struct vdk_params ps;
@@ -40,6 +63,12 @@ int tb_open(struct tb *t, const char *name, const char *const *words)
 	if (!ret) {
 		CHECK_EQ(t->ops->info(t->b, &t->info), 0);
 		CHECK(t->info.size);
+		if (t->ops->set_log)
+			t->ops->set_log(t->b, &(struct vdk_backend_log){
+				.fn = tb_log,
+				.opaque = t,
+				.level = VDK_LOG_DEBUG,
+			});
 	}
 	return ret;
 }

@@ -18,6 +18,9 @@ struct tb {
 	struct vdk_bdev *b;
 	struct vdk_backend_info info;
 	char err[VDK_BACKEND_ERR_MAX];
+	/* What the backend told its log (set_log), a line each, echoed. */
+	char log[8192];
+	size_t log_len;
 };
 
 /*
@@ -28,6 +31,10 @@ int tb_open(struct tb *t, const char *name, const char *const *words);
 #define TB_OPEN(t, name, ...) \
 	tb_open((t), (name), (const char *const[]){ __VA_ARGS__, NULL })
 void tb_close(struct tb *t);
+
+/* Whether a line of t->log holds @part; tb_log_clear() empties it. */
+bool tb_logged(const struct tb *t, const char *part);
+void tb_log_clear(struct tb *t);
 
 /* A bio that counts its completions. */
 struct tbio {

@@ -135,6 +135,12 @@ int main(void)
 	}
 	fprintf(stderr, "in flight across a restart: done %.2f s after it\n",
 		now_s() - t0);
+	/* The log heard of both: the loss and the return. */
+	CHECK(tb_logged(&t, "queue 0: the connection to the server"));
+	CHECK(tb_logged(&t, "reconnecting"));
+	CHECK(tb_logged(&t, "queue 0: connected to the server again"));
+	CHECK(!tb_logged(&t, "failed with an I/O error"));
+	tb_log_clear(&t);
 	check_disk(&q, "after a restart with writes in flight");
 
 	/* 3. Gone for good: -EIO, but only after timeout=. */
@@ -155,11 +161,17 @@ int main(void)
 	CHECK_EQ(nq_run(&q, VDK_BIO_WRITE, 0, 0, 4096, buf), -EIO);
 	el = now_s() - t0;
 	CHECK(el >= TIMEOUT - 0.1 && el < TIMEOUT + 2);
+	/* A line for the reads; the write, failed 6 s later, its own. */
+	CHECK(tb_logged(&t, "queue 0: 16 request(s) failed with an I/O error: no answer from the server within timeout=6 s"));
+	CHECK(tb_logged(&t, "queue 0: 1 request(s) failed with an I/O error"));
+	CHECK(!tb_logged(&t, "answers again"));
 
 	/* 4. Back: the same queue works, what was written is there. */
 	start(&s, false);
 	check_disk(&q, "after the server came back");
 	fprintf(stderr, "server back: data intact\n");
+	CHECK(tb_logged(&t, "queue 0: the server answers again (17 request(s) had failed)"));
+	tb_log_clear(&t);
 
 	/* 5. A server that stops answering is given up after timeout=. */
 	srv_signal(&s, SIGSTOP);
@@ -170,6 +182,8 @@ int main(void)
 	for (i = 0; i < N / 4; i++)
 		CHECK_EQ(bios[i].result, -EIO);
 	fprintf(stderr, "stopped server: -EIO after %.2f s\n", el);
+	CHECK(tb_logged(&t, "queue 0: the server did not answer within timeout=; reconnecting"));
+	CHECK(tb_logged(&t, "queue 0: 8 request(s) failed with an I/O error"));
 	CHECK(el >= TIMEOUT - 0.1 && el < TIMEOUT + 2);
 	srv_signal(&s, SIGCONT);
 	/*
@@ -183,6 +197,7 @@ int main(void)
 		start(&s, false);
 	}
 	check_disk(&q, "after the server answered again");
+	CHECK(tb_logged(&t, "queue 0: the server answers again (8 request(s) had failed)"));
 	fprintf(stderr, "stopped server continued: data intact\n");
 
 	/* 6. Requests failed or not, everything written is in the file. */

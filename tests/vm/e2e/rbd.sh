@@ -194,6 +194,10 @@ rbd_outage() {
 	wait "$fio_pid" || true
 	grep -E "err=|IOPS" "$WORK/rout.fio" | sed 's/^/  fio: /'
 	grep -qE "err= *[1-9]|error=" "$WORK/rout.fio"
+	# The daemon's log told both: the requests failed, the cluster back.
+	grep -E "request\(s\) failed|answers again" "$WORK/rout.log" | head -n 4 | sed 's/^/  log: /'
+	grep -q "rout: queue [0-9]*: [0-9]* request(s) failed with an I/O error: no answer from the cluster within timeout=$tmo s" "$WORK/rout.log"
+	grep -q "rout: queue [0-9]*: the cluster answers again" "$WORK/rout.log"
 	# What was written before the outage is intact.
 	[[ $(dd if="$dev" bs=1M count=8 iflag=direct status=none | sha) == $(sha <"$WORK/rout.pat") ]]
 	# And a verified run after it.

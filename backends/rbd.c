@@ -27,7 +27,7 @@
  * cluster comes back, librbd finishes what it held and new requests flow:
  * nothing needs attaching again.  The log (set_log) hears of both: the
  * requests failed by the timeout, a few seconds' worth to a line, and the
- * first answer after them.
+ * first read or flush answered after them.
  *
  * Online resize: an update watch on the image sends this process SIGHUP,
  * the very path of `vdk resize`, when the daemon blocks SIGHUP to read it
@@ -914,7 +914,15 @@ static int op_answered(struct vdk_bq *q, struct op *op)
 
 	op->in_librbd = false;
 	q->in_librbd--;
-	vdk__stall_answered(&q->stall, &q->b->log, q->qidx, "the cluster");
+	/*
+	 * The cluster is back when it answers a read or a flush: librbd's
+	 * write-around cache acknowledges writes by itself once the driver
+	 * has flushed, cluster or not.
+	 */
+	if (bio && op->ret >= 0 &&
+	    (bio->op == VDK_BIO_READ || bio->op == VDK_BIO_FLUSH))
+		vdk__stall_answered(&q->stall, &q->b->log, q->qidx,
+				    "the cluster");
 	if (!bio) {
 		/* Its bio already failed by the timeout: just free it. */
 		op_put(q, op);

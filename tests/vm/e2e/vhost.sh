@@ -57,6 +57,20 @@ vh_list() {
 
 # ---- 1. blkio-check on 4 queues; clients one after another ----
 
+# vh_blkio_peak NODE: blkio-check on 4 queues with region swaps, seed 1;
+# VH_PEAK is the most client mappings the daemon held at once (sampled).
+vh_blkio_peak() {
+	local i
+	vh_blkio "$1" --queues 4 --qd 16 --seed 1 &
+	VH_PEAK=0
+	while kill -0 $! 2>/dev/null; do
+		i=$(vh_maps)
+		((i > VH_PEAK)) && VH_PEAK=$i
+		sleep 0.2
+	done
+	wait $!
+}
+
 vhost_blkio() {
 	local img=$WORK/vh1.img node i q during
 	truncate -s 128M "$img"
@@ -66,18 +80,18 @@ vhost_blkio() {
 	vh_list vh1 vhost "$node"
 	# Its regions change while the queues run: the daemon unmaps the
 	# old ones as it goes (the most it held at once, sampled).
-	vh_blkio "$node" --queues 4 --qd 16 --seed 1 &
-	VH_PEAK=0
-	while kill -0 $! 2>/dev/null; do
-		i=$(vh_maps)
-		((i > VH_PEAK)) && VH_PEAK=$i
-		sleep 0.2
-	done
-	wait $!
+	vh_blkio_peak "$node"
 	echo "  client memory mappings in the daemon: at most $VH_PEAK during region swaps"
 	# About 70 regions live at once; each swap replaces the whole map.
 	# Measured on both kernels: 91 to 208; 760 when retired mappings stayed
-	# until the reset.
+	# until the reset.  A queue thread kept off the CPU holds back the
+	# unmapping of all that was retired since it last ran: 566 once on
+	# sid, under TCG.  Then the same client runs once more (it writes the
+	# same data): without the unmapping, every run ends near 760.
+	if ((VH_PEAK >= 450)); then
+		vh_blkio_peak "$node"
+		echo "  once more: at most $VH_PEAK"
+	fi
 	((VH_PEAK > 0 && VH_PEAK < 450))
 	# Five clients in a row, each on its own queue count, each first
 	# checking what the one before left.

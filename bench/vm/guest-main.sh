@@ -74,7 +74,7 @@ ORDER=0
 # run_one JOB CONTENDER NAME REP: records the disk's hardware queues too.
 run_one() {
 	local job=$1 c=$2 name=$3 rep=$4 q out=$W/fio.json rc=0
-	local cpu0 cpu1 busy0 busy1 t0 args osd0 osd1 cache
+	local cpu0 cpu1 busy0 busy1 t0 args osd0 osd1 cache e0 e1
 	args=$(job_args "$job")
 	q=$(hw_queues "${DEV[$name]}")
 	ORDER=$((ORDER + 1))
@@ -82,6 +82,7 @@ run_one() {
 	osd0=$(proc_cpu "$OSD_PID")
 	busy0=$(guest_busy)
 	t0=$(cut -d' ' -f1 /proc/uptime)
+	e0=$(date +%s.%N)
 	rm -f "$out"
 	fio_target "${DEV[$name]}"
 	# shellcheck disable=SC2086 # args are words
@@ -91,6 +92,7 @@ run_one() {
 		--ramp_time="$RAMP" --randseed=$((SEED + ORDER)) --norandommap \
 		--group_reporting --output-format=json --output="$out" \
 		$args >"$W/fio.err" 2>&1 || rc=$?
+	e1=$(date +%s.%N)
 	cpu1=$(proc_cpu "${PID[$name]}")
 	osd1=$(proc_cpu "$OSD_PID")
 	busy1=$(guest_busy)
@@ -100,6 +102,9 @@ run_one() {
 			"$job" "$c" "$rep" "$ORDER" "$q"
 		printf '"device":"%s","start_s":%s,"fio_status":%d,' \
 			"${DEV[$name]}" "$t0" "$rc"
+		# Wall clock (the guest's is the host's, from the RTC at boot):
+		# run.sh's sampler of the host's CPU lines up with it.
+		printf '"start_epoch":%.2f,"end_epoch":%.2f,' "$e0" "$e1"
 		[[ -z $OSD_PID ]] || printf '"osd_cpu_s":%s,' \
 			"$(awk -v a="$osd0" -v b="$osd1" 'BEGIN { printf "%.2f", b - a }')"
 		printf '"daemon_cpu_s":%s,"guest_busy_s":%s,"fio":' \

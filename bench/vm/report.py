@@ -104,7 +104,12 @@ CSV_FIELDS = ["order", "rep", "job", "contender", "queues", "device",
               "start_s", "fio_status", "iops", "bw_mib_s", "clat_mean_us",
               "clat_p50_us", "clat_p99_us", "clat_p999_us", "lat_mean_us",
               "total_ios", "runtime_s", "fio_usr_pct", "fio_sys_pct",
-              "daemon_cpu_s", "guest_busy_s", "osd_cpu_s", "error"]
+              "daemon_cpu_s", "guest_busy_s", "osd_cpu_s", "host_others_cpus",
+              "error"]
+
+# A run during which other work on the host took at least this many of its
+# CPUs on average (the guest's vCPUs lost them) is marked as disturbed.
+DISTURBED_CPUS = 0.25
 
 
 # ---- raw runs ----
@@ -163,7 +168,45 @@ def row_from_run(r):
     return row
 
 
-def read_jsonl(path):
+def read_host_samples(path):
+    """run.sh's samples: (epoch, host busy CPU s, QEMU's CPU s), in order.
+    Files of the older two-column form give none."""
+    out = []
+    if not path or not os.path.exists(path):
+        return out
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            w = line.split()
+            if len(w) < 4:
+                continue
+            try:
+                out.append((float(w[0]), float(w[2]), float(w[3])))
+            except ValueError:
+                continue
+    return out
+
+
+def host_others(samples, t0, t1):
+    """CPUs that work other than QEMU took on the host between @t0 and
+    @t1 (epoch seconds), on average: the sample intervals that overlap the
+    run, each counted for its overlap.  None without samples there."""
+    busy = 0.0
+    span = 0.0
+    for (a, ba, qa), (b, bb, qb) in zip(samples, samples[1:]):
+        if b <= a:
+            continue
+        lo, hi = max(a, t0), min(b, t1)
+        if hi <= lo:
+            continue
+        frac = (hi - lo) / (b - a)
+        busy += max(0.0, (bb - ba) - (qb - qa)) * frac
+        span += hi - lo
+    if span < 0.5 * (t1 - t0):
+        return None
+    return busy / span
+
+
+def read_jsonl(path, samples=()):
     rows = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -176,7 +219,13 @@ def read_jsonl(path):
                 print("report: %s:%d: not JSON (%s): skipped" % (path, n, e),
                       file=sys.stderr)
                 continue
-            rows.append(row_from_run(r))
+            row = row_from_run(r)
+            t0, t1 = r.get("start_epoch"), r.get("end_epoch")
+            if samples and t0 and t1 and t1 > t0:
+                o = host_others(samples, float(t0), float(t1))
+                if o is not None:
+                    row["host_others_cpus"] = round(o, 2)
+            rows.append(row)
     return rows
 
 
@@ -227,6 +276,7 @@ def value(row):
 class Stats:
     def __init__(self, rows, ramp=0.0):
         self.ramp = ramp
+        self.rows = rows
         self.runs = {}      # (job, contender) -> {rep: row}
         self.failed = []
         for r in rows:
@@ -443,6 +493,31 @@ def results_md(st, env, rel_chart, title):
                                                           else [])))
     L.append("")
 
+    measured = [r for r in st.rows if r.get("host_others_cpus") not in
+                (None, "")]
+    if measured:
+        bad = [r for r in measured
+               if float(r["host_others_cpus"]) >= DISTURBED_CPUS]
+        L.append("## Host disturbance")
+        L.append("")
+        L.append("Work other than QEMU on the host, in CPUs taken on "
+                 "average over each run (run.sh samples the host every "
+                 "2 s): under TCG a guest that loses host CPU runs slower "
+                 "as a whole, whichever contender runs. Median %.2f, "
+                 "highest %.2f over %d runs; %d at %.2f or more%s"
+                 % (statistics.median(float(r["host_others_cpus"])
+                                      for r in measured),
+                    max(float(r["host_others_cpus"]) for r in measured),
+                    len(measured), len(bad), DISTURBED_CPUS,
+                    ":" if bad else "."))
+        if bad:
+            L.append("")
+            for r in bad:
+                L.append("- rep %s %s %s: %s CPUs" % (
+                    r["rep"], r["job"], r["contender"],
+                    r["host_others_cpus"]))
+        L.append("")
+
     if st.failed:
         L.append("## Failed runs")
         L.append("")
@@ -580,6 +655,8 @@ def main():
     ap.add_argument("--raw", help="the guest's raw.jsonl")
     ap.add_argument("--env", help="the guest's env.txt")
     ap.add_argument("--host", help="host.txt written by run.sh")
+    ap.add_argument("--host-load",
+                    help="host-load.txt written by run.sh (with --raw)")
     ap.add_argument("--latest", help="results root: update latest.md/png")
     ap.add_argument("--title", default=None)
     a = ap.parse_args()
@@ -588,7 +665,7 @@ def main():
     csv_path = os.path.join(a.dest, "raw.csv")
     env_path = os.path.join(a.dest, "env.txt")
     if a.raw:
-        rows = read_jsonl(a.raw)
+        rows = read_jsonl(a.raw, read_host_samples(a.host_load))
         write_csv(csv_path, rows)
         env = read_env(a.env, a.host)
         with open(env_path, "w", encoding="utf-8") as f:

@@ -166,12 +166,24 @@ data_path_changes() {
 	echo "guest_smp=$SMP"
 } >"$VMOUT/host.txt"
 
-# The host's load every 10 s: the guest's 2 vCPUs count for about 2; more
-# means other work competed with them (the report gives the range).
+# Every 2 s: the time, the host's 1-minute load (the guest's 2 vCPUs count
+# for about 2; more means other work competed with them), the CPU seconds
+# the host has been busy and those of QEMU.  The difference of the last two
+# is the CPU that other work took from the guest: under TCG, a guest that
+# loses its host CPU runs slower as a whole, and the report marks the runs
+# during which that happened (report.py --host-load).
 sample_load() {
+	local hz
+	hz=$(getconf CLK_TCK)
 	while :; do
-		echo "$(date -u +%s) $(cut -d' ' -f1 /proc/loadavg)"
-		sleep 10
+		printf '%s %s %s %s\n' "$(date -u +%s.%N | cut -c1-13)" \
+			"$(cut -d' ' -f1 /proc/loadavg)" \
+			"$(awk -v hz="$hz" '/^cpu / {
+				printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat)" \
+			"$(for p in $(pgrep -f '^[^ ]*qemu-system'); do
+				sed 's/.*) //' "/proc/$p/stat" 2>/dev/null
+			done | awk -v hz="$hz" '{ t += $12 + $13 } END { printf "%.2f", t / hz }')"
+		sleep 2
 	done >"$VMOUT/host-load.txt"
 }
 sample_load &
@@ -205,6 +217,7 @@ cp "$VMOUT/test.log" "$DEST/guest.log"
 latest=()
 ((QUICK || PARTIAL)) || [[ $DEST != "$TOP/bench/results/"* ]] || latest=(--latest "$TOP/bench/results")
 python3 "$HERE/report.py" --dest "$DEST" --raw "$VMOUT/raw.jsonl" \
-	--env "$VMOUT/env.txt" --host "$VMOUT/host.txt" "${latest[@]}"
+	--env "$VMOUT/env.txt" --host "$VMOUT/host.txt" \
+	--host-load "$VMOUT/host-load.txt" "${latest[@]}"
 log "raw guest output (fio JSON, daemon logs, console) in $VMOUT"
 exit "$rc"

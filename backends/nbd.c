@@ -876,6 +876,13 @@ static void conn_drop(struct vdk_bq *q, uint64_t now)
 	q->retry_at = now + delay * NS_PER_MS;
 }
 
+/* @n bios failed by timeout= at @now, for the log. */
+static void stall_failed(struct vdk_bq *q, unsigned int n, uint64_t now)
+{
+	vdk__stall_failed(&q->stall, &q->b->log, q->qidx, "the server",
+			  (unsigned int)(q->b->timeout_ns / NS_PER_S), n, now);
+}
+
 /* A live connection given up, and why, for the log. */
 static void conn_lost(struct vdk_bq *q, uint64_t now, const char *why)
 {
@@ -1045,9 +1052,7 @@ static int check_deadlines(struct vdk_bq *q, uint64_t now)
 		finish(q, s, -EIO);
 		n++;
 	}
-	vdk__stall_failed(&q->stall, &q->b->log, q->qidx, "the server",
-			  (unsigned int)(q->b->timeout_ns / NS_PER_S),
-			  (unsigned int)n, now);
+	stall_failed(q, (unsigned int)n, now);
 	return n;
 }
 
@@ -1212,9 +1217,7 @@ static int run_done(struct vdk_bq *q, uint64_t now)
 			n++;
 		}
 	}
-	vdk__stall_failed(&q->stall, &q->b->log, q->qidx, "the server",
-			  (unsigned int)(q->b->timeout_ns / NS_PER_S), expired,
-			  now);
+	stall_failed(q, expired, now);
 	return n;
 }
 

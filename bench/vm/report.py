@@ -493,11 +493,11 @@ def results_md(st, env, rel_chart, title):
                                                           else [])))
     L.append("")
 
-    measured = [r for r in st.rows if r.get("host_others_cpus") not in
-                (None, "")]
-    if measured:
-        bad = [r for r in measured
-               if float(r["host_others_cpus"]) >= DISTURBED_CPUS]
+    others = [(float(r["host_others_cpus"]), r) for r in st.rows
+              if r.get("host_others_cpus") not in (None, "")]
+    if others:
+        cpus = [o for o, _ in others]
+        bad = [(o, r) for o, r in others if o >= DISTURBED_CPUS]
         L.append("## Host disturbance")
         L.append("")
         L.append("Work other than QEMU on the host, in CPUs taken on "
@@ -505,17 +505,13 @@ def results_md(st, env, rel_chart, title):
                  "2 s): under TCG a guest that loses host CPU runs slower "
                  "as a whole, whichever contender runs. Median %.2f, "
                  "highest %.2f over %d runs; %d at %.2f or more%s"
-                 % (statistics.median(float(r["host_others_cpus"])
-                                      for r in measured),
-                    max(float(r["host_others_cpus"]) for r in measured),
-                    len(measured), len(bad), DISTURBED_CPUS,
-                    ":" if bad else "."))
+                 % (statistics.median(cpus), max(cpus), len(cpus),
+                    len(bad), DISTURBED_CPUS, ":" if bad else "."))
         if bad:
             L.append("")
-            for r in bad:
-                L.append("- rep %s %s %s: %s CPUs" % (
-                    r["rep"], r["job"], r["contender"],
-                    r["host_others_cpus"]))
+            for o, r in bad:
+                L.append("- rep %s %s %s: %.2f CPUs" % (
+                    r["rep"], r["job"], r["contender"], o))
         L.append("")
 
     if st.failed:

@@ -119,7 +119,7 @@ void blk_fill_config(const struct blk_shared *sh, unsigned int num_queues,
 
 	memset(&c, 0, sizeof(c));
 	c.capacity = htole64(atomic_load(&sh->size) / SECTOR);
-	c.size_max = htole32(1u << 20);
+	c.size_max = htole32(BLK_SIZE_MAX);
 	c.seg_max = htole32(sh->seg_max);
 	c.blk_size = htole32(sh->block_size);
 	c.physical_block_exp = 0;
@@ -147,21 +147,43 @@ static int backend_reap(struct blk_queue *q)
 	return q->sh->ops->reap(q->bq);
 }
 
+/* Whether the queue may take another request from its ring. */
+static bool blk_queue_has_room(const struct blk_queue *q)
+{
+	return q->inflight_bytes < BLK_QUEUE_BYTES_MAX;
+}
+
+/*
+ * One round takes at most a ring's worth of requests, so that a driver
+ * that keeps the ring full still lets the thread reap, notify and see a
+ * stop between rounds.
+ */
 int blk_queue_round(struct blk_queue *q)
 {
 	const struct vdk_backend_ops *ops = q->sh->ops;
+	unsigned int budget = vdk_vq_size(q->vq);
+	struct vdk_vq_stats before, after;
 	struct vdk_req *req;
-	int work = 0, ret;
+	int work = 0, popped = 0, ret;
 
-	while ((ret = vdk_vq_pop(q->vq, &req)) == 1) {
+	vdk_vq_get_stats(q->vq, &before);
+	while (popped < (int)budget && blk_queue_has_room(q) &&
+	       vdk_vq_pop(q->vq, &req) == 1) {
 		blk_handle(q, req);
-		work++;
+		popped++;
 	}
+	work = popped;
 	if (work && q->bq && ops->commit)
 		ops->commit(q->bq);
 	ret = backend_reap(q);
 	if (ret > 0)
 		work += ret;
+	/* Chains the library refused were completed too: signal them. */
+	vdk_vq_get_stats(q->vq, &after);
+	if (after.bad != before.bad) {
+		q->pushed = true;
+		work++;
+	}
 	if (q->pushed) {
 		q->pushed = false;
 		vdk_vq_notify(q->vq);
@@ -233,11 +255,23 @@ static void *queue_thread(void *arg)
 
 	vdk_vq_set_kick(q->vq, false);
 	for (;;) {
+		if (atomic_load_explicit(&q->stop, memory_order_relaxed))
+			break;
 		if (blk_queue_round(q) > 0) {
 			if (q->poll_ns)
 				last_work = now_ns();
 			continue;
 		}
+		/*
+		 * At the byte bound, only completions can let us go on:
+		 * sleep on the backend, with kicks off (the ring keeps
+		 * what the driver posts meanwhile).
+		 */
+		if (!blk_queue_has_room(q)) {
+			pfd[0].fd = -1;
+			goto sleep;
+		}
+		pfd[0].fd = vdk_vq_kickfd(q->vq);
 		/*
 		 * Poll for the driver, not for the backend: while requests
 		 * wait on a backend that has a completion fd, that fd wakes
@@ -253,17 +287,21 @@ static void *queue_thread(void *arg)
 			vdk_vq_set_kick(q->vq, false);
 			continue;
 		}
+sleep:
 		if (have_fd && ops->queue_events)
 			pfd[1].events = ops->queue_events(q->bq);
 		timeout = q->bq && ops->queue_timeout ?
 				  ops->queue_timeout(q->bq) : -1;
+		/* A backend with no fd: look again soon, never hang. */
+		if (pfd[0].fd < 0 && !have_fd && timeout < 0)
+			timeout = 1;
 		slept_at = q->poll_max_ns ? now_ns() : 0;
 		ret = poll(pfd, 3, timeout);
 		if (ret < 0 && errno != EINTR)
 			break;
 		if (pfd[2].revents)
 			break;
-		if (pfd[0].revents) {
+		if (pfd[0].fd >= 0 && pfd[0].revents) {
 			clear_eventfd(pfd[0].fd);
 			if (q->poll_max_ns)
 				q->poll_ns = blk_poll_adjust(q->poll_ns,
@@ -294,6 +332,7 @@ static void stop_queue_threads(struct vdk_blk *blk)
 
 		if (!q->running)
 			continue;
+		atomic_store_explicit(&q->stop, true, memory_order_relaxed);
 		if (write(q->stop_fd, &one, sizeof(one)) < 0) {
 			/* an eventfd write fails only on overflow */
 		}
@@ -319,6 +358,8 @@ static int dev_start(struct vdk_dev *dev, void *opaque)
 			continue;
 		q->stopping = false;
 		q->pushed = false;
+		q->inflight_bytes = 0;
+		atomic_store(&q->stop, false);
 		ret = -pthread_create(&q->thread, NULL, queue_thread, q);
 		if (ret < 0) {
 			stop_queue_threads(blk);
@@ -422,6 +463,7 @@ int vdk__blk_new(const struct vdk_blk_cfg *cfg, blk_create_fn create,
 	blk->sh.block_size = cfg->block_size ? cfg->block_size :
 			     info.block_size == 4096 ? 4096 : 512;
 	blk->sh.seg_max = blk_seg_max(cfg->queue_size);
+	blk->sh.req_max_bytes = blk_req_max_bytes(blk->sh.seg_max);
 	blk->sh.read_only = cfg->read_only || info.read_only;
 	blk->sh.can_flush = info.can_flush && cfg->backend->flush;
 	blk->sh.can_discard = info.can_discard && cfg->backend->discard;

@@ -22,6 +22,29 @@ static inline unsigned int blk_seg_max(unsigned int queue_size)
 		return 1;
 	return queue_size - 2 < BLK_SEG_MAX ? queue_size - 2 : BLK_SEG_MAX;
 }
+/*
+ * Largest data segment (size_max).  With seg_max it bounds what one
+ * request may carry: blk_req_max_bytes(), under 16 MiB.  A driver cannot
+ * go past it (the daemon refuses the request with IOERR before any
+ * backend sees it): descriptors may all point at the same few pages, so
+ * without it a request could ask for up to 4 GiB of bounce memory.
+ * Linux makes segments of at most 64 KiB unless told otherwise, and
+ * splits a request only at seg_max segments, so this costs it nothing.
+ */
+#define BLK_SIZE_MAX (64u * 1024)
+static inline uint64_t blk_req_max_bytes(unsigned int seg_max)
+{
+	return (uint64_t)seg_max * BLK_SIZE_MAX;
+}
+/*
+ * Bytes of reads and writes a queue hands its backend at once.  A queue
+ * at this bound takes no new request from its ring until completions
+ * bring it under, so a backend's bounce buffers hold at most this plus
+ * one request per queue, whatever the driver posts.  Far above what a
+ * queue depth of 256 x 128 KiB needs.
+ */
+#define BLK_QUEUE_BYTES_MAX (64ull << 20)
+
 /* Data segments, header, status, and room for buffers split in two. */
 #define BLK_MAX_IOVECS (2 * (BLK_SEG_MAX + 2) + 8)
 #define BLK_SERIAL_LEN 20
@@ -37,6 +60,7 @@ struct blk_req {
 	struct blk_queue *q;
 	uint8_t *status;      /* last writable byte */
 	uint32_t used_len;    /* reported on success */
+	uint64_t held;        /* bytes counted in the queue's inflight_bytes */
 	struct iovec iov[BLK_MAX_IOVECS];
 };
 
@@ -46,6 +70,7 @@ struct blk_shared {
 	_Atomic uint64_t size;    /* bytes */
 	uint32_t block_size;
 	uint32_t seg_max;         /* blk_seg_max() of the queue size */
+	uint64_t req_max_bytes;   /* blk_req_max_bytes(seg_max) */
 	bool read_only;
 	bool can_flush, can_discard, can_zero, can_zero_unmap;
 	bool fail_io;
@@ -61,6 +86,10 @@ struct blk_queue {
 	/* Set at stop: completions are dropped, not pushed. */
 	bool stopping;
 	bool pushed;          /* something to notify */
+	/* Set (before stop_fd is signalled) to stop even a busy thread. */
+	_Atomic bool stop;
+	/* Bytes of reads and writes with the backend: BLK_QUEUE_BYTES_MAX. */
+	uint64_t inflight_bytes;
 	pthread_t thread;
 	bool running;
 	int stop_fd;          /* eventfd: stop now */

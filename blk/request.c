@@ -96,6 +96,8 @@ static void complete(struct blk_req *br, uint8_t status)
 {
 	struct blk_queue *q = br->q;
 
+	q->inflight_bytes -= br->held;
+	br->held = 0;
 	if (status != VIRTIO_BLK_S_OK)
 		q->errors++;
 	q->completed++;
@@ -114,16 +116,22 @@ static void bio_done(struct vdk_bio *bio, int result)
 	complete(br, result == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
 }
 
-/* A range of @nbytes at @sector fits the disk; written not to overflow. */
+/*
+ * A range of @nbytes at @sector fits the disk and its blocks (the block
+ * size the device advertises, which the backend can serve as it is: a
+ * driver that ignores it gets IOERR, as on QEMU's devices, and cannot
+ * push the backend onto a slower path).  Written not to overflow.
+ */
 static bool in_range(const struct blk_shared *sh, uint64_t sector,
 		     uint64_t nbytes)
 {
 	uint64_t size = atomic_load_explicit(&sh->size, memory_order_relaxed);
 	uint64_t total = size / SECTOR;
+	uint32_t bs = sh->block_size;
 
-	if (sector > total)
+	if (sector > total || nbytes > (total - sector) * SECTOR)
 		return false;
-	return nbytes <= (total - sector) * SECTOR;
+	return sector % (bs / SECTOR) == 0 && nbytes % bs == 0;
 }
 
 static int submit(struct blk_queue *q, struct blk_req *br)
@@ -215,7 +223,7 @@ static uint8_t prepare(struct blk_queue *q, struct blk_req *br,
 		if (req->out_len != sizeof(hdr))
 			return VIRTIO_BLK_S_IOERR;
 		len = req->in_len - 1;
-		if (len % SECTOR || !in_range(sh, sector, len))
+		if (len > sh->req_max_bytes || !in_range(sh, sector, len))
 			return VIRTIO_BLK_S_IOERR;
 		br->bio.op = VDK_BIO_READ;
 		br->bio.offset = sector * SECTOR;
@@ -229,7 +237,7 @@ static uint8_t prepare(struct blk_queue *q, struct blk_req *br,
 		if (sh->read_only)
 			return VIRTIO_BLK_S_IOERR;
 		len = req->out_len - sizeof(hdr);
-		if (len % SECTOR || !in_range(sh, sector, len))
+		if (len > sh->req_max_bytes || !in_range(sh, sector, len))
 			return VIRTIO_BLK_S_IOERR;
 		br->bio.op = VDK_BIO_WRITE;
 		br->bio.offset = sector * SECTOR;
@@ -271,6 +279,7 @@ void blk_handle(struct blk_queue *q, struct vdk_req *req)
 	memset(&br->bio, 0, sizeof(br->bio));
 	br->req = req;
 	br->q = q;
+	br->held = 0;
 	/* No writable byte: nowhere to put a status.  Complete it bare. */
 	if (req->n_in == 0) {
 		q->errors++;
@@ -298,6 +307,11 @@ void blk_handle(struct blk_queue *q, struct vdk_req *req)
 		return;
 	}
 	br->bio.done = bio_done;
+	/* Before the submission: a synchronous backend completes inside. */
+	if (br->bio.op == VDK_BIO_READ || br->bio.op == VDK_BIO_WRITE) {
+		br->held = br->bio.len;
+		q->inflight_bytes += br->held;
+	}
 	ret = submit(q, br);
 	if (ret < 0)
 		complete(br, ret == -EOPNOTSUPP ? VIRTIO_BLK_S_UNSUPP :

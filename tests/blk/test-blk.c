@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +55,9 @@ static void quiet(void *opaque, int level, const char *msg)
 /* Rescue mode for the next env_open(). */
 static bool g_fail_io;
 
+/* @ops instead of a registered backend's, for the next env_open(). */
+static const struct vdk_backend_ops *g_ops;
+
 static void env_open(struct env *e, const char *backend, unsigned int nq,
 		     bool read_only, int argc, char **argv)
 {
@@ -64,7 +68,7 @@ static void env_open(struct env *e, const char *backend, unsigned int nq,
 
 	memset(e, 0, sizeof(*e));
 	e->nq = nq;
-	e->ops = vdk_backend_find(backend);
+	e->ops = g_ops ? g_ops : vdk_backend_find(backend);
 	CHECK(e->ops);
 	CHECK_EQ(vdk_params_parse(&ps, argc, argv, err, sizeof(err)), 0);
 	if (e->ops->open(&ps, &e->bdev, err, sizeof(err)) < 0) {
@@ -522,6 +526,323 @@ static void test_max_segments(void)
 	free(got);
 }
 
+/*
+ * A backend that keeps every read and write until the test lets go
+ * (hold_release), then completes them from reap(): what the device hands
+ * a slow asynchronous backend, counted.
+ */
+struct vdk_bdev {
+	uint64_t size;
+	uint32_t block_size;
+};
+
+#define HOLD_MAX 256
+
+struct vdk_bq {
+	int efd;
+	unsigned int n;
+	struct vdk_bio *bio[HOLD_MAX];
+};
+
+static struct {
+	_Atomic bool release;
+	_Atomic uint64_t calls, done, held_bytes, max_held_bytes, max_len;
+	struct vdk_bq *q;
+} hold;
+
+static int hold_open(struct vdk_params *ps, struct vdk_bdev **out, char *err,
+		     size_t errlen)
+{
+	struct vdk_bdev *b = calloc(1, sizeof(*b));
+	const char *bs = vdk_params_get(ps, "block-size");
+
+	CHECK(b);
+	b->size = 1ull << 40;
+	b->block_size = bs ? (uint32_t)atoi(bs) : 512;
+	*out = b;
+	return 0;
+}
+
+static void hold_close(struct vdk_bdev *b)
+{
+	free(b);
+}
+
+static int hold_info(struct vdk_bdev *b, struct vdk_backend_info *info)
+{
+	*info = (struct vdk_backend_info){ .size = b->size,
+					   .block_size = b->block_size };
+	return 0;
+}
+
+static int hold_queue_open(struct vdk_bdev *b, unsigned int qidx,
+			   unsigned int depth, struct vdk_bq **out)
+{
+	struct vdk_bq *q = calloc(1, sizeof(*q));
+
+	CHECK(q && depth <= HOLD_MAX);
+	q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CHECK(q->efd >= 0);
+	hold.q = q;
+	*out = q;
+	return 0;
+}
+
+static void hold_queue_close(struct vdk_bq *q)
+{
+	CHECK_EQ(q->n, 0);
+	close(q->efd);
+	hold.q = NULL;
+	free(q);
+}
+
+static int hold_queue_fd(struct vdk_bq *q)
+{
+	return q->efd;
+}
+
+static int hold_rw(struct vdk_bq *q, struct vdk_bio *bio)
+{
+	uint64_t held = hold.held_bytes += bio->len;
+
+	CHECK(q->n < HOLD_MAX);
+	hold.calls++;
+	if (bio->len > hold.max_len)
+		hold.max_len = bio->len;
+	if (held > hold.max_held_bytes)
+		hold.max_held_bytes = held;
+	q->bio[q->n++] = bio;
+	if (hold.release) {
+		uint64_t one = 1;
+
+		CHECK_EQ(write(q->efd, &one, sizeof(one)), sizeof(one));
+	}
+	return 0;
+}
+
+static int hold_reap(struct vdk_bq *q)
+{
+	unsigned int i, n = q->n;
+	uint64_t v;
+
+	if (read(q->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	if (!hold.release)
+		return 0;
+	q->n = 0;
+	for (i = 0; i < n; i++) {
+		hold.held_bytes -= q->bio[i]->len;
+		hold.done++;
+		q->bio[i]->done(q->bio[i], 0);
+	}
+	return (int)n;
+}
+
+static const struct vdk_backend_ops hold_ops = {
+	.name = "hold",
+	.open = hold_open,
+	.close = hold_close,
+	.info = hold_info,
+	.queue_open = hold_queue_open,
+	.queue_close = hold_queue_close,
+	.queue_fd = hold_queue_fd,
+	.read = hold_rw,
+	.write = hold_rw,
+	.reap = hold_reap,
+};
+
+static void hold_let_go(void)
+{
+	uint64_t one = 1;
+
+	hold.release = true;
+	if (hold.q)
+		CHECK_EQ(write(hold.q->efd, &one, sizeof(one)), sizeof(one));
+}
+
+/*
+ * What one request may carry is what the device advertises, seg_max
+ * segments of size_max bytes: beyond it, IOERR before any backend sees
+ * it, however the descriptors alias the same few pages.  Offsets and
+ * lengths off the advertised block size fail the same way.
+ */
+static void test_request_bounds(void)
+{
+	const uint64_t table = HDR(0) + 0xc0000;
+	const uint64_t max = blk_req_max_bytes(QSIZE - 2);
+	char *bs512[] = { "block-size=512" }, *bs4k[] = { "block-size=4096" };
+	struct virtio_blk_config cfg;
+	struct sim_buf b[QSIZE - 2];
+	uint64_t calls;
+	struct env e;
+	uint32_t size;
+
+	memset(&hold, 0, sizeof(hold));
+	hold.release = true;
+	g_ops = &hold_ops;
+	env_open(&e, NULL, 1, false, 1, bs512);
+	memcpy(&cfg, sim_config(e.s, &size), sizeof(cfg));
+	CHECK_EQ(le32toh(cfg.size_max), BLK_SIZE_MAX);
+	CHECK_EQ(le32toh(cfg.seg_max), QSIZE - 2);
+	CHECK(max < (16u << 20));
+
+	/* At the bound: every segment the same 64 KiB, read and written. */
+	for (unsigned int i = 0; i < QSIZE - 2; i++)
+		b[i] = (struct sim_buf){ DATA(0), BLK_SIZE_MAX, true };
+	CHECK_EQ(io_chain(&e, 0, VIRTIO_BLK_T_IN, 0, b, QSIZE - 2, table,
+			  NULL),
+		 VIRTIO_BLK_S_OK);
+	CHECK_EQ(hold.max_len, max);
+	for (unsigned int i = 0; i < QSIZE - 2; i++)
+		b[i].write = false;
+	CHECK_EQ(io_chain(&e, 0, VIRTIO_BLK_T_OUT, 0, b, QSIZE - 2, table,
+			  NULL),
+		 VIRTIO_BLK_S_OK);
+
+	/* A sector past it, and far past it (126 x 4 MiB = 504 MiB). */
+	calls = hold.calls;
+	for (unsigned int i = 0; i < QSIZE - 2; i++)
+		b[i] = (struct sim_buf){ DATA(0), i ? BLK_SIZE_MAX : 
+					 BLK_SIZE_MAX + 512, true };
+	CHECK_EQ(io_chain(&e, 0, VIRTIO_BLK_T_IN, 0, b, QSIZE - 2, table,
+			  NULL),
+		 VIRTIO_BLK_S_IOERR);
+	for (unsigned int i = 0; i < QSIZE - 2; i++)
+		b[i] = (struct sim_buf){ DATA(0), 4u << 20, false };
+	CHECK_EQ(io_chain(&e, 0, VIRTIO_BLK_T_OUT, 0, b, QSIZE - 2, table,
+			  NULL),
+		 VIRTIO_BLK_S_IOERR);
+	for (unsigned int i = 0; i < QSIZE - 2; i++)
+		b[i].write = true;
+	CHECK_EQ(io_chain(&e, 0, VIRTIO_BLK_T_IN, 0, b, QSIZE - 2, table,
+			  NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(hold.calls, calls);
+	CHECK_EQ(hold.done, hold.calls);
+	env_close(&e);
+
+	/* 4 KiB blocks: 512-byte offsets and lengths are refused. */
+	env_open(&e, NULL, 1, false, 1, bs4k);
+	calls = hold.calls;
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_IN, 1, 4096, true, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_IN, 8, 512, true, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_OUT, 8, 4096 + 512, false, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(hold.calls, calls);
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_IN, 8, 4096, true, NULL),
+		 VIRTIO_BLK_S_OK);
+	CHECK_EQ(hold.calls, calls + 1);
+	env_close(&e);
+	g_ops = NULL;
+}
+
+/*
+ * A queue hands its backend at most BLK_QUEUE_BYTES_MAX of reads and
+ * writes (plus the one request that crossed it): a driver that posts
+ * every request of its ring at the largest size does not make a backend
+ * that bounces hold ring size x request size.  Once the backend lets
+ * go, every request completes, once.
+ */
+static void test_inflight_bytes_bound(void)
+{
+	const unsigned int nreq = 64, nseg = QSIZE - 2;
+	const uint64_t max = blk_req_max_bytes(nseg);
+	const uint64_t tables = 0x300000, statuses = 0x400000;
+	struct virtio_blk_outhdr h = { .type = htole32(VIRTIO_BLK_T_IN) };
+	char *bs512[] = { "block-size=512" };
+	struct sim_buf b[QSIZE];
+	unsigned int seen[64] = { 0 }, got = 0;
+	uint64_t deadline;
+	struct env e;
+
+	memset(&hold, 0, sizeof(hold));
+	g_ops = &hold_ops;
+	env_open(&e, NULL, 1, false, 1, bs512);
+	sim_write(e.s, HDR(0), &h, sizeof(h));
+	b[0] = (struct sim_buf){ HDR(0), sizeof(h), false };
+	for (unsigned int i = 0; i < nseg; i++)
+		b[1 + i] = (struct sim_buf){ DATA(0), BLK_SIZE_MAX, true };
+	for (unsigned int r = 0; r < nreq; r++) {
+		b[nseg + 1] = (struct sim_buf){ statuses + r, 1, true };
+		sim_fill(e.s, statuses + r, 0xee, 1);
+		CHECK(sim_vq_add(e.s, 0, b, nseg + 2, tables + r * 0x1000) >=
+		      0);
+	}
+	sim_vq_kick(e.s, 0, true);
+	/* Let the queue take all it will. */
+	for (unsigned int i = 0; i < 50; i++) {
+		uint64_t c = hold.calls;
+
+		usleep(20000);
+		if (i > 5 && c == hold.calls)
+			break;
+	}
+	CHECK(hold.calls > 0);
+	CHECK(hold.calls < nreq);
+	CHECK(hold.max_held_bytes <= BLK_QUEUE_BYTES_MAX + max);
+	hold_let_go();
+	deadline = ms_now() + 10000;
+	while (got < nreq && ms_now() < deadline) {
+		uint16_t id;
+		uint32_t len;
+
+		if (!sim_vq_used(e.s, 0, &id, &len)) {
+			usleep(100);
+			continue;
+		}
+		CHECK(id < 64);
+		CHECK_EQ(seen[id]++, 0);
+		CHECK_EQ(len, max + 1);
+		got++;
+	}
+	CHECK_EQ(got, nreq);
+	for (unsigned int r = 0; r < nreq; r++) {
+		uint8_t st;
+
+		sim_read(e.s, statuses + r, &st, 1);
+		CHECK_EQ(st, VIRTIO_BLK_S_OK);
+	}
+	CHECK_EQ(hold.calls, nreq);
+	CHECK_EQ(hold.done, nreq);
+	CHECK(hold.max_held_bytes <= BLK_QUEUE_BYTES_MAX + max);
+	env_close(&e);
+	g_ops = NULL;
+}
+
+/*
+ * A chain the library refuses is completed in the used ring; the driver
+ * must also be told (an interrupt), or it waits for it forever when
+ * nothing else completes.
+ */
+static void test_refused_is_signalled(void)
+{
+	char *ram[] = { "size=4M" };
+	uint64_t deadline;
+	unsigned int irqs;
+	struct env e;
+	uint16_t id;
+	uint32_t len;
+
+	env_open(&e, "ram", 1, false, 1, ram);
+	irqs = sim_vq_irqs(e.s, 0);
+	/* Head 0 chains to an index past the ring. */
+	sim_vq_raw_desc(e.s, 0, 0, HDR(0), 16, VRING_DESC_F_NEXT, QSIZE + 5);
+	sim_vq_raw_avail(e.s, 0, 0);
+	sim_vq_raw_avail_idx(e.s, 0, (uint16_t)(sim_vq_avail_idx(e.s, 0) + 1));
+	sim_vq_kick(e.s, 0, true);
+	deadline = ms_now() + 10000;
+	while (!sim_vq_used(e.s, 0, &id, &len) && ms_now() < deadline)
+		usleep(100);
+	CHECK_EQ(id, 0);
+	CHECK_EQ(len, 0);
+	while (sim_vq_irqs(e.s, 0) == irqs && ms_now() < deadline)
+		usleep(100);
+	CHECK(sim_vq_irqs(e.s, 0) > irqs);
+	env_close(&e);
+}
+
 int main(void)
 {
 	char *ram[] = { "size=4M" };
@@ -546,5 +867,8 @@ int main(void)
 
 	test_backend_error_and_resize();
 	test_max_segments();
+	test_refused_is_signalled();
+	test_request_bounds();
+	test_inflight_bytes_bound();
 	return T_EXIT_PASS;
 }

@@ -254,28 +254,41 @@ static uint32_t handle_get_vq_state(struct vdk_dev *dev,
  * queue thread then looks at its rings again (through the new mappings),
  * and what it let go of goes at the next update.
  */
+uint64_t vdk__dev_safe_gen(struct vdk_dev *dev)
+{
+	uint64_t safe = atomic_load_explicit(&dev->iotlb.gen,
+					     memory_order_acquire);
+	unsigned int i;
+
+	for (i = 0; i < dev->num_queues; i++) {
+		uint64_t g;
+
+		if (!dev->vqs[i].ready)
+			continue;
+		g = vdk__vq_safe_gen(&dev->vqs[i]);
+		if (g < safe)
+			safe = g;
+	}
+	return safe;
+}
+
 static void reclaim_mappings(struct vdk_dev *dev)
 {
 	uint64_t gen = atomic_load_explicit(&dev->iotlb.gen,
 					    memory_order_acquire);
-	uint64_t safe = gen, one = 1;
+	uint64_t one = 1;
 	unsigned int i;
 
 	for (i = 0; i < dev->num_queues; i++) {
 		struct vdk_vq *vq = &dev->vqs[i];
-		uint64_t g;
 
-		if (!vq->ready)
-			continue;
-		g = vdk__vq_safe_gen(vq);
-		if (g < safe)
-			safe = g;
-		if (g < gen && write(vq->kickfd, &one, sizeof(one)) < 0)
+		if (vq->ready && vdk__vq_safe_gen(vq) < gen &&
+		    write(vq->kickfd, &one, sizeof(one)) < 0)
 			vdk__log_limited(dev, VDK_LOG_WARNING,
 					 "%s: queue %u: kick: %d", dev->name, i,
 					 -errno);
 	}
-	vdk__iotlb_reclaim(&dev->iotlb, safe);
+	vdk__iotlb_reclaim(&dev->iotlb, vdk__dev_safe_gen(dev));
 }
 
 static int handle_msg(struct vdk_dev *dev, const struct vduse_dev_request *req)
@@ -385,6 +398,7 @@ int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,
 	ret = vdk__iotlb_init(&dev->iotlb, k, dev);
 	if (ret < 0)
 		goto err_free;
+	dev->iotlb.safe_gen = vdk__dev_safe_gen;
 
 	max_iovecs = cfg->max_iovecs ? cfg->max_iovecs : VDK_DEFAULT_MAX_IOVECS;
 	for (nvq = 0; nvq < cfg->num_queues; nvq++) {

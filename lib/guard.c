@@ -8,19 +8,24 @@
  * end raises SIGBUS, whose default action would end the daemon: every
  * device it serves, for one client's misbehaviour.
  *
- * Every mapping the IOTLB makes is registered here (vdk__guard_add(), in a
- * fixed table that a signal handler can read without a lock).  Once
+ * Every mapping the IOTLB makes is registered here first (vdk__guard_add(),
+ * in a fixed table that a signal handler can read without a lock); a
+ * mapping the table has no room for is not used at all.  Once
  * vdk_sigbus_guard() has installed the handler, a SIGBUS at an address
- * inside a registered mapping puts a private zero page over the faulting
- * page and returns: the access is retried and goes on, on memory the
- * client took away anyway (reads see zeros, writes go nowhere), and
- * vdk_sigbus_pages() counts it for the application to report.  Any other
- * SIGBUS goes to the handler that was there before, or takes the default
- * action, as if the guard were not there.
+ * inside a registered mapping puts private zero pages over the faulting
+ * page and everything after it in the mapping, and returns: the access
+ * is retried and goes on, on memory the client took away anyway (reads
+ * see zeros, writes go nowhere), and vdk_sigbus_pages() counts the pages
+ * for the application to report.  Any other SIGBUS goes to the handler
+ * that was there before, or takes the default action, as if the guard
+ * were not there.
  *
- * The table holds GUARD_SLOTS mappings; past that, mappings are not
- * covered (a fault in them ends the process as before).  Clients map a
- * few regions; VDUSE's own bounce file cannot be truncated by anyone.
+ * Why the whole rest of the mapping: a truncated file loses its tail, so
+ * every page after a faulting one faults too; and one replacement per
+ * fault keeps a mapping at two pieces (the file's, then zeros) however
+ * many pages fault, where a page at a time would split it once per page
+ * and, enough pages later, run the process out of map entries, at which
+ * point the handler's own mmap fails and the SIGBUS kills after all.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -33,12 +38,14 @@
 
 #include "internal.h"
 
-#define GUARD_SLOTS 1024
-
-/* A slot is free when start is 0; end is written before start. */
+/*
+ * A slot is free when start is 0; end and zeroed are written before
+ * start.  zeroed: where the zero pages begin (end: none yet); it only
+ * moves down.
+ */
 static struct {
-	_Atomic uintptr_t start, end;
-} slots[GUARD_SLOTS];
+	_Atomic uintptr_t start, end, zeroed;
+} slots[VDK_GUARD_SLOTS];
 
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint64_t pages_replaced;
@@ -47,25 +54,39 @@ static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 static int install_err;
 static uintptr_t page_size;
 
-void vdk__guard_add(const void *addr, size_t len)
+static uintptr_t page_mask(void)
 {
-	uintptr_t start = (uintptr_t)addr;
+	if (!page_size)
+		page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
+	return ~(page_size - 1);
+}
+
+int vdk__guard_add(const void *addr, size_t len)
+{
+	uintptr_t start = (uintptr_t)addr, end;
 	unsigned int i;
+	int ret = -ENOSPC;
 
 	if (!start || !len)
-		return;
+		return 0;
+	/* The mapping covers whole pages: so do we. */
+	end = ((start + len - 1) & page_mask()) + page_size;
 	pthread_mutex_lock(&slots_lock);
-	for (i = 0; i < GUARD_SLOTS; i++) {
+	for (i = 0; i < VDK_GUARD_SLOTS; i++) {
 		if (atomic_load_explicit(&slots[i].start,
 					 memory_order_relaxed))
 			continue;
-		atomic_store_explicit(&slots[i].end, start + len,
+		atomic_store_explicit(&slots[i].end, end,
+				      memory_order_relaxed);
+		atomic_store_explicit(&slots[i].zeroed, end,
 				      memory_order_relaxed);
 		atomic_store_explicit(&slots[i].start, start,
 				      memory_order_release);
+		ret = 0;
 		break;
 	}
 	pthread_mutex_unlock(&slots_lock);
+	return ret;
 }
 
 void vdk__guard_del(const void *addr)
@@ -76,7 +97,7 @@ void vdk__guard_del(const void *addr)
 	if (!start)
 		return;
 	pthread_mutex_lock(&slots_lock);
-	for (i = 0; i < GUARD_SLOTS; i++) {
+	for (i = 0; i < VDK_GUARD_SLOTS; i++) {
 		if (atomic_load_explicit(&slots[i].start,
 					 memory_order_relaxed) == start) {
 			atomic_store_explicit(&slots[i].start, 0,
@@ -87,37 +108,65 @@ void vdk__guard_del(const void *addr)
 	pthread_mutex_unlock(&slots_lock);
 }
 
-/* Async-signal-safe: atomics only. */
-static bool guarded(uintptr_t a)
+/*
+ * Put zero pages from @a's page to where the zeros already begin.  Two
+ * threads faulting in one mapping at once: the one that moves zeroed
+ * down maps; the other finds zeroed at or below its page and returns, to
+ * fault again until the first is done.  Async-signal-safe: atomics and
+ * mmap.  Returns false if the mapping could not be replaced.
+ */
+static bool replace_tail(unsigned int i, uintptr_t a)
+{
+	uintptr_t page = a & ~(page_size - 1);
+	uintptr_t z = atomic_load_explicit(&slots[i].zeroed,
+					   memory_order_acquire);
+
+	while (page < z) {
+		if (atomic_compare_exchange_weak_explicit(
+			    &slots[i].zeroed, &z, page, memory_order_acq_rel,
+			    memory_order_acquire))
+			break;
+	}
+	if (page >= z)
+		return true; /* replaced already, or being replaced */
+	if (mmap((void *)page, z - page, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+		 0) == MAP_FAILED) {
+		atomic_store_explicit(&slots[i].zeroed, z,
+				      memory_order_release);
+		return false;
+	}
+	atomic_fetch_add_explicit(&pages_replaced, (z - page) / page_size,
+				  memory_order_relaxed);
+	return true;
+}
+
+/* The slot of the mapping that holds @a, or -1.  Atomics only. */
+static int guarded(uintptr_t a)
 {
 	unsigned int i;
 
-	for (i = 0; i < GUARD_SLOTS; i++) {
+	for (i = 0; i < VDK_GUARD_SLOTS; i++) {
 		uintptr_t s = atomic_load_explicit(&slots[i].start,
 						   memory_order_acquire);
 
-		if (s && a >= s &&
+		if (s && a >= (s & ~(page_size - 1)) &&
 		    a < atomic_load_explicit(&slots[i].end,
 					     memory_order_relaxed))
-			return true;
+			return (int)i;
 	}
-	return false;
+	return -1;
 }
 
 static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 {
 	uintptr_t a = (uintptr_t)si->si_addr;
 	struct sigaction dfl;
-	int saved = errno;
+	int saved = errno, i = -1;
 
-	if ((si->si_code == BUS_ADRERR || si->si_code == BUS_OBJERR) &&
-	    guarded(a) &&
-	    mmap((void *)(a & ~(page_size - 1)), page_size,
-		 PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
-		 0) != MAP_FAILED) {
-		atomic_fetch_add_explicit(&pages_replaced, 1,
-					  memory_order_relaxed);
+	if (si->si_code == BUS_ADRERR || si->si_code == BUS_OBJERR)
+		i = guarded(a);
+	if (i >= 0 && replace_tail((unsigned int)i, a)) {
 		errno = saved;
 		return;
 	}
@@ -142,7 +191,7 @@ static void install(void)
 {
 	struct sigaction sa;
 
-	page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
+	page_mask();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigbus;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;

@@ -69,16 +69,35 @@ struct vdk__tlb {
 	struct vdk__map_entry *way[VDK_TLB_WAYS];
 };
 
+/*
+ * Mappings a device keeps, current and retired together.  A driver that
+ * churns its memory map while one queue holds old mappings (a request
+ * that never completes) would otherwise grow them up to the process's
+ * vm.max_map_count; at the bound no new mapping is made, so what needs
+ * one fails (the request is refused, a ring that cannot be found breaks
+ * its queue) until the holder lets go.  Clients seen so far peak under
+ * 800 while their map changes all the time.
+ */
+#define VDK_IOTLB_MAX_MAPS 4096
+
 struct vdk__iotlb {
 	pthread_mutex_t lock;
 	/* Sorted by start, non-overlapping; grows as needed. */
 	struct vdk__map_entry **table;
 	size_t n, cap;
 	struct vdk__map_entry *retired;
+	size_t n_retired;
+	uint64_t refused; /* lookups refused at VDK_IOTLB_MAX_MAPS */
 	/* Bumped (release) on every invalidation; queues compare. */
 	_Atomic uint64_t gen;
 	struct vdk__kernel *k;
 	struct vdk_dev *dev;
+	/*
+	 * The oldest generation a running queue may still use (dev.c):
+	 * lets a lookup at VDK_IOTLB_MAX_MAPS unmap what no queue holds
+	 * before it refuses.  Any thread.
+	 */
+	uint64_t (*safe_gen)(struct vdk_dev *dev);
 	uint64_t maps, misses;
 };
 
@@ -121,8 +140,19 @@ int vdk__iotlb_read(struct vdk__iotlb *t, struct vdk__tlb *c, uint64_t iova,
 
 /* ---- the SIGBUS guard (guard.c) ---- */
 
-/* A mapping of the driver's memory, covered by vdk_sigbus_guard(). */
-void vdk__guard_add(const void *addr, size_t len);
+/*
+ * Mappings the guard covers, for the whole process: four devices at
+ * VDK_IOTLB_MAX_MAPS each.  A fixed table, since a signal handler reads
+ * it.
+ */
+#define VDK_GUARD_SLOTS (4 * VDK_IOTLB_MAX_MAPS)
+
+/*
+ * A mapping of the driver's memory, covered by vdk_sigbus_guard() from
+ * now on; -ENOSPC when the table is full (the caller must not use the
+ * mapping: a fault in it would end the process).
+ */
+int vdk__guard_add(const void *addr, size_t len);
 /* ... and no more, before it is unmapped. */
 void vdk__guard_del(const void *addr);
 
@@ -217,6 +247,13 @@ struct vdk_vq {
 	struct vdk_vq_stats stats;
 };
 
+/*
+ * Malformed chains one vdk_vq_pop() call completes before it returns 0:
+ * a queue's worth.  The driver can post more while we refuse; the bound
+ * keeps one call from lasting as long as it keeps posting.
+ */
+#define VDK_VQ_REFUSE_MAX(vq) ((vq)->num)
+
 int vdk__vq_init(struct vdk_vq *vq, struct vdk_dev *dev, unsigned int index,
 		 unsigned int max_size, unsigned int max_iovecs,
 		 size_t priv_size);
@@ -256,6 +293,12 @@ struct vdk_dev {
 	void *inflight_map;
 	size_t inflight_size;
 };
+
+/*
+ * The oldest generation of mappings a running queue may still use (the
+ * current one if none holds older).  Any thread.
+ */
+uint64_t vdk__dev_safe_gen(struct vdk_dev *dev);
 
 /* Create (@create) or reopen a device over any kernel side; takes @k. */
 int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,

@@ -18,7 +18,8 @@
  * (its rings', its requests in flight'), and the control thread unmaps
  * what was retired before all of them (vdk__iotlb_reclaim): a client that
  * maps and unmaps memory all the time (vhost-vdpa replaces the whole map
- * each time) does not pile up mappings.  Reset unmaps everything.
+ * each time) does not pile up mappings.  Whatever a queue holds, a device
+ * keeps at most VDK_IOTLB_MAX_MAPS.  Reset unmaps everything.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ void vdk__iotlb_reset(struct vdk__iotlb *t)
 		t->retired = e->next_retired;
 		unmap_entry(t, e);
 	}
+	t->n_retired = 0;
 	atomic_fetch_add_explicit(&t->gen, 1, memory_order_release);
 	pthread_mutex_unlock(&t->lock);
 }
@@ -100,36 +102,45 @@ static void retire(struct vdk__iotlb *t, size_t i)
 					      memory_order_relaxed) + 1;
 	e->next_retired = t->retired;
 	t->retired = e;
+	t->n_retired++;
 }
 
-unsigned int vdk__iotlb_reclaim(struct vdk__iotlb *t, uint64_t safe)
+/* Called with the lock held. */
+static unsigned int reclaim_locked(struct vdk__iotlb *t, uint64_t safe)
 {
 	struct vdk__map_entry **pe, *e;
 	unsigned int n = 0;
 
-	pthread_mutex_lock(&t->lock);
 	pe = &t->retired;
 	while ((e = *pe)) {
 		if (e->retired_gen <= safe) {
 			*pe = e->next_retired;
 			unmap_entry(t, e);
+			t->n_retired--;
 			n++;
 		} else {
 			pe = &e->next_retired;
 		}
 	}
+	return n;
+}
+
+unsigned int vdk__iotlb_reclaim(struct vdk__iotlb *t, uint64_t safe)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&t->lock);
+	n = reclaim_locked(t, safe);
 	pthread_mutex_unlock(&t->lock);
 	return n;
 }
 
 size_t vdk__iotlb_retired(struct vdk__iotlb *t)
 {
-	struct vdk__map_entry *e;
-	size_t n = 0;
+	size_t n;
 
 	pthread_mutex_lock(&t->lock);
-	for (e = t->retired; e; e = e->next_retired)
-		n++;
+	n = t->n_retired;
 	pthread_mutex_unlock(&t->lock);
 	return n;
 }
@@ -195,6 +206,17 @@ static struct vdk__map_entry *lookup_slow(struct vdk__iotlb *t, uint64_t iova)
 		e = t->table[i];
 		goto out;
 	}
+	if (t->n + t->n_retired >= VDK_IOTLB_MAX_MAPS && t->safe_gen)
+		reclaim_locked(t, t->safe_gen(t->dev));
+	if (t->n + t->n_retired >= VDK_IOTLB_MAX_MAPS) {
+		t->refused++;
+		vdk__log_limited(t->dev, VDK_LOG_ERR,
+				 "%s: %d mappings of driver memory kept: no "
+				 "more until a queue lets old ones go",
+				 t->dev->name, VDK_IOTLB_MAX_MAPS);
+		t->misses++;
+		goto out;
+	}
 	ret = t->k->ops->iotlb_map(t->k, iova, &m);
 	if (ret < 0) {
 		t->misses++;
@@ -205,11 +227,20 @@ static struct vdk__map_entry *lookup_slow(struct vdk__iotlb *t, uint64_t iova)
 		t->misses++;
 		goto out;
 	}
+	/* Guarded before anyone can touch it, or not used at all. */
+	if (vdk__guard_add(m.addr, (size_t)(m.last - m.start + 1)) < 0) {
+		vdk__log_limited(t->dev, VDK_LOG_ERR,
+				 "%s: SIGBUS guard full: mapping refused",
+				 t->dev->name);
+		t->k->ops->iotlb_unmap(t->k, &m);
+		t->misses++;
+		goto out;
+	}
 	e = insert(t, &m);
 	if (!e) {
+		vdk__guard_del(m.addr);
 		t->k->ops->iotlb_unmap(t->k, &m);
 	} else {
-		vdk__guard_add(m.addr, (size_t)(m.last - m.start + 1));
 		t->maps++;
 	}
 out:

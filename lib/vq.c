@@ -95,6 +95,46 @@ void vdk__vq_fini(struct vdk_vq *vq)
 	vq->slots = NULL;
 }
 
+/*
+ * Tell the control thread the oldest generation of mappings this queue
+ * may still use: that of its oldest request in flight, else that of its
+ * rings; none (UINT64_MAX) for a queue that holds neither.  Release: our
+ * reads and writes through older mappings come before the control
+ * thread, which loads it with acquire, unmaps them.
+ */
+static void publish_safe_gen(struct vdk_vq *vq)
+{
+	uint64_t g = UINT64_MAX;
+
+	if (vq->n_old)
+		g = vq->old_min;
+	else if (vq->n_cur || vq->rings_gen)
+		g = vq->rings_gen;
+	atomic_store_explicit(&vq->safe_gen, g, memory_order_release);
+}
+
+/*
+ * Count the requests in flight as older than any generation the queue
+ * will see from now on: they keep what they were translated in, and
+ * nothing newer.
+ */
+static void age_inflight(struct vdk_vq *vq)
+{
+	if (!vq->n_cur)
+		return;
+	if (!vq->n_old)
+		vq->old_min = vq->rings_gen;
+	vq->n_old += vq->n_cur;
+	vq->n_cur = 0;
+}
+
+/*
+ * The queue stops for good (until the driver resets it).  It lets go of
+ * its rings at once, so that it pins no mapping but those its requests
+ * still in flight were translated in: a driver that breaks one queue and
+ * then keeps changing its memory map does not make the daemon keep every
+ * mapping it retires from then on.  Queue thread only.
+ */
 static void mark_broken(struct vdk_vq *vq, const char *why, unsigned int a,
 			unsigned int b)
 {
@@ -102,6 +142,12 @@ static void mark_broken(struct vdk_vq *vq, const char *why, unsigned int a,
 		vdk__log_limited(vq->dev, VDK_LOG_ERR,
 				 "%s: queue %u broken: %s (%u, %u)",
 				 vq->dev->name, vq->index, why, a, b);
+	age_inflight(vq);
+	vq->desc = NULL;
+	vq->avail = NULL;
+	vq->used = NULL;
+	vq->rings_gen = 0;
+	publish_safe_gen(vq);
 }
 
 /* Ring sizes in bytes, with the event index fields. */
@@ -150,19 +196,6 @@ static int resolve_rings(struct vdk_vq *vq)
 }
 
 /*
- * Tell the control thread the oldest generation of mappings this queue
- * may still use.  Release: our reads and writes through older mappings
- * come before the control thread, which loads it with acquire, unmaps
- * them.
- */
-static void publish_safe_gen(struct vdk_vq *vq)
-{
-	atomic_store_explicit(&vq->safe_gen,
-			      vq->n_old ? vq->old_min : vq->rings_gen,
-			      memory_order_release);
-}
-
-/*
  * After an IOTLB invalidation, look the rings up again.  Requests in
  * flight keep their vectors: they count as older than the new generation
  * until they are pushed.
@@ -170,17 +203,24 @@ static void publish_safe_gen(struct vdk_vq *vq)
 static bool rings_current(struct vdk_vq *vq)
 {
 	struct vdk__iotlb *t = &vq->dev->iotlb;
-	uint64_t old = vq->rings_gen;
 
-	if (atomic_load_explicit(&t->gen, memory_order_acquire) == old)
+	if (unlikely(atomic_load_explicit(&vq->broken,
+					  memory_order_relaxed)))
+		return false;
+	uint64_t now = atomic_load_explicit(&t->gen, memory_order_acquire);
+
+	if (now == vq->rings_gen)
 		return true;
+	age_inflight(vq);
+	/*
+	 * The old ring pointers are not used again.  What the lookups below
+	 * find is in the table of generation @now or later, so @now is safe
+	 * to publish before them; and it lets a reclaim that those lookups
+	 * may need (VDK_IOTLB_MAX_MAPS) take what only our rings held.
+	 */
+	vq->rings_gen = now;
+	publish_safe_gen(vq);
 	if (resolve_rings(vq) == 0) {
-		if (vq->n_cur) {
-			if (!vq->n_old)
-				vq->old_min = old;
-			vq->n_old += vq->n_cur;
-			vq->n_cur = 0;
-		}
 		publish_safe_gen(vq);
 		return true;
 	}
@@ -304,6 +344,20 @@ static void put_used(struct vdk_vq *vq, uint16_t id, uint32_t len)
 	vq->stats.pushed++;
 }
 
+/*
+ * Fetch a descriptor once.  The driver may rewrite it while we look: each
+ * field is loaded exactly once (a plain copy lets the compiler load a
+ * field again where it likes, and then a checked value and a used one
+ * may differ), and only the copy is used afterwards.
+ */
+static void read_desc(const struct vring_desc *src, struct vring_desc *d)
+{
+	d->addr = __atomic_load_n(&src->addr, __ATOMIC_RELAXED);
+	d->len = __atomic_load_n(&src->len, __ATOMIC_RELAXED);
+	d->flags = __atomic_load_n(&src->flags, __ATOMIC_RELAXED);
+	d->next = __atomic_load_n(&src->next, __ATOMIC_RELAXED);
+}
+
 /* Why a chain was refused; logged with the head. */
 struct walk_error {
 	const char *why;
@@ -343,7 +397,7 @@ static int walk_chain(struct vdk_vq *vq, struct vdk__slot *slot,
 		if (count++ >= table_size)
 			WALK_FAIL(w, "descriptor chain loops or is too long",
 				  count);
-		memcpy(&d, &table[i], sizeof(d));
+		read_desc(&table[i], &d);
 		flags = le16toh(d.flags);
 		addr = le64toh(d.addr);
 		len = le32toh(d.len);
@@ -422,6 +476,8 @@ static int walk_chain(struct vdk_vq *vq, struct vdk__slot *slot,
 
 VDK_EXPORT int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **out)
 {
+	unsigned int refused = 0;
+
 	if (unlikely(!vq->ready))
 		return -EAGAIN;
 	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
@@ -450,7 +506,9 @@ VDK_EXPORT int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **out)
 					    avail_idx, last);
 				return -EIO;
 			}
-			head = le16toh(vq->avail->ring[last & (vq->num - 1)]);
+			head = le16toh(__atomic_load_n(
+				&vq->avail->ring[last & (vq->num - 1)],
+				__ATOMIC_RELAXED));
 			if (head >= vq->num) {
 				mark_broken(vq, "head out of range", head,
 					    vq->num);
@@ -485,6 +543,14 @@ VDK_EXPORT int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **out)
 				 vq->dev->name, vq->index, head, w.why,
 				 w.value);
 		put_used(vq, head, 0);
+		/*
+		 * A driver that keeps posting bad chains must not keep us
+		 * here: the caller has completions to reap and notify, a
+		 * stop to notice.  It learns of the rest from
+		 * vdk_vq_pending().
+		 */
+		if (++refused >= VDK_VQ_REFUSE_MAX(vq))
+			return 0;
 	}
 }
 

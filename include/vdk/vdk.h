@@ -243,7 +243,16 @@ int vdk_vq_kickfd(const struct vdk_vq *vq);
  * request of the pool is in use (cannot happen with a sane driver), and
  * -EAGAIN when the queue is not started.  A malformed descriptor chain
  * is completed by the library with no data (and logged), and the next
- * one is tried.
+ * one is tried; after the queue's size of them in one call, it returns 0
+ * even if more wait (vdk_vq_pending() says so), so that a driver posting
+ * bad chains without end cannot hold the caller.  Those completions are
+ * signalled by the next vdk_vq_notify(): call it after popping too, not
+ * only after pushing.
+ *
+ * A broken queue (its rings no longer mapped, or indexes that make no
+ * sense) stays broken until the driver resets the device: every call
+ * returns -EIO, its pushes only retire the requests, and it holds no
+ * mapping but those of its requests still in flight.
  */
 int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **req);
 
@@ -257,7 +266,8 @@ void vdk_vq_push(struct vdk_vq *vq, struct vdk_req *req, uint32_t len);
 /*
  * Make pushed completions visible and, if the driver asked for it
  * (VIRTIO_RING_F_EVENT_IDX or the no-interrupt flag), interrupt it with
- * VDUSE_VQ_INJECT_IRQ.  Call once after a batch of pushes.  Returns 1 if
+ * VDUSE_VQ_INJECT_IRQ.  Call once after a batch of pops and pushes
+ * (nothing happens when nothing was completed since).  Returns 1 if
  * an interrupt was injected, 0 if none was needed, -errno on failure.
  */
 int vdk_vq_notify(struct vdk_vq *vq);

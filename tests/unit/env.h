@@ -182,6 +182,20 @@ static inline void env_complete(struct env *e, struct vdk_req *req,
 	CHECK_EQ(sim_vq_used(e->s, 0, &id, &got), 0);
 }
 
+/* @head must be refused: completed with nothing, no request popped. */
+static inline void env_expect_refused(struct env *e, int head)
+{
+	struct vdk_req *req;
+	uint16_t id;
+	uint32_t got;
+
+	CHECK_EQ(vdk_vq_pop(e->vq, &req), 0);
+	CHECK(vdk_vq_notify(e->vq) >= 0);
+	CHECK_EQ(sim_vq_used(e->s, 0, &id, &got), 1);
+	CHECK_EQ(id, head);
+	CHECK_EQ(got, 0);
+}
+
 /* Sum of the lengths of @n vectors. */
 static inline size_t iov_total(const struct iovec *iov, unsigned int n)
 {

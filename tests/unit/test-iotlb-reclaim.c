@@ -9,9 +9,11 @@
  * write through a request held across many updates is a use after free
  * that AddressSanitizer reports.
  */
+#include <errno.h>
 #include <unistd.h>
 
 #include "env.h"
+#include "internal.h"
 
 #define DATA 0x10000
 #define ROUNDS 200
@@ -166,10 +168,112 @@ static void test_idle_queue(void)
 	env_fini(&e);
 }
 
+/*
+ * A queue broken by its driver holds no mapping: one whose rings were
+ * unmapped, or whose avail ring names a head past the ring, while the
+ * other queue goes on under a map that changes all the time.  A broken
+ * queue used to keep its rings' generation for good, so every mapping
+ * retired after it stayed mapped: 2,001 after 2,000 updates.
+ */
+static void test_broken_queue(bool unmap_rings)
+{
+	struct env_cfg cfg = { .num_queues = 2 };
+	const uint64_t ring1 = 0x1000 + 0x4000;
+	unsigned int live0, peak = 0, i;
+	struct vdk_req *req;
+	struct env e;
+
+	env_init(&e, &cfg);
+	one_request(&e, 0, 1);
+	one_request(&e, 1, 2);
+	live0 = sim_live_maps(e.s);
+	if (unmap_rings) {
+		CHECK_EQ(sim_set_perm(e.s, ring1, ring1 + 0x3fff, 0), 0);
+		CHECK(vdk_dev_process(e.dev) >= 1);
+	} else {
+		sim_vq_raw_avail(e.s, 1, 999);
+	}
+	CHECK_EQ(vdk_vq_pop(vdk_dev_vq(e.dev, 1), &req), -EIO);
+	CHECK(vdk_vq_broken(vdk_dev_vq(e.dev, 1)));
+	for (i = 0; i < 2000; i++) {
+		CHECK_EQ(sim_update_iotlb(e.s, e.dev, 0, UINT64_MAX), 0);
+		one_request(&e, 0, (uint8_t)(3 + i % 100));
+		if (sim_live_maps(e.s) > peak)
+			peak = sim_live_maps(e.s);
+		/* Its calls change nothing and touch no ring. */
+		CHECK_EQ(vdk_vq_pop(vdk_dev_vq(e.dev, 1), &req), -EIO);
+		CHECK_EQ(vdk_vq_notify(vdk_dev_vq(e.dev, 1)), 0);
+		vdk_vq_set_kick(vdk_dev_vq(e.dev, 1), true);
+	}
+	CHECK(peak <= 3 * live0 + 3);
+	/* A reset brings it back. */
+	CHECK_EQ(sim_set_status(e.s, e.dev, 0), 0);
+	CHECK_EQ(sim_live_maps(e.s), 0);
+	env_fini(&e);
+}
+
+/*
+ * A request held forever on one queue pins what was mapped when it was
+ * taken, and everything retired since; the other queue churning the map
+ * meanwhile meets VDK_IOTLB_MAX_MAPS, not the process's map limit.  When
+ * the request completes, the next update lets it all go.
+ */
+static void test_stalled_queue(void)
+{
+	struct env_cfg cfg = { .num_queues = 2 };
+	unsigned int peak = 0, i, refused = 0;
+	struct vdk_req *held, *req;
+	struct vdk_vq *vq0;
+	struct env e;
+
+	env_init(&e, &cfg);
+	vq0 = vdk_dev_vq(e.dev, 0);
+	post(&e, 1, 1);
+	held = pop_on(&e, 1);
+	for (i = 0; i < 6000 && !vdk_vq_broken(vq0); i++) {
+		uint16_t id;
+		uint32_t len;
+		int r;
+
+		CHECK_EQ(sim_update_iotlb(e.s, e.dev, 0, UINT64_MAX), 0);
+		post(&e, 0, (uint8_t)(3 + i % 100));
+		r = vdk_vq_pop(vq0, &req);
+		if (r == 1) {
+			vdk_vq_push(vq0, req, 0);
+		} else if (r == 0) {
+			refused++;
+		} else {
+			CHECK_EQ(r, -EIO);
+			break;
+		}
+		CHECK(vdk_vq_notify(vq0) >= 0 || vdk_vq_broken(vq0));
+		while (sim_vq_used(e.s, 0, &id, &len))
+			;
+		if (sim_live_maps(e.s) > peak)
+			peak = sim_live_maps(e.s);
+	}
+	/* It met the bound: refused, or its rings could not be found. */
+	CHECK(refused > 0 || vdk_vq_broken(vq0));
+	CHECK(peak <= VDK_IOTLB_MAX_MAPS);
+	CHECK(peak >= VDK_IOTLB_MAX_MAPS - 4);
+	/* The held request's memory is still there (ASan). */
+	memset(held->iov[held->n_out].iov_base, 0x77,
+	       held->iov[held->n_out].iov_len);
+	complete_on(&e, 1, held);
+	CHECK_EQ(sim_update_iotlb(e.s, e.dev, 0, UINT64_MAX), 0);
+	one_request(&e, 1, 4);
+	CHECK_EQ(sim_update_iotlb(e.s, e.dev, 0, UINT64_MAX), 0);
+	CHECK(sim_live_maps(e.s) < 16);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	test_bounded();
 	test_held_request();
 	test_idle_queue();
+	test_broken_queue(true);
+	test_broken_queue(false);
+	test_stalled_queue();
 	return 0;
 }

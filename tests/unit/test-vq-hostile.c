@@ -9,7 +9,10 @@
  * device.  Nothing may read or write out of bounds: run under ASan.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "env.h"
 #include "internal.h"
@@ -600,6 +603,82 @@ static void case_double_push(struct env *e)
 	good_request(e);
 }
 
+/*
+ * A driver that posts bad chains as fast as they are completed, from a
+ * thread of its own.  One pop refuses at most a queue's worth and
+ * returns, so that the caller can reap, notify and see a stop; before,
+ * it refused for as long as the driver kept posting.
+ */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct flood {
+	struct env *e;
+	_Atomic bool stop;
+	_Atomic uint64_t posted;
+};
+
+static void *flood_bad_chains(void *arg)
+{
+	struct flood *f = arg;
+	struct env *e = f->e;
+	uint64_t end = now_ms() + 1500;
+
+	while (!f->stop && now_ms() < end) {
+		uint16_t pending = (uint16_t)(sim_vq_avail_idx(e->s, 0) -
+					      sim_vq_used_idx(e->s, 0));
+
+		if (pending < base_cfg.qsize) {
+			sim_vq_raw_avail(e->s, 0, 0);
+			f->posted++;
+		}
+	}
+	return NULL;
+}
+
+static void case_endless_bad_chains(struct env *e)
+{
+	struct flood f = { .e = e };
+	struct vdk_vq_stats before, after;
+	struct vdk_req *req;
+	pthread_t thread;
+	uint64_t t0, took;
+	uint16_t id;
+	uint32_t len;
+
+	sim_vq_raw_desc(e->s, 0, 0, DATA, 16, VRING_DESC_F_NEXT, 999);
+	vdk_vq_get_stats(e->vq, &before);
+	CHECK_EQ(pthread_create(&thread, NULL, flood_bad_chains, &f), 0);
+	while (f.posted < 4)
+		;
+	t0 = now_ms();
+	CHECK_EQ(vdk_vq_pop(e->vq, &req), 0);
+	took = now_ms() - t0;
+	vdk_vq_get_stats(e->vq, &after);
+	f.stop = true;
+	pthread_join(thread, NULL);
+	CHECK(took < 500);
+	CHECK(after.bad > before.bad);
+	CHECK(after.bad - before.bad <= base_cfg.qsize);
+	CHECK(!vdk_vq_broken(e->vq));
+	/* The rest, a call at a time; each completed once. */
+	while (vdk_vq_pending(e->vq))
+		CHECK_EQ(vdk_vq_pop(e->vq, &req), 0);
+	CHECK(vdk_vq_notify(e->vq) >= 0);
+	while (sim_vq_used(e->s, 0, &id, &len)) {
+		CHECK_EQ(id, 0);
+		CHECK_EQ(len, 0);
+	}
+	vdk_vq_get_stats(e->vq, &after);
+	CHECK_EQ(after.bad - before.bad, f.posted);
+	good_request(e);
+}
+
 struct hostile_case {
 	const char *name;
 	void (*fn)(struct env *e);
@@ -632,6 +711,7 @@ static const struct hostile_case cases[] = {
 	{ "bad queue size", case_bad_queue_size, 0 },
 	{ "log flood", case_flood, 0 },
 	{ "double push", case_double_push, 0 },
+	{ "endless bad chains", case_endless_bad_chains, 0 },
 };
 
 int main(void)

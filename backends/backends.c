@@ -3,6 +3,7 @@
  * The registry of backends, and the helpers they share.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -218,4 +219,33 @@ int vdk__get_size_and_block_size(struct vdk_params *ps, uint64_t *size,
 		return -EINVAL;
 	}
 	return 0;
+}
+
+void vdk__bounce_free(struct vdk__bounce *b, size_t *held)
+{
+	free(b->p);
+	*held -= b->cap;
+	b->p = NULL;
+	b->cap = 0;
+}
+
+int vdk__bounce_get(struct vdk__bounce *b, size_t *held, uint64_t len)
+{
+	void *p;
+
+	if (b->cap >= len)
+		return 0;
+	vdk__bounce_free(b, held);
+	if (len > SIZE_MAX || posix_memalign(&p, 4096, (size_t)len))
+		return -ENOMEM;
+	b->p = p;
+	b->cap = (size_t)len;
+	*held += b->cap;
+	return 0;
+}
+
+void vdk__bounce_put(struct vdk__bounce *b, size_t *held)
+{
+	if (*held > VDK_BOUNCE_KEEP)
+		vdk__bounce_free(b, held);
 }

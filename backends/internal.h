@@ -45,6 +45,28 @@ void vdk__stall_answered(struct vdk__stall *st,
 			 const struct vdk_backend_log *log, unsigned int qidx,
 			 const char *who);
 
+/*
+ * Bounce buffers: where a backend puts data the driver's vectors cannot
+ * take as they are (scattered for a protocol that wants one buffer,
+ * reads that must not land in driver memory late).  What a queue has in
+ * use at once is bounded by its device model (blk: BLK_QUEUE_BYTES_MAX
+ * of requests); between requests it keeps at most VDK_BOUNCE_KEEP bytes
+ * of them, so that memory does not stay at the peak a driver once made.
+ * @held counts the queue's bytes, in use and kept.
+ */
+#define VDK_BOUNCE_KEEP (16u << 20)
+
+struct vdk__bounce {
+	uint8_t *p;
+	size_t cap;
+};
+
+/* At least @len bytes (4 KiB aligned) in @b.  0 or -ENOMEM. */
+int vdk__bounce_get(struct vdk__bounce *b, size_t *held, uint64_t len);
+/* A request is done with @b: kept while the queue keeps little. */
+void vdk__bounce_put(struct vdk__bounce *b, size_t *held);
+void vdk__bounce_free(struct vdk__bounce *b, size_t *held);
+
 /* Close *fd if it is open and set it to -1. */
 void vdk__close_fd(int *fd);
 

@@ -75,8 +75,6 @@
 #define CONNECT_TIMEOUT_MS 10000
 /* A connection that lived this long starts the back-off afresh. */
 #define STABLE_MS 1000
-/* A bounce buffer larger than this is given back after use. */
-#define BOUNCE_KEEP (4u << 20)
 
 struct vdk_bdev {
 	char *uri;               /* with export= applied */
@@ -134,8 +132,7 @@ struct slot {
 	uint8_t state;          /* enum slot_state */
 	uint8_t phase;          /* enum phase */
 	uint8_t *buf;           /* the bio's data, contiguous */
-	uint8_t *bounce;        /* the slot's bounce buffer, or NULL */
-	size_t bounce_cap;
+	struct vdk__bounce bounce; /* the slot's bounce buffer */
 };
 
 struct vdk_bq {
@@ -161,6 +158,7 @@ struct vdk_bq {
 	unsigned int qidx;
 	struct vdk__stall stall; /* requests failed by timeout= */
 	bool mismatch_told;     /* the log heard of a mismatched server */
+	size_t bounce_held;     /* bytes of the slots' bounce buffers */
 };
 
 static uint64_t now_ns(void)
@@ -570,11 +568,7 @@ static struct slot *slot_get(struct vdk_bq *q, struct vdk_bio *bio)
 
 static void slot_put(struct vdk_bq *q, struct slot *s)
 {
-	if (s->bounce_cap > BOUNCE_KEEP) {
-		free(s->bounce);
-		s->bounce = NULL;
-		s->bounce_cap = 0;
-	}
+	vdk__bounce_put(&s->bounce, &q->bounce_held);
 	s->bio = NULL;
 	s->state = SLOT_FREE;
 	s->next = q->free;
@@ -677,7 +671,7 @@ static uint8_t *contiguous(const struct vdk_bio *bio)
 }
 
 /* The data of a read or write, contiguous: the iovecs or the bounce. */
-static int slot_buffer(struct slot *s)
+static int slot_buffer(struct vdk_bq *q, struct slot *s)
 {
 	struct vdk_bio *bio = s->bio;
 
@@ -688,18 +682,9 @@ static int slot_buffer(struct slot *s)
 		return 0;
 	if (bio->len > SIZE_MAX)
 		return -ENOMEM;
-	if (s->bounce_cap < bio->len) {
-		void *p;
-
-		free(s->bounce);
-		s->bounce = NULL;
-		s->bounce_cap = 0;
-		if (posix_memalign(&p, 4096, bio->len))
-			return -ENOMEM;
-		s->bounce = p;
-		s->bounce_cap = bio->len;
-	}
-	s->buf = s->bounce;
+	if (vdk__bounce_get(&s->bounce, &q->bounce_held, bio->len))
+		return -ENOMEM;
+	s->buf = s->bounce.p;
 	if (bio->op == VDK_BIO_WRITE)
 		vdk__iov_to_buf(bio->iov, bio->iovcnt, 0, s->buf, bio->len);
 	return 0;
@@ -749,7 +734,7 @@ static void slot_issue(struct vdk_bq *q, struct slot *s)
 	switch (bio->op) {
 	case VDK_BIO_READ:
 	case VDK_BIO_WRITE:
-		ret = slot_buffer(s);
+		ret = slot_buffer(q, s);
 		if (ret) {
 			s->err = ret;
 			break;
@@ -1078,7 +1063,7 @@ static void nb_queue_close(struct vdk_bq *q)
 		s = &q->slots[i];
 		if (s->state != SLOT_FREE)
 			finish(q, s, -EIO);
-		free(s->bounce);
+		vdk__bounce_free(&s->bounce, &q->bounce_held);
 	}
 	free(q->slots);
 	vdk__close_fd(&q->fd);
@@ -1210,7 +1195,7 @@ static int run_done(struct vdk_bq *q, uint64_t now)
 				wait_push(q, s);
 			}
 		} else {
-			if (bio->op == VDK_BIO_READ && s->buf == s->bounce)
+			if (bio->op == VDK_BIO_READ && s->buf == s->bounce.p)
 				vdk__iov_from_buf(bio->iov, bio->iovcnt, 0,
 						  s->buf, bio->len);
 			finish(q, s, 0);

@@ -61,8 +61,6 @@
 #define DEFAULT_TIMEOUT_S 30
 #define MAX_TIMEOUT_S 86400
 #define DEFAULT_POOL "rbd"
-/* An op's read buffer larger than this is given back after use. */
-#define BOUNCE_KEEP (4u << 20)
 /* queue_close() waits this long at most for librbd to give ops back. */
 #define CLOSE_WAIT_MAX_S 10
 
@@ -107,8 +105,7 @@ struct op {
 	ssize_t ret;            /* librbd's answer */
 	bool in_librbd;
 	bool fua;               /* flush after the write */
-	uint8_t *bounce;        /* reads land here */
-	size_t bounce_cap;
+	struct vdk__bounce bounce; /* reads land here */
 };
 
 struct vdk_bq {
@@ -126,6 +123,7 @@ struct vdk_bq {
 	uint64_t next_check;    /* earliest deadline, UINT64_MAX if none */
 	unsigned int qidx;
 	struct vdk__stall stall; /* requests failed by timeout= */
+	size_t bounce_held;     /* bytes of the ops' bounce buffers */
 };
 
 static uint64_t now_ns(void)
@@ -793,11 +791,7 @@ static struct op *op_get(struct vdk_bq *q, struct vdk_bio *bio)
 
 static void op_put(struct vdk_bq *q, struct op *op)
 {
-	if (op->bounce_cap > BOUNCE_KEEP) {
-		free(op->bounce);
-		op->bounce = NULL;
-		op->bounce_cap = 0;
-	}
+	vdk__bounce_put(&op->bounce, &q->bounce_held);
 	op->bio = NULL;
 	op->next = q->free;
 	q->free = op;
@@ -816,24 +810,6 @@ static void finish(struct vdk_bq *q, struct op *op, int result)
 	bio->done(bio, result);
 }
 
-static int op_bounce(struct op *op, uint64_t len)
-{
-	void *p;
-
-	if (op->bounce_cap >= len)
-		return 0;
-	if (len > SIZE_MAX)
-		return -ENOMEM;
-	free(op->bounce);
-	op->bounce = NULL;
-	op->bounce_cap = 0;
-	if (posix_memalign(&p, 4096, len))
-		return -ENOMEM;
-	op->bounce = p;
-	op->bounce_cap = len;
-	return 0;
-}
-
 /* Hand the op's request to librbd.  0, or -errno when it was not taken. */
 static int op_issue(struct vdk_bq *q, struct op *op, uint8_t opcode)
 {
@@ -848,7 +824,7 @@ static int op_issue(struct vdk_bq *q, struct op *op, uint8_t opcode)
 	switch (opcode) {
 	case VDK_BIO_READ:
 		ret = rbd_aio_read(b->img, bio->offset, bio->len,
-				   (char *)op->bounce, c);
+				   (char *)op->bounce.p, c);
 		break;
 	case VDK_BIO_WRITE:
 		ret = rbd_aio_writev(b->img, bio->iov, (int)bio->iovcnt,
@@ -889,7 +865,7 @@ static int submit(struct vdk_bq *q, struct vdk_bio *bio)
 	if (!op)
 		return -ENOMEM;
 	if (bio->op == VDK_BIO_READ) {
-		ret = op_bounce(op, bio->len);
+		ret = vdk__bounce_get(&op->bounce, &q->bounce_held, bio->len);
 		if (ret)
 			goto err;
 	}
@@ -937,7 +913,7 @@ static int op_answered(struct vdk_bq *q, struct op *op)
 			finish(q, op, -EIO); /* short read */
 			return 1;
 		}
-		vdk__iov_from_buf(bio->iov, bio->iovcnt, 0, op->bounce,
+		vdk__iov_from_buf(bio->iov, bio->iovcnt, 0, op->bounce.p,
 				  bio->len);
 	} else if (op->fua) {
 		op->fua = false;
@@ -1064,7 +1040,7 @@ static void rb_queue_close(struct vdk_bq *q)
 	}
 	for (op = q->all; op; op = next) {
 		next = op->all_next;
-		free(op->bounce);
+		vdk__bounce_free(&op->bounce, &q->bounce_held);
 		if (op < q->slab || op >= q->slab + q->depth)
 			free(op);
 	}

@@ -47,7 +47,11 @@ static struct {
 	_Atomic uintptr_t start, end, zeroed;
 } slots[VDK_GUARD_SLOTS];
 
+/* Free slots, a stack under slots_lock: adding and removing is O(1). */
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static int free_slot[VDK_GUARD_SLOTS];
+static unsigned int n_free;
+static bool free_ready;
 static _Atomic uint64_t pages_replaced;
 static struct sigaction old_action;
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
@@ -64,46 +68,40 @@ static uintptr_t page_mask(void)
 int vdk__guard_add(const void *addr, size_t len)
 {
 	uintptr_t start = (uintptr_t)addr, end;
-	unsigned int i;
-	int ret = -ENOSPC;
+	int i = -ENOSPC;
 
 	if (!start || !len)
-		return 0;
+		return -EINVAL;
 	/* The mapping covers whole pages: so do we. */
 	end = ((start + len - 1) & page_mask()) + page_size;
 	pthread_mutex_lock(&slots_lock);
-	for (i = 0; i < VDK_GUARD_SLOTS; i++) {
-		if (atomic_load_explicit(&slots[i].start,
-					 memory_order_relaxed))
-			continue;
+	if (!free_ready) {
+		for (n_free = 0; n_free < VDK_GUARD_SLOTS; n_free++)
+			free_slot[n_free] = VDK_GUARD_SLOTS - 1 - (int)n_free;
+		free_ready = true;
+	}
+	if (n_free) {
+		i = free_slot[--n_free];
 		atomic_store_explicit(&slots[i].end, end,
 				      memory_order_relaxed);
 		atomic_store_explicit(&slots[i].zeroed, end,
 				      memory_order_relaxed);
 		atomic_store_explicit(&slots[i].start, start,
 				      memory_order_release);
-		ret = 0;
-		break;
 	}
 	pthread_mutex_unlock(&slots_lock);
-	return ret;
+	return i;
 }
 
-void vdk__guard_del(const void *addr)
+void vdk__guard_del(int i)
 {
-	uintptr_t start = (uintptr_t)addr;
-	unsigned int i;
-
-	if (!start)
+	if (i < 0 || i >= VDK_GUARD_SLOTS)
 		return;
 	pthread_mutex_lock(&slots_lock);
-	for (i = 0; i < VDK_GUARD_SLOTS; i++) {
-		if (atomic_load_explicit(&slots[i].start,
-					 memory_order_relaxed) == start) {
-			atomic_store_explicit(&slots[i].start, 0,
-					      memory_order_release);
-			break;
-		}
+	if (atomic_load_explicit(&slots[i].start, memory_order_relaxed)) {
+		atomic_store_explicit(&slots[i].start, 0,
+				      memory_order_release);
+		free_slot[n_free++] = i;
 	}
 	pthread_mutex_unlock(&slots_lock);
 }

@@ -56,6 +56,7 @@ void vdk__log_limited(struct vdk_dev *dev, int level, const char *fmt, ...)
  */
 struct vdk__map_entry {
 	struct vdk__map map;
+	int guard_slot; /* vdk__guard_add()'s */
 	struct vdk__map_entry *next_retired;
 	uint64_t retired_gen; /* the generation that no longer has it */
 };
@@ -73,12 +74,13 @@ struct vdk__tlb {
  * Mappings a device keeps, current and retired together.  A driver that
  * churns its memory map while one queue holds old mappings (a request
  * that never completes) would otherwise grow them up to the process's
- * vm.max_map_count; at the bound no new mapping is made, so what needs
- * one fails (the request is refused, a ring that cannot be found breaks
- * its queue) until the holder lets go.  Clients seen so far peak under
- * 800 while their map changes all the time.
+ * vm.max_map_count (65530 by default); at the bound no new mapping is
+ * made, so what needs one fails (the request is refused, a ring that
+ * cannot be found breaks its queue) until the holder lets go.  A VM's
+ * memory is a few regions; a guest behind a vIOMMU maps buffers one by
+ * one, hence the room.
  */
-#define VDK_IOTLB_MAX_MAPS 4096
+#define VDK_IOTLB_MAX_MAPS 16384
 
 struct vdk__iotlb {
 	pthread_mutex_t lock;
@@ -149,12 +151,12 @@ int vdk__iotlb_read(struct vdk__iotlb *t, struct vdk__tlb *c, uint64_t iova,
 
 /*
  * A mapping of the driver's memory, covered by vdk_sigbus_guard() from
- * now on; -ENOSPC when the table is full (the caller must not use the
- * mapping: a fault in it would end the process).
+ * now on: returns its slot, or -ENOSPC when the table is full (the
+ * caller must not use the mapping: a fault in it would end the process).
  */
 int vdk__guard_add(const void *addr, size_t len);
 /* ... and no more, before it is unmapped. */
-void vdk__guard_del(const void *addr);
+void vdk__guard_del(int slot);
 
 /* ---- the in-flight log (inflight.c) ---- */
 

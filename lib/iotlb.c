@@ -39,7 +39,7 @@ int vdk__iotlb_init(struct vdk__iotlb *t, struct vdk__kernel *k,
 
 static void unmap_entry(struct vdk__iotlb *t, struct vdk__map_entry *e)
 {
-	vdk__guard_del(e->map.addr);
+	vdk__guard_del(e->guard_slot);
 	t->k->ops->iotlb_unmap(t->k, &e->map);
 	free(e);
 }
@@ -198,7 +198,7 @@ static struct vdk__map_entry *lookup_slow(struct vdk__iotlb *t, uint64_t iova)
 	struct vdk__map_entry *e = NULL;
 	struct vdk__map m;
 	size_t i;
-	int ret;
+	int ret, slot;
 
 	pthread_mutex_lock(&t->lock);
 	i = search(t, iova);
@@ -228,7 +228,8 @@ static struct vdk__map_entry *lookup_slow(struct vdk__iotlb *t, uint64_t iova)
 		goto out;
 	}
 	/* Guarded before anyone can touch it, or not used at all. */
-	if (vdk__guard_add(m.addr, (size_t)(m.last - m.start + 1)) < 0) {
+	slot = vdk__guard_add(m.addr, (size_t)(m.last - m.start + 1));
+	if (slot < 0) {
 		vdk__log_limited(t->dev, VDK_LOG_ERR,
 				 "%s: SIGBUS guard full: mapping refused",
 				 t->dev->name);
@@ -238,9 +239,10 @@ static struct vdk__map_entry *lookup_slow(struct vdk__iotlb *t, uint64_t iova)
 	}
 	e = insert(t, &m);
 	if (!e) {
-		vdk__guard_del(m.addr);
+		vdk__guard_del(slot);
 		t->k->ops->iotlb_unmap(t->k, &m);
 	} else {
+		e->guard_slot = slot;
 		t->maps++;
 	}
 out:

@@ -230,7 +230,7 @@ static void test_stalled_queue(void)
 	vq0 = vdk_dev_vq(e.dev, 0);
 	post(&e, 1, 1);
 	held = pop_on(&e, 1);
-	for (i = 0; i < 6000 && !vdk_vq_broken(vq0); i++) {
+	for (i = 0; i < 2 * VDK_IOTLB_MAX_MAPS && !vdk_vq_broken(vq0); i++) {
 		uint16_t id;
 		uint32_t len;
 		int r;

@@ -7,6 +7,7 @@
  * counted; the request completes.  A SIGBUS anywhere else still ends the
  * process, as it would without the guard.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -124,6 +125,7 @@ static void faults_keep_map_entries_bounded(void)
 static void full_guard_refuses_mappings(void)
 {
 	static char filler[VDK_GUARD_SLOTS];
+	static int slot[VDK_GUARD_SLOTS];
 	struct sim_buf b[2] = {
 		{ 0x8000, 16, false },
 		{ 0x9000, 64, true },
@@ -143,18 +145,19 @@ static void full_guard_refuses_mappings(void)
 	CHECK(head >= 0);
 	env_complete(&e, env_pop_one(&e, head), 0);
 	/* Fill every slot left. */
-	while (vdk__guard_add(&filler[n], 1) == 0)
+	while ((slot[n] = vdk__guard_add(&filler[n], 1)) >= 0)
 		n++;
+	CHECK_EQ(slot[n], -ENOSPC);
 	CHECK(n > 0 && n < VDK_GUARD_SLOTS);
 	head = sim_vq_add(e.s, 0, b, 2, 0);
 	CHECK(head >= 0);
 	env_expect_refused(&e, head);
-	vdk__guard_del(&filler[0]);
+	vdk__guard_del(slot[0]);
 	head = sim_vq_add(e.s, 0, b, 2, 0);
 	CHECK(head >= 0);
 	env_complete(&e, env_pop_one(&e, head), 0);
 	for (unsigned int i = 1; i < n; i++)
-		vdk__guard_del(&filler[i]);
+		vdk__guard_del(slot[i]);
 	env_fini(&e);
 }
 

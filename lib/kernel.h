@@ -73,6 +73,14 @@ struct vdk__kernel {
 int vdk__kernel_vduse_new(struct vdk__kernel **out);
 
 /*
+ * No region of driver memory is larger: an answer for more is refused, not
+ * mapped.  A VM's RAM can come as one region of several TiB, so the bound
+ * is half of x86-64's 47-bit user address space: far above any real
+ * region, far below where a length or an offset could wrap.
+ */
+#define VDK_IOTLB_REGION_MAX (1ull << 46) /* 64 TiB */
+
+/*
  * How to map the region VDUSE_IOTLB_GET_FD answered: mmap() @len bytes of
  * the file at @off with @prot; the region's first IOVA is @addr_off bytes
  * into that mapping.
@@ -86,8 +94,12 @@ struct vdk__map_plan {
 
 /*
  * Plan the mapping of the kernel's answer @e to VDUSE_IOTLB_GET_FD for
- * @iova, with pages of @page_size bytes.  Pure: the simulator's answers
- * go through it too.  -EFAULT when [start, last] does not contain @iova.
+ * @iova, with pages of @page_size bytes (a power of 2).  Pure: the
+ * simulator's answers go through it too.  Refuses -EFAULT when [start,
+ * last] does not contain @iova; -EINVAL when perm is not exactly RO, WO
+ * or RW, or the file's bytes the mapping needs lie past off_t's range;
+ * -E2BIG for a region larger than VDK_IOTLB_REGION_MAX or a mapping
+ * larger than size_t.
  */
 int vdk__kernel_map_plan(const struct vduse_iotlb_entry *e, uint64_t iova,
 			 uint64_t page_size, struct vdk__map_plan *p);

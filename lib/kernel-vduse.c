@@ -168,40 +168,94 @@ static int vk_write_msg(struct vdk__kernel *k,
 	return 0;
 }
 
+/* off_t's largest value, whatever its width. */
+#define OFF_MAX                                                              \
+	((uint64_t)(((((off_t)1 << (sizeof(off_t) * CHAR_BIT - 2)) - 1)      \
+		     << 1) + 1))
+
+/*
+ * The kernel answers, but the bounds and the offset are what whoever set
+ * the mappings up (a VMM through vhost-vdpa, say) made them: no check may
+ * overflow itself, since a wrapped length maps a page where the library
+ * believes a whole region lies.
+ */
+int vdk__kernel_map_plan(const struct vduse_iotlb_entry *e, uint64_t iova,
+			 uint64_t page_size, struct vdk__map_plan *p)
+{
+	uint64_t span, page_off;
+	int prot;
+
+	if (page_size == 0 || (page_size & (page_size - 1)))
+		return -EINVAL;
+	if (e->start > iova || e->last < iova)
+		return -EFAULT;
+	/* Most CPUs have no write-only pages: WO maps read-write. */
+	switch (e->perm) {
+	case VDUSE_ACCESS_RO:
+		prot = PROT_READ;
+		break;
+	case VDUSE_ACCESS_WO:
+	case VDUSE_ACCESS_RW:
+		prot = PROT_READ | PROT_WRITE;
+		break;
+	default:
+		return -EINVAL;
+	}
+	/* Bytes in the region, less one; start <= last. */
+	span = e->last - e->start;
+	if (span > VDK_IOTLB_REGION_MAX - 1)
+		return -E2BIG;
+	/* The kernel's offsets are page-aligned; be safe if one is not. */
+	page_off = e->offset & (page_size - 1);
+	/* mmap() takes span + 1 + page_off bytes. */
+	if (page_off > (uint64_t)SIZE_MAX - 1 ||
+	    span > (uint64_t)SIZE_MAX - 1 - page_off)
+		return -E2BIG;
+	/* ... of the file's [offset - page_off, offset + span]. */
+	if (span > OFF_MAX || e->offset > OFF_MAX - span)
+		return -EINVAL;
+	p->off = e->offset - page_off;
+	p->len = (size_t)(span + 1 + page_off);
+	p->prot = prot;
+	p->addr_off = (size_t)page_off;
+	return 0;
+}
+
+int vdk__kernel_map_fd(int fd, const struct vduse_iotlb_entry *e,
+		       uint64_t iova, uint64_t page_size, struct vdk__map *m)
+{
+	struct vdk__map_plan plan;
+	void *p;
+	int ret;
+
+	ret = vdk__kernel_map_plan(e, iova, page_size, &plan);
+	if (ret < 0)
+		return ret;
+	p = mmap(NULL, plan.len, plan.prot, MAP_SHARED, fd, (off_t)plan.off);
+	if (p == MAP_FAILED)
+		return -errno;
+	m->start = e->start;
+	m->last = e->last;
+	m->perm = e->perm;
+	m->base = p;
+	m->len = plan.len;
+	m->addr = (char *)p + plan.addr_off;
+	return 0;
+}
+
 static int vk_iotlb_map(struct vdk__kernel *k, uint64_t iova,
 			struct vdk__map *m)
 {
 	struct vduse_kernel *vk = to_vk(k);
 	struct vduse_iotlb_entry e = { .start = iova, .last = iova };
-	uint64_t page_off, len;
-	int prot = 0, fd;
-	void *p;
+	int fd, ret;
 
 	fd = ioctl(k->dev_fd, VDUSE_IOTLB_GET_FD, &e);
 	if (fd < 0)
 		return errno == EINVAL ? -EFAULT : -errno;
-	if (e.start > iova || e.last < iova || e.last - e.start >= SIZE_MAX) {
-		close(fd);
-		return -EFAULT;
-	}
-	if (e.perm & VDUSE_ACCESS_RO)
-		prot |= PROT_READ;
-	if (e.perm & VDUSE_ACCESS_WO)
-		prot |= PROT_WRITE | PROT_READ;
-	/* The kernel's offsets are page-aligned; be safe if one is not. */
-	page_off = e.offset & (uint64_t)(vk->page_size - 1);
-	len = e.last - e.start + 1 + page_off;
-	p = mmap(NULL, len, prot, MAP_SHARED, fd, (off_t)(e.offset - page_off));
+	ret = vdk__kernel_map_fd(fd, &e, iova, (uint64_t)vk->page_size, m);
 	close(fd);
-	if (p == MAP_FAILED)
-		return -errno;
-	m->start = e.start;
-	m->last = e.last;
-	m->perm = e.perm;
-	m->base = p;
-	m->len = len;
-	m->addr = (char *)p + page_off;
-	return 0;
+	return ret;
 }
 
 static void vk_iotlb_unmap(struct vdk__kernel *k, struct vdk__map *m)

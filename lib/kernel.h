@@ -72,4 +72,44 @@ struct vdk__kernel {
 /* The real thing: opens /dev/vduse/control. */
 int vdk__kernel_vduse_new(struct vdk__kernel **out);
 
+/*
+ * No region of driver memory is larger: an answer for more is refused, not
+ * mapped.  A VM's RAM can come as one region of several TiB, so the bound
+ * is half of x86-64's 47-bit user address space: far above any real
+ * region, far below where a length or an offset could wrap.
+ */
+#define VDK_IOTLB_REGION_MAX (1ull << 46) /* 64 TiB */
+
+/*
+ * How to map the region VDUSE_IOTLB_GET_FD answered: mmap() @len bytes of
+ * the file at @off with @prot; the region's first IOVA is @addr_off bytes
+ * into that mapping.
+ */
+struct vdk__map_plan {
+	uint64_t off;
+	size_t len;
+	int prot;
+	size_t addr_off;
+};
+
+/*
+ * Plan the mapping of the kernel's answer @e to VDUSE_IOTLB_GET_FD for
+ * @iova, with pages of @page_size bytes (a power of 2).  Pure: the
+ * simulator's answers go through it too.  Refuses -EFAULT when [start,
+ * last] does not contain @iova; -EINVAL when perm is not exactly RO, WO
+ * or RW, or the file's bytes the mapping needs lie past off_t's range;
+ * -E2BIG for a region larger than VDK_IOTLB_REGION_MAX or a mapping
+ * larger than size_t.
+ */
+int vdk__kernel_map_plan(const struct vduse_iotlb_entry *e, uint64_t iova,
+			 uint64_t page_size, struct vdk__map_plan *p);
+
+/*
+ * Map @fd as the answer @e for @iova says (vdk__kernel_map_plan(), then
+ * mmap()) and fill @m; munmap(m->base, m->len) undoes it.  @fd stays
+ * open.
+ */
+int vdk__kernel_map_fd(int fd, const struct vduse_iotlb_entry *e,
+		       uint64_t iova, uint64_t page_size, struct vdk__map *m);
+
 #endif /* VDK_KERNEL_H */

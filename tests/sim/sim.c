@@ -23,8 +23,22 @@ struct region {
 	unsigned int maps;
 	bool retired;
 	bool kept; /* by recut(), while it runs */
-	size_t shared_len; /* buf is a mapping of a memfd of this size */
+	/*
+	 * -1, or the region is in this memfd at file_off: buf points into
+	 * our own mapping of it (file_base, file_len) and the library maps
+	 * the file as the daemon maps what the kernel gives it.
+	 */
+	int fd;
+	uint64_t file_off;
+	void *file_base;
+	size_t file_len;
 	struct region *next_retired;
+};
+
+/* What the library's iotlb_map() got: m->base points at one. */
+struct sim_map {
+	struct region *r;
+	void *base; /* the library's mmap() of r->fd, or NULL */
 };
 
 #define SIM_MAX_CHAIN 4096
@@ -53,6 +67,12 @@ struct sim {
 	unsigned int nregions;
 	struct region *retired;
 	unsigned int live_maps;
+	uint64_t page_size;
+
+	/* Odd answers to iotlb_map() for the region around ans_iova. */
+	struct sim_answer ans;
+	uint64_t ans_iova;
+	unsigned int ans_left;
 
 	uint64_t api_version;
 	uint64_t api_set;
@@ -100,10 +120,12 @@ static struct region *find_region(const struct sim *s, uint64_t iova)
 static void region_put(struct sim *s, struct region *r)
 {
 	if (r->retired && r->maps == 0) {
-		if (r->shared_len)
-			munmap(r->buf, r->shared_len);
-		else
+		if (r->fd >= 0) {
+			munmap(r->file_base, r->file_len);
+			close(r->fd);
+		} else {
 			free(r->buf);
+		}
 		free(r);
 	}
 }
@@ -177,6 +199,7 @@ static struct region *region_new(uint64_t start, uint64_t last, uint8_t perm)
 	r->start = start;
 	r->last = last;
 	r->perm = perm;
+	r->fd = -1;
 	r->buf = calloc(1, last - start + 1);
 	assert(r->buf);
 	return r;
@@ -478,23 +501,86 @@ static int sk_write_msg(struct vdk__kernel *k,
 	return 0;
 }
 
+/*
+ * What the kernel would answer to VDUSE_IOTLB_GET_FD for an IOVA in @r,
+ * or the test's odd answer instead; -errno when the ioctl would fail.
+ */
+static int answer(struct sim *s, struct region *r,
+		  struct vduse_iotlb_entry *e)
+{
+	const struct sim_answer *a = &s->ans;
+
+	e->offset = r->fd >= 0 ? r->file_off : 0;
+	e->start = r->start;
+	e->last = r->last;
+	e->perm = r->perm;
+	if (!s->ans_left || s->ans_iova < r->start || s->ans_iova > r->last)
+		return r->perm ? 0 : -EFAULT;
+	s->ans_left--;
+	if (a->set & SIM_ANS_ERROR)
+		return a->error;
+	if (a->set & SIM_ANS_OFFSET)
+		e->offset = a->offset;
+	if (a->set & SIM_ANS_START)
+		e->start = a->start;
+	if (a->set & SIM_ANS_LAST)
+		e->last = a->last;
+	if (a->set & SIM_ANS_PERM)
+		e->perm = a->perm;
+	return 0;
+}
+
+/*
+ * The answer goes through the library's own checks: a region in a memfd
+ * is mapped exactly as kernel-vduse.c maps the kernel's file.  A heap
+ * region stands for a file that holds it at offset 0, so an answer with
+ * a small offset points into it further on (AddressSanitizer sees what
+ * goes past its end); one past the first page has nothing to point at.
+ */
 static int sk_iotlb_map(struct vdk__kernel *k, uint64_t iova,
 			struct vdk__map *m)
 {
 	struct sim *s = to_sim(k);
+	struct vduse_iotlb_entry e;
+	struct vdk__map_plan plan;
+	struct sim_map *sm;
 	struct region *r;
+	int ret;
 
 	if (iova >= s->size)
 		return -EFAULT;
 	r = find_region(s, iova);
-	if (!r->perm)
-		return -EFAULT;
-	m->start = r->start;
-	m->last = r->last;
-	m->perm = r->perm;
-	m->addr = r->buf;
-	m->base = r;
-	m->len = r->last - r->start + 1;
+	ret = answer(s, r, &e);
+	if (ret < 0)
+		return ret;
+	sm = calloc(1, sizeof(*sm));
+	if (!sm)
+		return -ENOMEM;
+	if (r->fd >= 0) {
+		ret = vdk__kernel_map_fd(r->fd, &e, iova, s->page_size, m);
+		sm->base = m->base;
+	} else {
+		ret = vdk__kernel_map_plan(&e, iova, s->page_size, &plan);
+		if (ret == 0 && plan.off) {
+			fprintf(stderr, "sim: heap region mapped at file "
+				"offset %#llx: use sim_region_file()\n",
+				(unsigned long long)plan.off);
+			abort();
+		}
+		if (ret == 0) {
+			m->start = e.start;
+			m->last = e.last;
+			m->perm = e.perm;
+			m->addr = r->buf + plan.addr_off;
+			m->len = plan.len;
+		}
+	}
+	if (ret < 0) {
+		free(sm);
+		return ret;
+	}
+	sm->r = r;
+	m->base = sm;
 	r->maps++;
 	s->live_maps++;
 	return 0;
@@ -503,12 +589,29 @@ static int sk_iotlb_map(struct vdk__kernel *k, uint64_t iova,
 static void sk_iotlb_unmap(struct vdk__kernel *k, struct vdk__map *m)
 {
 	struct sim *s = to_sim(k);
-	struct region *r = m->base;
+	struct sim_map *sm = m->base;
+	struct region *r = sm->r;
 
 	assert(r->maps > 0 && s->live_maps > 0);
+	if (sm->base)
+		munmap(sm->base, m->len);
+	free(sm);
 	r->maps--;
 	s->live_maps--;
 	region_put(s, r);
+}
+
+void sim_iotlb_answer(struct sim *s, uint64_t iova,
+		      const struct sim_answer *a, unsigned int count)
+{
+	s->ans = *a;
+	s->ans_iova = iova;
+	s->ans_left = count;
+}
+
+unsigned int sim_iotlb_answers_left(const struct sim *s)
+{
+	return s->ans_left;
 }
 
 static void sk_free(struct vdk__kernel *k)
@@ -548,6 +651,7 @@ int sim_new(uint64_t size, struct sim **out)
 	s->k.ops = &sim_kops;
 	s->k.dev_fd = -1;
 	s->size = size;
+	s->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
 	for (i = 0; i < VDK_MAX_QUEUES; i++)
 		s->q[i].kickfd = -1;
 	recut(s, NULL, 0);
@@ -917,30 +1021,52 @@ uint16_t sim_vq_used_idx(struct sim *s, unsigned int qi)
 	return le16toh(__atomic_load_n(&q_used(s, q)->idx, __ATOMIC_ACQUIRE));
 }
 
-int sim_region_memfd(struct sim *s, uint64_t iova)
+int sim_region_file(struct sim *s, uint64_t iova, uint64_t file_off)
 {
 	struct region *r = find_region(s, iova);
-	size_t len = r->last - r->start + 1;
-	void *p;
-	int fd;
+	uint64_t len = r->last - r->start + 1;
+	uint64_t page_off = file_off & (s->page_size - 1);
+	unsigned char *p;
+	int fd, ret;
 
-	if (r->maps || r->shared_len)
+	if (r->maps || r->fd >= 0)
 		return -EBUSY;
+	if (len > INT64_MAX || file_off > INT64_MAX - len)
+		return -EFBIG;
 	fd = memfd_create("vdk-sim-region", MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)len)) {
-		close(fd);
-		return -errno;
+	if (ftruncate(fd, (off_t)(file_off + len))) {
+		ret = -errno;
+		goto err_close;
 	}
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, len + page_off, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 (off_t)(file_off - page_off));
 	if (p == MAP_FAILED) {
-		close(fd);
-		return -errno;
+		ret = -errno;
+		goto err_close;
 	}
-	memcpy(p, r->buf, len);
+	memcpy(p + page_off, r->buf, len);
 	free(r->buf);
-	r->buf = p;
-	r->shared_len = len;
-	return fd;
+	r->buf = p + page_off;
+	r->file_base = p;
+	r->file_len = len + page_off;
+	r->file_off = file_off;
+	r->fd = fd;
+	return 0;
+
+err_close:
+	close(fd);
+	return ret;
+}
+
+int sim_region_memfd(struct sim *s, uint64_t iova)
+{
+	int ret, fd;
+
+	ret = sim_region_file(s, iova, 0);
+	if (ret < 0)
+		return ret;
+	fd = fcntl(find_region(s, iova)->fd, F_DUPFD_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
 }

@@ -9,7 +9,13 @@
  * boundaries, down to one byte.  Each region is its own heap block of
  * exactly its size, so an access past a region's end is caught by
  * AddressSanitizer, and no two regions are adjacent in host memory, so
- * a buffer that spans regions must be translated piece by piece.
+ * a buffer that spans regions must be translated piece by piece.  A
+ * region can also live in a memfd (sim_region_file()), which the library
+ * then maps itself, as it maps the file the kernel gives it.
+ *
+ * Every IOTLB answer, odd ones a test asks for included
+ * (sim_iotlb_answer()), goes through the library's own checks of what
+ * VDUSE_IOTLB_GET_FD returns (vdk__kernel_map_plan()).
  *
  * The driver side builds split rings in that memory, posts requests,
  * kicks, and reads completions; tests can also write any bytes they like
@@ -55,11 +61,47 @@ int sim_cut(struct sim *s, const uint64_t *cuts, unsigned int n);
 int sim_set_perm(struct sim *s, uint64_t start, uint64_t last, uint8_t perm);
 
 /*
- * Put the region around @iova in a memfd (shared mapping, contents kept),
- * before the library maps it, and return the fd, for the test to shrink
- * under the library as a hostile client would; -errno on failure.
+ * Put the region around @iova in a memfd at @file_off (any offset, page
+ * aligned or not), contents kept, before the library maps it: the
+ * kernel's answers for it then give that offset and the library maps the
+ * file.  -EBUSY when it is mapped or already in a file.
+ */
+int sim_region_file(struct sim *s, uint64_t iova, uint64_t file_off);
+
+/*
+ * The same at offset 0, and return a copy of the fd, for the test to
+ * shrink under the library as a hostile client would; -errno on failure.
  */
 int sim_region_memfd(struct sim *s, uint64_t iova);
+
+/*
+ * An answer to VDUSE_IOTLB_GET_FD that the kernel should not give: the
+ * fields named in @set replace the region's own, or SIM_ANS_ERROR makes
+ * the call fail with @error.
+ */
+#define SIM_ANS_ERROR (1u << 0)
+#define SIM_ANS_OFFSET (1u << 1)
+#define SIM_ANS_START (1u << 2)
+#define SIM_ANS_LAST (1u << 3)
+#define SIM_ANS_PERM (1u << 4)
+
+struct sim_answer {
+	unsigned int set;
+	int error; /* -errno */
+	uint64_t offset, start, last;
+	uint8_t perm;
+};
+
+/*
+ * Give @a to the next @count mappings the library asks for in the region
+ * around @iova (as the regions are when it asks); honest answers after
+ * that, and for every other region.  Replaces an earlier call's answer.
+ */
+void sim_iotlb_answer(struct sim *s, uint64_t iova,
+		      const struct sim_answer *a, unsigned int count);
+
+/* How many of those answers are still to give. */
+unsigned int sim_iotlb_answers_left(const struct sim *s);
 
 /* Copy into / out of driver memory at @iova, across regions. */
 void sim_write(struct sim *s, uint64_t iova, const void *buf, uint64_t len);

@@ -24,6 +24,9 @@
  * since every request taken was either completed or is in flight, and a
  * request taken without a stamp was the last one and is simply taken
  * again from the avail ring.
+ *
+ * Only our user (or root) may write the file, and so shrink it under the
+ * mapping (SIGBUS): see check_file().
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,38 +60,93 @@ static size_t file_bytes(unsigned int num_queues, unsigned int queue_size)
 	       (size_t)num_queues * queue_bytes(queue_size);
 }
 
+/*
+ * Whoever may write the file may also shrink it under our mapping, and
+ * the next access past its end would raise SIGBUS: only our user (and
+ * root, who can kill us anyway) may.
+ */
+static int check_file(const struct stat *st, size_t size)
+{
+	if (!S_ISREG(st->st_mode))
+		return -EINVAL;
+	if (st->st_uid != geteuid() || (st->st_mode & (S_IWGRP | S_IWOTH)))
+		return -EPERM;
+	if ((size_t)st->st_size != size)
+		return -EINVAL;
+	return 0;
+}
+
+static int open_file(const char *path, bool create, size_t size)
+{
+	struct stat st;
+	int fd, ret;
+
+	if (create) {
+		/*
+		 * A new file rather than the old one truncated: ours, mode
+		 * 0600, whatever the old one was, and a process that still
+		 * maps the old one does not see it shrink.
+		 */
+		if (unlink(path) < 0 && errno != ENOENT)
+			return -errno;
+		fd = open(path, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0600);
+	} else {
+		fd = open(path, O_RDWR | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	if ((create && ftruncate(fd, (off_t)size) < 0) || fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto err_close;
+	}
+	ret = check_file(&st, size);
+	if (ret < 0)
+		goto err_close;
+	return fd;
+
+err_close:
+	close(fd);
+	return ret;
+}
+
+/* Each field read once: the file may be anything. */
+static bool header_ok(const struct inflight_header *h,
+		      unsigned int num_queues, unsigned int queue_size)
+{
+	uint32_t nq, qs;
+	unsigned int i;
+
+	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != INFLIGHT_MAGIC ||
+	    __atomic_load_n(&h->version, __ATOMIC_RELAXED) != INFLIGHT_VERSION)
+		return false;
+	for (i = 0; i < sizeof(h->reserved) / sizeof(h->reserved[0]); i++)
+		if (__atomic_load_n(&h->reserved[i], __ATOMIC_RELAXED))
+			return false;
+	nq = __atomic_load_n(&h->num_queues, __ATOMIC_RELAXED);
+	qs = __atomic_load_n(&h->queue_size, __ATOMIC_RELAXED);
+	if (nq < 1 || nq > VDK_MAX_QUEUES || qs < 2 ||
+	    qs > VDK_MAX_QUEUE_SIZE || (qs & (qs - 1)))
+		return false;
+	return nq == num_queues && qs == queue_size;
+}
+
 int vdk__inflight_open(struct vdk_dev *dev, const char *path, bool create,
 		       unsigned int queue_size)
 {
 	size_t size = file_bytes(dev->num_queues, queue_size);
 	struct inflight_header *h;
-	struct stat st;
 	unsigned int i;
-	void *p;
 	int fd, ret;
+	void *p;
 
-	fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0),
-		  0600);
+	fd = open_file(path, create, size);
 	if (fd < 0)
-		return -errno;
-	if (create && ftruncate(fd, (off_t)size) < 0) {
-		ret = -errno;
-		goto err_close;
-	}
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		goto err_close;
-	}
-	if ((size_t)st.st_size != size) {
-		ret = -EINVAL;
-		goto err_close;
-	}
+		return fd;
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		ret = -errno;
-		goto err_close;
-	}
+	ret = p == MAP_FAILED ? -errno : 0;
 	close(fd);
+	if (ret < 0)
+		return ret;
 	h = p;
 	if (create) {
 		h->num_queues = dev->num_queues;
@@ -96,10 +154,7 @@ int vdk__inflight_open(struct vdk_dev *dev, const char *path, bool create,
 		h->version = INFLIGHT_VERSION;
 		/* Magic last: a torn creation is never taken for a log. */
 		__atomic_store_n(&h->magic, INFLIGHT_MAGIC, __ATOMIC_RELEASE);
-	} else if (h->magic != INFLIGHT_MAGIC ||
-		   h->version != INFLIGHT_VERSION ||
-		   h->num_queues != dev->num_queues ||
-		   h->queue_size != queue_size) {
+	} else if (!header_ok(h, dev->num_queues, queue_size)) {
 		munmap(p, size);
 		return -EINVAL;
 	}
@@ -109,10 +164,6 @@ int vdk__inflight_open(struct vdk_dev *dev, const char *path, bool create,
 		dev->vqs[i].log = (struct vdk__inflight_q *)(
 			(char *)p + sizeof(*h) + i * queue_bytes(queue_size));
 	return 0;
-
-err_close:
-	close(fd);
-	return ret;
 }
 
 void vdk__inflight_close(struct vdk_dev *dev)

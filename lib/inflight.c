@@ -184,9 +184,18 @@ void vdk__inflight_reset(struct vdk_vq *vq, uint16_t used_idx)
 
 	if (!log)
 		return;
+	/*
+	 * Killed half-way, what is left of the stamps would read as a log:
+	 * a used index far from the ring's makes recovery refuse it until
+	 * the last store.
+	 */
+	__atomic_store_n(&log->used_idx, (uint16_t)(used_idx + 0x8000),
+			 __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	memset(log->stamp, 0, 8ull * vq->max_size);
 	log->counter = 0;
 	log->last_head = 0;
+	log->reserved = 0;
 	__atomic_store_n(&log->used_idx, used_idx, __ATOMIC_RELEASE);
 }
 

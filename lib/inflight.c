@@ -25,9 +25,20 @@
  * request taken without a stamp was the last one and is simply taken
  * again from the avail ring.
  *
+ * The file is checked as if it could hold anything (left from another
+ * device, damaged, changed under us): recovery reads each field once and
+ * uses the log only if it fits the ring, else refuses all of it (the
+ * queue then goes on from the ring's used->idx).  The used index is the
+ * ring's, or one behind with last_head the last used element; stamps are
+ * for heads within the ring, distinct, none above the counter; no more
+ * heads are in flight than the driver has posted past used->idx, and
+ * none of them waits in the avail ring still.  A head stamped that the
+ * driver never posted can pass only where the ring cannot tell.
+ *
  * Only our user (or root) may write the file, and so shrink it under the
  * mapping (SIGBUS): see check_file().
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -199,6 +210,15 @@ void vdk__inflight_reset(struct vdk_vq *vq, uint16_t used_idx)
 	__atomic_store_n(&log->used_idx, used_idx, __ATOMIC_RELEASE);
 }
 
+static int refuse(struct vdk_vq *vq, const char *why, unsigned long long a,
+		  unsigned long long b)
+{
+	vdk__log(vq->dev, VDK_LOG_WARNING,
+		 "%s: queue %u: in-flight log refused: %s (%llu, %llu)",
+		 vq->dev->name, vq->index, why, a, b);
+	return -EINVAL;
+}
+
 static int cmp_stamp(const void *a, const void *b, void *arg)
 {
 	const uint64_t *stamp = arg;
@@ -208,39 +228,119 @@ static int cmp_stamp(const void *a, const void *b, void *arg)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * Check the stamps of heads below the ring's size (copied into @stamp,
+ * read once each) against the counter and the ring, and put the heads in
+ * flight in vq->resubmit, oldest first.  Returns their number or
+ * -EINVAL.  A stamp at last_head is a completion the driver has (@torn).
+ */
+static int collect(struct vdk_vq *vq, uint64_t *stamp, uint64_t counter,
+		   uint16_t used_idx, bool torn, uint16_t last_head)
+{
+	struct vdk__inflight_q *log = vq->log;
+	unsigned int num = vq->num, i, n = 0;
+	uint16_t avail_idx, pending;
+
+	for (i = 0; i < num; i++) {
+		uint64_t s = __atomic_load_n(&log->stamp[i], __ATOMIC_RELAXED);
+
+		if (!s || (torn && i == last_head))
+			continue;
+		/* Stamps come from the counter, which is stored first. */
+		if (s > counter)
+			return refuse(vq, "stamp above the counter", i, s);
+		stamp[i] = s;
+		vq->resubmit[n++] = (uint16_t)i;
+	}
+	/*
+	 * Each head in flight was taken from the avail ring and not
+	 * completed: no more of them than the driver has posted past
+	 * used->idx (itself at most the ring's size), and none among the
+	 * entries the ring goes on with, which would be taken twice.
+	 */
+	avail_idx = le16toh(__atomic_load_n(&vq->avail->idx,
+					    __ATOMIC_ACQUIRE));
+	pending = (uint16_t)(avail_idx - used_idx);
+	if (pending > num)
+		return refuse(vq, "avail index far from the used index",
+			      avail_idx, used_idx);
+	if (n > pending)
+		return refuse(vq, "more in flight than the driver posted", n,
+			      pending);
+	for (i = n; i < pending; i++) {
+		uint16_t pos = (uint16_t)(used_idx + i);
+		uint16_t head = le16toh(__atomic_load_n(
+			&vq->avail->ring[pos & (num - 1)], __ATOMIC_RELAXED));
+
+		if (head < num && stamp[head])
+			return refuse(vq, "head in flight still posted", head,
+				      pos);
+	}
+	qsort_r(vq->resubmit, n, sizeof(vq->resubmit[0]), cmp_stamp, stamp);
+	/* The counter gives each stamp once. */
+	for (i = 1; i < n; i++)
+		if (stamp[vq->resubmit[i]] == stamp[vq->resubmit[i - 1]])
+			return refuse(vq, "two heads with one stamp",
+				      vq->resubmit[i], stamp[vq->resubmit[i]]);
+	return (int)n;
+}
+
 int vdk__inflight_recover(struct vdk_vq *vq, uint16_t used_idx)
 {
 	struct vdk__inflight_q *log = vq->log;
-	unsigned int i, n = 0;
-	uint64_t max = 0;
+	uint16_t log_used, last_head;
+	uint64_t counter, *stamp;
+	unsigned int i;
+	bool torn;
+	int n;
 
 	vq->resubmit_n = 0;
 	vq->resubmit_pos = 0;
 	if (!log)
 		return 0;
-	if (log->used_idx != used_idx) {
-		/* Died completing last_head: the driver has it. */
-		if ((uint16_t)(log->used_idx + 1) != used_idx ||
-		    log->last_head >= vq->max_size)
-			return -EINVAL;
-		log->stamp[log->last_head] = 0;
-		log->used_idx = used_idx;
+	/* Each field once: what we check is what we use. */
+	counter = __atomic_load_n(&log->counter, __ATOMIC_RELAXED);
+	log_used = __atomic_load_n(&log->used_idx, __ATOMIC_RELAXED);
+	last_head = __atomic_load_n(&log->last_head, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&log->reserved, __ATOMIC_RELAXED))
+		return refuse(vq, "reserved field set", 0, 0);
+	if (last_head >= vq->num)
+		return refuse(vq, "last head out of range", last_head,
+			      vq->num);
+	torn = log_used != used_idx;
+	if (torn) {
+		uint32_t id;
+
+		if ((uint16_t)(log_used + 1) != used_idx)
+			return refuse(vq, "used index far from the ring's",
+				      log_used, used_idx);
+		/*
+		 * Died completing last_head, which the driver may have seen
+		 * already: the used ring shows it at the log's used index.
+		 */
+		id = le32toh(__atomic_load_n(
+			&vq->used->ring[log_used & (vq->num - 1)].id,
+			__ATOMIC_RELAXED));
+		if (id != last_head)
+			return refuse(vq, "last head not the last completion",
+				      last_head, id);
 	}
-	/* Stamps only for heads the driver can have: within the size. */
+	/* Stamps only for heads the driver can have: within its ring. */
 	for (i = vq->num; i < vq->max_size; i++)
-		if (log->stamp[i])
-			return -EINVAL;
-	for (i = 0; i < vq->num; i++) {
-		if (!log->stamp[i])
-			continue;
-		vq->resubmit[n++] = (uint16_t)i;
-		if (log->stamp[i] > max)
-			max = log->stamp[i];
+		if (__atomic_load_n(&log->stamp[i], __ATOMIC_RELAXED))
+			return refuse(vq, "stamp beyond the ring", i, vq->num);
+	stamp = calloc(vq->num, sizeof(*stamp));
+	if (!stamp)
+		return -ENOMEM;
+	n = collect(vq, stamp, counter, used_idx, torn, last_head);
+	if (n < 0)
+		goto out;
+	if (torn) {
+		__atomic_store_n(&log->stamp[last_head], 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&log->used_idx, used_idx, __ATOMIC_RELEASE);
 	}
-	qsort_r(vq->resubmit, n, sizeof(vq->resubmit[0]), cmp_stamp,
-		log->stamp);
-	if (log->counter < max)
-		log->counter = max;
-	vq->resubmit_n = n;
-	return (int)n;
+	vq->resubmit_n = (unsigned int)n;
+out:
+	free(stamp);
+	return n;
 }

@@ -33,7 +33,9 @@
  * for heads within the ring, distinct, none above the counter; no more
  * heads are in flight than the driver has posted past used->idx, and
  * none of them waits in the avail ring still.  A head stamped that the
- * driver never posted can pass only where the ring cannot tell.
+ * driver never posted can pass only where the ring cannot tell.  The
+ * stamps are then renumbered 1..n: the counter starts again from n at
+ * each recovery (and 0 at each reset), so that 64 bits never wrap.
  *
  * Only our user (or root) may write the file, and so shrink it under the
  * mapping (SIGBUS): see check_file().
@@ -335,10 +337,21 @@ int vdk__inflight_recover(struct vdk_vq *vq, uint16_t used_idx)
 	n = collect(vq, stamp, counter, used_idx, torn, last_head);
 	if (n < 0)
 		goto out;
-	if (torn) {
+	/*
+	 * Make the log what it says, each store leaving a log that
+	 * recovers the same way: the completion finished, then the stamps
+	 * renumbered 1..n in order (each new one is below the old ones
+	 * left), then the counter, which thus starts again from n and
+	 * cannot wrap, whatever value the file held.
+	 */
+	if (torn)
 		__atomic_store_n(&log->stamp[last_head], 0, __ATOMIC_RELEASE);
-		__atomic_store_n(&log->used_idx, used_idx, __ATOMIC_RELEASE);
-	}
+	for (i = 0; i < (unsigned int)n; i++)
+		if (stamp[vq->resubmit[i]] != i + 1)
+			__atomic_store_n(&log->stamp[vq->resubmit[i]], i + 1,
+					 __ATOMIC_RELEASE);
+	__atomic_store_n(&log->counter, (uint64_t)n, __ATOMIC_RELEASE);
+	__atomic_store_n(&log->used_idx, used_idx, __ATOMIC_RELEASE);
 	vq->resubmit_n = (unsigned int)n;
 out:
 	free(stamp);

@@ -162,11 +162,11 @@ void vdk__guard_del(int slot);
 
 /* One queue's part of the log file; see inflight.c. */
 struct vdk__inflight_q {
-	uint64_t counter;
-	uint16_t used_idx;
-	uint16_t last_head;
-	uint32_t reserved;
-	uint64_t stamp[]; /* per head: 0, or the order it was taken in */
+	uint64_t counter;   /* last stamp given; 0 at reset, n at recovery */
+	uint16_t used_idx;  /* used->idx after the last completion finished */
+	uint16_t last_head; /* the head of the last completion started */
+	uint32_t reserved;  /* 0 */
+	uint64_t stamp[];   /* per head: 0, or the order it was taken in */
 };
 
 int vdk__inflight_open(struct vdk_dev *dev, const char *path, bool create,

@@ -4,6 +4,8 @@
 #   tests/fuzz/run.sh [SECONDS] [TARGET...]
 #
 # SECONDS per target (default 60); TARGET defaults to every fuzz-*.c here.
+# CI (scripts/test.sh) runs 30 s per target; tests/fuzz/long.sh runs each
+# for minutes and keeps the figures in RESULTS.md (see README.md here).
 # Builds in build-fuzz (CC=clang, -Dfuzz=true, ASan+UBSan; VDK_FUZZ_BUILD
 # overrides).  Each target starts from its seed corpus (corpus/TARGET) and
 # its regressions (regress/TARGET), both only read, and from what earlier
@@ -12,8 +14,8 @@
 # replay-TARGET runs it from then on, without libFuzzer.
 # Prints a line per target: executions, executions per second, coverage
 # (libFuzzer's cov: edges, ft: features), corpus inputs and bytes; the
-# same figures go to BUILD/fuzz-TARGET.stats, the whole output to
-# BUILD/fuzz-TARGET.log.
+# same figures go to BUILD/fuzz-TARGET.stats (for long.sh), the whole
+# output to BUILD/fuzz-TARGET.log.
 # Exit 0 when no target crashed, 1 when one did or the build failed, 77 when
 # clang is missing.
 set -uo pipefail

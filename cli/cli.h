@@ -9,16 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Exit codes, documented in `vdk --help` and cli/README.md. */
-enum vdk_exit {
-	VDK_EXIT_OK = 0,
-	VDK_EXIT_FAIL = 1,      /* runtime failure */
-	VDK_EXIT_USAGE = 2,     /* bad option, key or value; unknown backend */
-	VDK_EXIT_KERNEL = 3,    /* a kernel module is not loaded */
-	VDK_EXIT_PERM = 4,      /* not root */
-	VDK_EXIT_EXISTS = 5,    /* name in use */
-	VDK_EXIT_NODEV = 6,     /* no such device */
-};
+#include "daemon.h"
 
 /* Defaults and limits of `vdk add`. */
 #define VDK_DEF_QUEUES 1

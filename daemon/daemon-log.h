@@ -4,8 +4,8 @@
  * file given with --log.  Messages from libvdk arrive through
  * vdk_log_cb().
  */
-#ifndef VDK_LOG_H
-#define VDK_LOG_H
+#ifndef VDK_DAEMON_LOG_H
+#define VDK_DAEMON_LOG_H
 
 #include <stdbool.h>
 
@@ -30,4 +30,4 @@ void vdk_log(int level, const char *fmt, ...)
 /* For struct vdk_dev_cfg / vdk_blk_cfg; @opaque is the device name. */
 void vdk_log_cb(void *opaque, int level, const char *msg);
 
-#endif /* VDK_LOG_H */
+#endif /* VDK_DAEMON_LOG_H */

@@ -13,7 +13,7 @@
 
 #include <vdk/vdk.h>
 
-#include "log.h"
+#include "daemon-log.h"
 
 /* One log per process: the daemon serves one device. */
 static struct {

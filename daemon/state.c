@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "json.h"
 #include "state.h"
 #include "sysfs.h"

@@ -205,6 +205,7 @@ static void state_fill(struct add_ctx *c, struct vdk_state *st,
 	memset(st, 0, sizeof(*st));
 	st->pid = getpid();
 	st->name = (char *)c->a.name;
+	st->type = (char *)"blk";
 	st->backend = (char *)c->ops->name;
 	for (unsigned int i = 0; i < c->params.n && i < VDK_STATE_PARAMS;
 	     i++) {

@@ -23,6 +23,7 @@ static void sample(struct vdk_state *st)
 	memset(st, 0, sizeof(*st));
 	st->pid = 1234;
 	st->name = strdup("disk0");
+	st->type = strdup("blk");
 	st->backend = strdup("file");
 	st->nparams = 2;
 	st->params[0].key = strdup("path");
@@ -42,6 +43,7 @@ static void check_same(const struct vdk_state *a, const struct vdk_state *b)
 {
 	CHECK_EQ(a->pid, b->pid);
 	CHECK(!strcmp(a->name, b->name));
+	CHECK(!strcmp(a->type, b->type));
 	CHECK(!strcmp(a->backend, b->backend));
 	CHECK_EQ(a->nparams, b->nparams);
 	for (unsigned int i = 0; i < a->nparams; i++) {
@@ -99,6 +101,25 @@ static void check_parse(const char *doc, int want)
 		exit(T_EXIT_FAIL);
 	}
 	vdk_state_free(&st);
+}
+
+/* A file of the version before "type": a blk device's. */
+static void test_no_type(void)
+{
+	static const char doc[] =
+		"{\"pid\":7,\"name\":\"d1\",\"backend\":\"ram\","
+		"\"params\":{\"size\":\"2M\"},\"size\":2097152,"
+		"\"block_size\":512,\"queues\":2,\"queue_size\":256,"
+		"\"read_only\":false,\"bus\":\"virtio\","
+		"\"node\":\"/dev/vdc\"}\n";
+	struct vdk_state st;
+
+	CHECK_EQ(vdk_state_parse(doc, strlen(doc), &st), 0);
+	CHECK(!strcmp(st.type, "blk"));
+	CHECK(!strcmp(st.backend, "ram"));
+	CHECK_EQ(st.queues, 2);
+	vdk_state_free(&st);
+	CHECK(st.type == NULL);
 }
 
 static void test_parse(void)
@@ -202,6 +223,7 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "%s/run/vdk", top);
 	setenv("VDK_RUN_DIR", cmd, 1);
 	test_roundtrip();
+	test_no_type();
 	test_parse();
 	test_bad_file();
 	test_pids();

@@ -7,6 +7,7 @@
 #ifndef VDK_DAEMON_LOG_H
 #define VDK_DAEMON_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 
 /*
@@ -29,5 +30,14 @@ void vdk_log(int level, const char *fmt, ...)
 
 /* For struct vdk_dev_cfg / vdk_blk_cfg; @opaque is the device name. */
 void vdk_log_cb(void *opaque, int level, const char *msg);
+
+/*
+ * A command's error, for the user: "vdk: VERB: message" on stderr, one
+ * line (newline added), whatever the log is.
+ */
+void vdk_err(const char *verb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void vdk_verr(const char *verb, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 #endif /* VDK_DAEMON_LOG_H */

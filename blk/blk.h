@@ -16,19 +16,28 @@
 
 #include <vdk/vdk.h>
 
-#include "../backends/backend.h"
+#include "backend.h"
 
 struct vdk_blk;
+
+/* Limits and defaults of a device's settings. */
+#define VDK_BLK_DEF_QUEUES 1
+#define VDK_BLK_MAX_QUEUES 64
+#define VDK_BLK_DEF_QUEUE_SIZE 256
+#define VDK_BLK_MAX_QUEUE_SIZE 1024
+#define VDK_BLK_SERIAL_MAX 20
 
 struct vdk_blk_cfg {
 	const char *name;
 	const struct vdk_backend_ops *backend;
 	struct vdk_bdev *bdev; /* opened by the caller, closed by it too */
-	unsigned int num_queues;  /* 1..64 */
-	unsigned int queue_size;  /* power of 2, 2..1024 */
+	unsigned int num_queues;  /* 1..VDK_BLK_MAX_QUEUES */
+	/* A power of 2, 2..VDK_BLK_MAX_QUEUE_SIZE. */
+	unsigned int queue_size;
 	uint32_t block_size;      /* 512 or 4096; 0: the backend's choice */
 	bool read_only;           /* or the backend's read_only */
-	const char *serial;       /* GET_ID answer, up to 20 bytes; NULL: name */
+	/* GET_ID answer, up to VDK_BLK_SERIAL_MAX bytes; NULL: name. */
+	const char *serial;
 	/* Reopen an existing VDUSE device of this name (daemon restart). */
 	bool reopen;
 	/*

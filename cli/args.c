@@ -80,11 +80,12 @@ static int no_more(int argc, char **argv, char *err, size_t errlen)
 }
 
 enum {
-	OPT_QUEUE_SIZE = 256,
-	OPT_SERIAL,
-	OPT_BUS,
+	OPT_BUS = 256,
 	OPT_LOG,
 	OPT_TIMEOUT,
+	OPT_TYPE,
+	/* The model's options: OPT_MODEL + their index in its table. */
+	OPT_MODEL = 1024,
 };
 
 /* "virtio" or "vhost": sets *vhost; -EINVAL for anything else. */
@@ -99,66 +100,126 @@ static int parse_bus(const char *s, bool *vhost)
 	return 0;
 }
 
-int vdk_args_add(int argc, char **argv, struct vdk_add_args *a, char *err,
-		 size_t errlen)
+/* The options of the daemon, before the model's. */
+static const struct option add_lopts[] = {
+	{ "bus", required_argument, NULL, OPT_BUS },
+	{ "daemon", no_argument, NULL, 'd' },
+	{ "pidfile", required_argument, NULL, 'p' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "log", required_argument, NULL, OPT_LOG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "type", required_argument, NULL, OPT_TYPE },
+	{ "help", no_argument, NULL, 'h' },
+};
+#define ADD_NLOPTS (sizeof(add_lopts) / sizeof(add_lopts[0]))
+static const char add_sopts[] = ":dp:jvh";
+/* Options a model may have, with room for the ones above. */
+#define MODEL_OPTS_MAX 32
+
+static int bad_type(const char *val, const struct vdk_model_ops *const *models,
+		    char *err, size_t errlen)
 {
-	static const struct option lopts[] = {
-		{ "queues", required_argument, NULL, 'q' },
-		{ "queue-size", required_argument, NULL, OPT_QUEUE_SIZE },
-		{ "block-size", required_argument, NULL, 'b' },
-		{ "read-only", no_argument, NULL, 'r' },
-		{ "serial", required_argument, NULL, OPT_SERIAL },
-		{ "bus", required_argument, NULL, OPT_BUS },
-		{ "daemon", no_argument, NULL, 'd' },
-		{ "pidfile", required_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "log", required_argument, NULL, OPT_LOG },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	unsigned long v;
+	char names[128] = "";
+	size_t used = 0;
+
+	for (; *models; models++) {
+		snprintf(names + used, sizeof(names) - used, "%s%s",
+			 used ? ", " : "", (*models)->name);
+		used = strlen(names);
+	}
+	return bad_value(err, errlen, "--type", val, names);
+}
+
+/*
+ * The device model decides which options there are, so --type is looked
+ * for before the others are parsed: "--type T" or "--type=T", up to "--".
+ */
+static int find_model(int argc, char **argv,
+		      const struct vdk_model_ops *const *models,
+		      const struct vdk_model_ops **out, char *err,
+		      size_t errlen)
+{
+	const char *val = NULL;
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "--type") && i + 1 < argc)
+			val = argv[++i];
+		else if (!strncmp(argv[i], "--type=", 7))
+			val = argv[i] + 7;
+	}
+	*out = val ? vdk_model_find(models, val) : models[0];
+	if (!*out)
+		return bad_type(val, models, err, errlen);
+	return 0;
+}
+
+/* getopt_long's tables: the daemon's options and the model's. */
+static int build_opts(const struct vdk_model_ops *m, struct option *lopts,
+		      char *sopts, size_t slen)
+{
+	const struct vdk_model_opt *o;
+	size_t n = ADD_NLOPTS, used;
+
+	memcpy(lopts, add_lopts, sizeof(add_lopts));
+	snprintf(sopts, slen, "%s", add_sopts);
+	for (o = m->opts; o && o->name; o++) {
+		if (n - ADD_NLOPTS == MODEL_OPTS_MAX)
+			return -E2BIG;
+		lopts[n].name = o->name;
+		lopts[n].has_arg = o->has_arg ? required_argument :
+						no_argument;
+		lopts[n].flag = NULL;
+		lopts[n].val = OPT_MODEL + (int)(o - m->opts);
+		n++;
+		if (o->short_name) {
+			used = strlen(sopts);
+			snprintf(sopts + used, slen - used, "%c%s",
+				 o->short_name, o->has_arg ? ":" : "");
+		}
+	}
+	memset(&lopts[n], 0, sizeof(lopts[n]));
+	return 0;
+}
+
+/* The model's option of getopt's answer @c, or NULL. */
+static const struct vdk_model_opt *model_opt(const struct vdk_model_ops *m,
+					     int c)
+{
+	const struct vdk_model_opt *o;
+
+	for (o = m->opts; o && o->name; o++)
+		if (c == OPT_MODEL + (int)(o - m->opts) || c == o->short_name)
+			return o;
+	return NULL;
+}
+
+static int parse_add(int argc, char **argv,
+		     const struct vdk_model_ops *const *models,
+		     bool takeover, struct vdk_add_args *a, char *err,
+		     size_t errlen)
+{
+	struct option lopts[ADD_NLOPTS + MODEL_OPTS_MAX + 1];
+	char sopts[sizeof(add_sopts) + 2 * MODEL_OPTS_MAX];
+	const struct vdk_model_opt *o;
 	int c;
 
 	memset(a, 0, sizeof(*a));
-	a->queues = VDK_DEF_QUEUES;
-	a->queue_size = VDK_DEF_QUEUE_SIZE;
 	a->timeout = VDK_DEF_TIMEOUT;
+	if (find_model(argc, argv, models, &a->model, err, errlen))
+		return -EINVAL;
+	if (build_opts(a->model, lopts, sopts, sizeof(sopts))) {
+		snprintf(err, errlen, "too many options");
+		return -EINVAL;
+	}
+	if (a->model->cfg_new(&a->cfg)) {
+		snprintf(err, errlen, "out of memory");
+		return -EINVAL;
+	}
 	getopt_reset();
-	while ((c = getopt_long(argc, argv, ":q:b:rdp:jvh", lopts,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
 		switch (c) {
-		case 'q':
-			if (vdk_parse_uint(optarg, 1, VDK_MAX_QUEUES, &v))
-				return bad_value(err, errlen, "--queues",
-						 optarg, "1..64");
-			a->queues = v;
-			break;
-		case OPT_QUEUE_SIZE:
-			if (vdk_parse_uint(optarg, 2, VDK_MAX_QUEUE_SIZE, &v) ||
-			    (v & (v - 1)))
-				return bad_value(err, errlen, "--queue-size",
-						 optarg,
-						 "a power of 2, 2..1024");
-			a->queue_size = v;
-			break;
-		case 'b':
-			if (vdk_parse_uint(optarg, 512, 4096, &v) ||
-			    (v != 512 && v != 4096))
-				return bad_value(err, errlen, "--block-size",
-						 optarg, "512 or 4096");
-			a->block_size = v;
-			break;
-		case 'r':
-			a->read_only = true;
-			break;
-		case OPT_SERIAL:
-			if (strlen(optarg) > VDK_SERIAL_MAX)
-				return bad_value(err, errlen, "--serial",
-						 optarg, "up to 20 bytes");
-			a->serial = optarg;
-			break;
 		case OPT_BUS:
 			if (parse_bus(optarg, &a->vhost))
 				return bad_value(err, errlen, "--bus", optarg,
@@ -189,24 +250,61 @@ int vdk_args_add(int argc, char **argv, struct vdk_add_args *a, char *err,
 			if (parse_timeout(optarg, &a->timeout, err, errlen))
 				return -EINVAL;
 			break;
+		case OPT_TYPE:
+			/* An abbreviation, or a second --type. */
+			if (strcmp(optarg, a->model->name))
+				return bad_value(err, errlen, "--type", optarg,
+						 "once, and spelt out");
+			break;
 		case 'h':
 			a->help = true;
 			return 0;
 		default:
-			return opt_error(c, argv, err, errlen);
+			o = model_opt(a->model, c);
+			if (!o)
+				return opt_error(c, argv, err, errlen);
+			if (a->model->cfg_opt(a->cfg, o->key,
+					      o->has_arg ? optarg : NULL, err,
+					      errlen))
+				return -EINVAL;
 		}
 	}
 	a->name = optind < argc ? argv[optind++] : NULL;
 	if (check_name(a->name, err, errlen))
 		return -EINVAL;
-	if (optind >= argc) {
-		snprintf(err, errlen, "missing backend (see 'vdk backends')");
-		return -EINVAL;
+	a->nwords = argc - optind;
+	a->words = argv + optind;
+	if (takeover) {
+		if (a->nwords) {
+			snprintf(err, errlen, "unexpected KEY=VALUE");
+			return -EINVAL;
+		}
+		return 0;
 	}
-	a->backend = argv[optind++];
-	a->nparams = argc - optind;
-	a->params = argv + optind;
+	if (a->model->cfg_words(a->cfg, a->nwords, a->words, err, errlen))
+		return -EINVAL;
 	return 0;
+}
+
+int vdk_args_add(int argc, char **argv,
+		 const struct vdk_model_ops *const *models,
+		 struct vdk_add_args *a, char *err, size_t errlen)
+{
+	return parse_add(argc, argv, models, false, a, err, errlen);
+}
+
+int vdk_args_takeover(int argc, char **argv,
+		      const struct vdk_model_ops *const *models,
+		      struct vdk_add_args *a, char *err, size_t errlen)
+{
+	return parse_add(argc, argv, models, true, a, err, errlen);
+}
+
+void vdk_args_add_free(struct vdk_add_args *a)
+{
+	if (a->model && a->cfg)
+		a->model->cfg_free(a->cfg);
+	a->cfg = NULL;
 }
 
 int vdk_args_del(int argc, char **argv, struct vdk_del_args *a, char *err,

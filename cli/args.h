@@ -11,16 +11,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "model.h"
+
 struct vdk_add_args {
 	const char *name;
-	const char *backend;
-	int nparams;              /* KEY=VALUE words, not parsed here */
-	char **params;
-	unsigned int queues;
-	unsigned int queue_size;
-	unsigned int block_size;  /* 0: the backend's */
-	bool read_only;
-	const char *serial;
+	/* --type: the device model (default: the first of the table). */
+	const struct vdk_model_ops *model;
+	/* Its settings: free them with vdk_args_add_free(). */
+	struct vdk_model_cfg *cfg;
+	int nwords;               /* the words after NAME */
+	char **words;
 	bool vhost;               /* --bus vhost */
 	bool daemon;
 	const char *pidfile;
@@ -61,8 +61,20 @@ struct vdk_backends_args {
 	bool help;
 };
 
-int vdk_args_add(int argc, char **argv, struct vdk_add_args *a, char *err,
-		 size_t errlen);
+/*
+ * vdk add: the options of the daemon and those of the device model that
+ * --type chooses among @models (NULL-terminated), then NAME, then the
+ * words the model takes.  recover and rescue: the same options, NAME
+ * and no word (vdk_args_takeover()).  Free @a with vdk_args_add_free(),
+ * whatever the result.
+ */
+int vdk_args_add(int argc, char **argv,
+		 const struct vdk_model_ops *const *models,
+		 struct vdk_add_args *a, char *err, size_t errlen);
+int vdk_args_takeover(int argc, char **argv,
+		      const struct vdk_model_ops *const *models,
+		      struct vdk_add_args *a, char *err, size_t errlen);
+void vdk_args_add_free(struct vdk_add_args *a);
 int vdk_args_del(int argc, char **argv, struct vdk_del_args *a, char *err,
 		 size_t errlen);
 int vdk_args_list(int argc, char **argv, struct vdk_list_args *a, char *err,

@@ -8,26 +8,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
-/* Exit codes, documented in `vdk --help` and cli/README.md. */
-enum vdk_exit {
-	VDK_EXIT_OK = 0,
-	VDK_EXIT_FAIL = 1,      /* runtime failure */
-	VDK_EXIT_USAGE = 2,     /* bad option, key or value; unknown backend */
-	VDK_EXIT_KERNEL = 3,    /* a kernel module is not loaded */
-	VDK_EXIT_PERM = 4,      /* not root */
-	VDK_EXIT_EXISTS = 5,    /* name in use */
-	VDK_EXIT_NODEV = 6,     /* no such device */
-};
+#include "daemon.h"
 
-/* Defaults and limits of `vdk add`. */
-#define VDK_DEF_QUEUES 1
-#define VDK_MAX_QUEUES 64
-#define VDK_DEF_QUEUE_SIZE 256
-#define VDK_MAX_QUEUE_SIZE 1024
+/* Defaults and limits of the verbs' options. */
 #define VDK_DEF_TIMEOUT 30
 #define VDK_MAX_TIMEOUT 3600
-#define VDK_SERIAL_MAX 20
 /* VDUSE_NAME_MAX, with its terminating NUL. */
 #define VDK_NAME_MAX 256
 
@@ -51,6 +38,9 @@ int vdk_parse_uint(const char *s, unsigned long min, unsigned long max,
 /* "vdk" running as root?  (Checked early, with a clear message.) */
 bool vdk_is_root(void);
 
+/* The device models of this vdk, NULL-terminated; the first: default. */
+extern const struct vdk_model_ops *const vdk_models[];
+
 /* Verbs. argv[0] is the verb; each returns an exit code. */
 int vdk_cmd_add(int argc, char **argv);
 int vdk_cmd_del(int argc, char **argv);
@@ -62,7 +52,7 @@ int vdk_cmd_backends(int argc, char **argv);
 int vdk_cmd_bus(int argc, char **argv);
 
 /* Usage text of a verb, for `vdk help VERB` and `vdk VERB --help`. */
-extern const char vdk_add_usage[];
+void vdk_add_usage(FILE *f);
 extern const char vdk_recover_usage[];
 extern const char vdk_rescue_usage[];
 extern const char vdk_del_usage[];

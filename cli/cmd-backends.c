@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../backends/backend.h"
+#include "backend.h"
 #include "args.h"
 #include "cli.h"
 #include "print.h"

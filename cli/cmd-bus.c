@@ -139,6 +139,7 @@ static void print_result(const struct vdk_bus_args *a, const char *from,
 
 int vdk_cmd_bus(int argc, char **argv)
 {
+	const struct vdk_model_ops *model = NULL;
 	const char *target, *from;
 	struct vdk_bus_args a;
 	struct vdk_state st;
@@ -159,7 +160,15 @@ int vdk_cmd_bus(int argc, char **argv)
 		vdk_cli_err("bus", "must be run as root");
 		return VDK_EXIT_PERM;
 	}
-	if (vdk_sys_missing_modules(a.vhost, missing, sizeof(missing))) {
+	/* The device's model says which driver the virtio bus needs. */
+	if (vdk_state_read(a.name, &st) == 0) {
+		if (vdk_pid_is_vdk(st.pid))
+			pid = st.pid;
+		model = vdk_model_find(vdk_models, st.type);
+		vdk_state_free(&st);
+	}
+	if (vdk_sys_missing_modules(a.vhost, model ? model->virtio_module :
+				    NULL, missing, sizeof(missing))) {
 		vdk_cli_err("bus", "kernel support missing: run 'modprobe %s'",
 			    missing);
 		return VDK_EXIT_KERNEL;
@@ -167,11 +176,6 @@ int vdk_cmd_bus(int argc, char **argv)
 	if (!vdk_sys_vduse_exists(a.name)) {
 		vdk_cli_err("bus", "no such device '%s'", a.name);
 		return VDK_EXIT_NODEV;
-	}
-	if (vdk_state_read(a.name, &st) == 0) {
-		if (vdk_pid_is_vdk(st.pid))
-			pid = st.pid;
-		vdk_state_free(&st);
 	}
 	/* Without a daemon nobody would answer the reset the move needs. */
 	if (!pid) {

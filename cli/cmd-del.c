@@ -11,13 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <vdk/vdk.h>
-
 #include "args.h"
 #include "cli.h"
 #include "state.h"
 #include "sysfs.h"
-#include "vdpa-netlink.h"
 
 const char vdk_del_usage[] =
 "Usage: vdk del [--timeout SECS] NAME\n"
@@ -33,8 +30,6 @@ const char vdk_del_usage[] =
 "  -h, --help           this text\n";
 
 #define POLL_MS 20
-#define DESTROY_TRIES 100
-#define DESTROY_SLEEP_MS 50
 
 static void sleep_ms(unsigned int ms)
 {
@@ -84,49 +79,6 @@ static int wait_exit(pid_t pid, unsigned int timeout_s)
 	if (pfd.fd >= 0)
 		close(pfd.fd);
 	return ret;
-}
-
-/* Detach and destroy a device no daemon serves.  Returns an exit code. */
-static int remove_orphan(const char *name)
-{
-	struct vdk_nl *nl = NULL;
-	int ret, i;
-
-	if (vdk_sys_vdpa_attached(name)) {
-		ret = vdk_nl_open(&nl);
-		if (ret == -ENOENT) {
-			vdk_cli_err("del",
-				    "no vdpa netlink family: run 'modprobe vdpa'");
-			return VDK_EXIT_KERNEL;
-		}
-		if (ret) {
-			vdk_cli_err("del", "netlink: %s", strerror(-ret));
-			return VDK_EXIT_FAIL;
-		}
-		ret = vdk_nl_dev_del(nl, name);
-		vdk_nl_close(nl);
-		if (ret && ret != -ENODEV) {
-			vdk_cli_err("del",
-				    "cannot detach '%s' from the vDPA bus: %s",
-				    name, strerror(-ret));
-			return ret == -EPERM ? VDK_EXIT_PERM : VDK_EXIT_FAIL;
-		}
-	}
-	for (i = 0; i < DESTROY_TRIES; i++) {
-		ret = vdk_dev_destroy(name);
-		if (ret != -EBUSY)
-			break;
-		sleep_ms(DESTROY_SLEEP_MS);
-	}
-	if (ret == -ENOENT && !vdk_sys_vduse_exists(name))
-		ret = 0;
-	if (ret) {
-		vdk_cli_err("del", "cannot destroy '%s': %s", name,
-			    strerror(-ret));
-		return VDK_EXIT_FAIL;
-	}
-	vdk_state_remove(name);
-	return VDK_EXIT_OK;
 }
 
 int vdk_cmd_del(int argc, char **argv)
@@ -201,5 +153,5 @@ int vdk_cmd_del(int argc, char **argv)
 	fprintf(stderr,
 		"vdk: del: '%s' has no daemon: removing the orphan device\n",
 		a.name);
-	return remove_orphan(a.name);
+	return vdk_daemon_remove_orphan(a.name, vdk_models);
 }

@@ -16,8 +16,8 @@
 const char vdk_list_usage[] =
 "Usage: vdk list [-j] [NAME]\n"
 "\n"
-"List the VDUSE devices (or only NAME) with their node, backend, size,\n"
-"queues, bus and state:\n"
+"List the VDUSE devices (or only NAME) with their node, type (device\n"
+"model), backend, size, queues, bus and state:\n"
 "  starting  a vdk daemon is bringing it up\n"
 "  running   a vdk daemon serves it, and it is on the vDPA bus\n"
 "  detached  a vdk daemon serves it, and it is not on the vDPA bus\n"
@@ -101,11 +101,11 @@ static void row_fill(struct list_row *r, const char *name)
 }
 
 /* Text column widths: the longest of the header and the values. */
-enum { COL_NAME, COL_NODE, COL_BACKEND, COL_SIZE, COL_QUEUES, COL_BUS,
-       COL_N };
+enum { COL_NAME, COL_NODE, COL_TYPE, COL_BACKEND, COL_SIZE, COL_QUEUES,
+       COL_BUS, COL_N };
 
 static const char *const col_head[COL_N] = {
-	"NAME", "NODE", "BACKEND", "SIZE", "QUEUES", "BUS",
+	"NAME", "NODE", "TYPE", "BACKEND", "SIZE", "QUEUES", "BUS",
 };
 
 static void widen(int *w, const char *s)
@@ -123,6 +123,8 @@ static void print_row(struct vdk_pr *p, const struct list_row *r,
 	vdk_pr_str(p, VDK_PR_ANY, "name", w[COL_NAME], r->name);
 	vdk_pr_str(p, VDK_PR_ANY, "node", w[COL_NODE],
 		   r->node[0] ? r->node : NULL);
+	vdk_pr_str(p, VDK_PR_ANY, "type", w[COL_TYPE],
+		   r->has_state ? r->st.type : NULL);
 	vdk_pr_str(p, VDK_PR_ANY, "backend", w[COL_BACKEND],
 		   r->has_state ? r->st.backend : NULL);
 	if (r->has_size) {
@@ -175,6 +177,7 @@ static void print_rows(const struct list_row *rows, size_t n, bool json)
 
 		widen(&w[COL_NAME], r->name);
 		widen(&w[COL_NODE], r->node[0] ? r->node : NULL);
+		widen(&w[COL_TYPE], r->has_state ? r->st.type : NULL);
 		widen(&w[COL_BACKEND], r->has_state ? r->st.backend : NULL);
 		if (r->has_size) {
 			vdk_fmt_size(buf, sizeof(buf), r->size);

@@ -18,7 +18,7 @@ static const char main_usage[] =
 "Virtio-blk devices served in userspace through VDUSE.\n"
 "\n"
 "Verbs:\n"
-"  add [OPTIONS] NAME BACKEND [KEY=VALUE ...]\n"
+"  add [OPTIONS] [--type blk] NAME BACKEND [KEY=VALUE ...]\n"
 "                       create a device, attach it, serve it\n"
 "  del [--timeout SECS] NAME\n"
 "                       stop and remove a device\n"
@@ -44,17 +44,19 @@ struct verb {
 	const char *name;
 	int (*run)(int argc, char **argv);
 	const char *usage;
+	/* Usage made as it is printed (from the device models). */
+	void (*print_usage)(FILE *f);
 };
 
 static const struct verb verbs[] = {
-	{ "add", vdk_cmd_add, vdk_add_usage },
-	{ "del", vdk_cmd_del, vdk_del_usage },
-	{ "list", vdk_cmd_list, vdk_list_usage },
-	{ "resize", vdk_cmd_resize, vdk_resize_usage },
-	{ "bus", vdk_cmd_bus, vdk_bus_usage },
-	{ "recover", vdk_cmd_recover, vdk_recover_usage },
-	{ "rescue", vdk_cmd_rescue, vdk_rescue_usage },
-	{ "backends", vdk_cmd_backends, vdk_backends_usage },
+	{ "add", vdk_cmd_add, NULL, vdk_add_usage },
+	{ "del", vdk_cmd_del, vdk_del_usage, NULL },
+	{ "list", vdk_cmd_list, vdk_list_usage, NULL },
+	{ "resize", vdk_cmd_resize, vdk_resize_usage, NULL },
+	{ "bus", vdk_cmd_bus, vdk_bus_usage, NULL },
+	{ "recover", vdk_cmd_recover, vdk_recover_usage, NULL },
+	{ "rescue", vdk_cmd_rescue, vdk_rescue_usage, NULL },
+	{ "backends", vdk_cmd_backends, vdk_backends_usage, NULL },
 };
 
 static const struct verb *verb_find(const char *name)
@@ -83,7 +85,10 @@ static int cmd_help(int argc, char **argv)
 			    argv[1]);
 		return VDK_EXIT_USAGE;
 	}
-	fputs(v->usage, stdout);
+	if (v->print_usage)
+		v->print_usage(stdout);
+	else
+		fputs(v->usage, stdout);
 	return VDK_EXIT_OK;
 }
 

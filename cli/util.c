@@ -10,23 +10,15 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "daemon-log.h"
 
 void vdk_cli_err(const char *verb, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vdk_verr(verb, fmt, ap);
 	va_end(ap);
-	/* One line, whatever the message holds. */
-	for (char *c = msg; *c; c++)
-		if (*c == '\n' || *c == '\r')
-			*c = ' ';
-	if (verb)
-		fprintf(stderr, "vdk: %s: %s\n", verb, msg);
-	else
-		fprintf(stderr, "vdk: %s\n", msg);
 }
 
 int vdk_check_name(const char *name, char *err, size_t errlen)

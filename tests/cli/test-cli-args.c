@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "blk-model.h"
 #include "cli.h"
 #include "test.h"
 
@@ -33,17 +34,27 @@ static int mkargv(char **argv, va_list ap)
 
 static char err[256];
 
+static const struct vdk_model_ops *const models[] = {
+	&vdk_model_blk,
+	NULL,
+};
+
+/* @a's settings are freed by the next call (the words are static). */
 static int add(struct vdk_add_args *a, ...)
 {
 	static char *argv[MAX_ARGS];
+	static struct vdk_add_args *last;
 	va_list ap;
 	int argc;
 
+	if (last)
+		vdk_args_add_free(last);
+	last = a;
 	va_start(ap, a);
 	argc = mkargv(argv, ap);
 	va_end(ap);
 	err[0] = '\0';
-	return vdk_args_add(argc, argv, a, err, sizeof(err));
+	return vdk_args_add(argc, argv, models, a, err, sizeof(err));
 }
 
 /* Expect a failure with exactly @msg. */
@@ -58,11 +69,13 @@ static void add_fails(const char *msg, ...)
 	argc = mkargv(argv, ap);
 	va_end(ap);
 	err[0] = '\0';
-	if (vdk_args_add(argc, argv, &a, err, sizeof(err)) != -EINVAL ||
+	if (vdk_args_add(argc, argv, models, &a, err, sizeof(err)) !=
+		    -EINVAL ||
 	    strcmp(err, msg)) {
 		fprintf(stderr, "want '%s', got '%s'\n", msg, err);
 		exit(T_EXIT_FAIL);
 	}
+	vdk_args_add_free(&a);
 }
 
 static void test_add(void)
@@ -71,57 +84,68 @@ static void test_add(void)
 
 	CHECK_EQ(add(&a, "add", "d0", "ram", NULL), 0);
 	CHECK(!strcmp(a.name, "d0"));
-	CHECK(!strcmp(a.backend, "ram"));
-	CHECK_EQ(a.nparams, 0);
-	CHECK_EQ(a.queues, 1);
-	CHECK_EQ(a.queue_size, 256);
-	CHECK_EQ(a.block_size, 0);
+	CHECK(!strcmp(a.cfg->backend, "ram"));
+	CHECK_EQ(a.cfg->nparams, 0);
+	CHECK_EQ(a.cfg->queues, 1);
+	CHECK_EQ(a.cfg->queue_size, 256);
+	CHECK_EQ(a.cfg->block_size, 0);
 	CHECK_EQ(a.timeout, 30);
-	CHECK(!a.read_only && !a.vhost && !a.daemon && !a.json && !a.help);
-	CHECK(!a.serial && !a.pidfile && !a.log);
+	CHECK(a.model == &vdk_model_blk);
+	CHECK(!a.cfg->read_only && !a.vhost && !a.daemon && !a.json && !a.help);
+	CHECK(!a.cfg->serial && !a.pidfile && !a.log);
 
 	CHECK_EQ(add(&a, "add", "-q", "4", "--queue-size=1024", "-b4096",
 		     "-r", "--serial", "SN1", "--bus", "vhost", "-d", "-p",
 		     "/run/x.pid", "-j", "--log", "l.txt", "-vv",
 		     "--timeout", "5", "disk_1", "file", "path=/x",
 		     "direct=on", NULL), 0);
-	CHECK_EQ(a.queues, 4);
-	CHECK_EQ(a.queue_size, 1024);
-	CHECK_EQ(a.block_size, 4096);
-	CHECK(a.read_only && a.vhost && a.daemon && a.json);
-	CHECK(!strcmp(a.serial, "SN1"));
+	CHECK_EQ(a.cfg->queues, 4);
+	CHECK_EQ(a.cfg->queue_size, 1024);
+	CHECK_EQ(a.cfg->block_size, 4096);
+	CHECK(a.cfg->read_only && a.vhost && a.daemon && a.json);
+	CHECK(!strcmp(a.cfg->serial, "SN1"));
 	CHECK(!strcmp(a.pidfile, "/run/x.pid"));
 	CHECK(!strcmp(a.log, "l.txt"));
 	CHECK_EQ(a.verbose, 2);
 	CHECK_EQ(a.timeout, 5);
 	CHECK(!strcmp(a.name, "disk_1"));
-	CHECK(!strcmp(a.backend, "file"));
-	CHECK_EQ(a.nparams, 2);
-	CHECK(!strcmp(a.params[0], "path=/x"));
-	CHECK(!strcmp(a.params[1], "direct=on"));
+	CHECK(!strcmp(a.cfg->backend, "file"));
+	CHECK_EQ(a.cfg->nparams, 2);
+	CHECK(!strcmp(a.cfg->params[0], "path=/x"));
+	CHECK(!strcmp(a.cfg->params[1], "direct=on"));
 
 	/* Options after the words too; "--" ends them. */
 	CHECK_EQ(add(&a, "add", "d0", "ram", "size=1M", "-q", "2",
 		     "--bus=virtio", NULL), 0);
-	CHECK_EQ(a.queues, 2);
+	CHECK_EQ(a.cfg->queues, 2);
 	CHECK(!a.vhost);
-	CHECK_EQ(a.nparams, 1);
+	CHECK_EQ(a.cfg->nparams, 1);
 	CHECK_EQ(add(&a, "add", "--", "d0", "ram", "-x=1", NULL), 0);
-	CHECK_EQ(a.nparams, 1);
-	CHECK(!strcmp(a.params[0], "-x=1"));
+	CHECK_EQ(a.cfg->nparams, 1);
+	CHECK(!strcmp(a.cfg->params[0], "-x=1"));
 
 	CHECK_EQ(add(&a, "add", "--help", NULL), 0);
 	CHECK(a.help);
 	CHECK_EQ(add(&a, "add", "d0", "-h", NULL), 0);
 	CHECK(a.help);
 	CHECK_EQ(add(&a, "add", "-b", "512", "d0", "null", NULL), 0);
-	CHECK_EQ(a.block_size, 512);
+	CHECK_EQ(a.cfg->block_size, 512);
 	CHECK_EQ(add(&a, "add", "--queue-size", "2", "-q", "64", "d0",
 		     "null", NULL), 0);
-	CHECK_EQ(a.queue_size, 2);
-	CHECK_EQ(a.queues, 64);
+	CHECK_EQ(a.cfg->queue_size, 2);
+	CHECK_EQ(a.cfg->queues, 64);
 	CHECK_EQ(add(&a, "add", "--serial", "12345678901234567890", "d0",
 		     "null", NULL), 0);
+
+	/* --type: blk, the default, chosen explicitly, anywhere. */
+	CHECK_EQ(add(&a, "add", "--type", "blk", "-q", "2", "d0", "ram",
+		     "size=1M", NULL), 0);
+	CHECK(a.model == &vdk_model_blk);
+	CHECK_EQ(a.cfg->queues, 2);
+	CHECK(!strcmp(a.cfg->backend, "ram"));
+	CHECK_EQ(add(&a, "add", "d0", "ram", "--type=blk", NULL), 0);
+	CHECK(a.model == &vdk_model_blk);
+	add(&a, "add", "--help", NULL);
 }
 
 static void test_add_errors(void)
@@ -168,6 +192,12 @@ static void test_add_errors(void)
 		  "ram", NULL);
 	add_fails("'..' cannot be a device name", "add", "..", "ram", NULL);
 	add_fails("empty device name", "add", "", "ram", NULL);
+	add_fails("bad --type value 'net' (blk)", "add", "--type", "net",
+		  "d0", "x", NULL);
+	add_fails("bad --type value 'net' (blk)", "add", "d0", "x",
+		  "--type=net", NULL);
+	add_fails("bad --type value 'bl' (once, and spelt out)", "add",
+		  "--typ", "bl", "d0", "ram", NULL);
 }
 
 static void test_name(void)

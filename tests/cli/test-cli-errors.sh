@@ -354,6 +354,11 @@ d1 *$T/k/dev/vdc*ram*2M*2*virtio*running" list d1
 ROOT="$T/k" expect_out 0 "\[{\"name\":\"d1\",*\"backend\":\"ram\",*\"queues\":2,*\"pid\":$daemon,*\"params\":{\"size\":\"2M\"}}]" \
 	list -j d1
 json_ok
+# A state file from before the type field: a blk device.
+ROOT="$T/k" expect_out 0 "NAME *NODE *TYPE *BACKEND*
+d1 *$T/k/dev/vdc *blk *ram*" list d1
+ROOT="$T/k" expect_out 0 "\[{\"name\":\"d1\",\"node\":\"$T/k/dev/vdc\",\"type\":\"blk\",\"backend\":\"ram\",*" \
+	list -j d1
 if [[ $(id -u) -eq 0 ]]; then
 	# vdk bus: unbind, driver_override and drivers_probe are written; the
 	# vhost-vdpa node "appears" (made beforehand); the state file follows.

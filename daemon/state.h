@@ -14,6 +14,8 @@
 #include <sys/types.h>
 
 #define VDK_STATE_PARAMS 32
+/* The device model of files written before they named one. */
+#define VDK_STATE_DEFAULT_TYPE "blk"
 
 struct vdk_state_param {
 	char *key;
@@ -23,6 +25,7 @@ struct vdk_state_param {
 struct vdk_state {
 	int pid;
 	char *name;
+	char *type;           /* device model: "blk" */
 	char *backend;
 	unsigned int nparams;
 	struct vdk_state_param params[VDK_STATE_PARAMS];
@@ -42,8 +45,9 @@ void vdk_state_free(struct vdk_state *st);
 void vdk_state_format(const struct vdk_state *st, FILE *f);
 
 /*
- * Fill @st from JSON (unknown keys are skipped).  0, -EINVAL (malformed
- * or a required key missing) or -ENOMEM.  On error @st holds nothing.
+ * Fill @st from JSON (unknown keys are skipped; no "type" is
+ * VDK_STATE_DEFAULT_TYPE).  0, -EINVAL (malformed or a required key
+ * missing) or -ENOMEM.  On error @st holds nothing.
  */
 int vdk_state_parse(const char *buf, size_t len, struct vdk_state *st);
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "background.h"
 #include "daemon.h"
 #include "sysfs.h"
 
@@ -80,8 +80,8 @@ static int parent_wait(int fd)
 	int code = VDK_EXIT_FAIL;
 
 	if (vdk_report_read(fd, &code, text, sizeof(text))) {
-		vdk_cli_err("add",
-			    "the daemon exited before the device was live");
+		fprintf(stderr, "vdk: add: the daemon exited before the "
+			"device was live\n");
 		return VDK_EXIT_FAIL;
 	}
 	fputs(text, code == 0 ? stdout : stderr);

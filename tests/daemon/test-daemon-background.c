@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "background.h"
 #include "daemon.h"
 #include "sysfs.h"
 #include "test.h"

@@ -13,7 +13,7 @@
 
 #include <vdk/vdk.h>
 
-#include "log.h"
+#include "daemon-log.h"
 
 /* One log per process: the daemon serves one device. */
 static struct {
@@ -129,4 +129,28 @@ void vdk_log_cb(void *opaque, int level, const char *msg)
 	else
 		prefix[0] = '\0';
 	log_line(level, prefix, msg);
+}
+
+void vdk_verr(const char *verb, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* One line, whatever the message holds. */
+	for (char *c = msg; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	if (verb)
+		fprintf(stderr, "vdk: %s: %s\n", verb, msg);
+	else
+		fprintf(stderr, "vdk: %s\n", msg);
+}
+
+void vdk_err(const char *verb, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vdk_verr(verb, fmt, ap);
+	va_end(ap);
 }

@@ -204,7 +204,8 @@ static void add_word(char *buf, size_t len, const char *w)
 	snprintf(buf + used, len - used, "%s%s", used ? " " : "", w);
 }
 
-int vdk_sys_missing_modules(bool vhost, char *missing, size_t len)
+int vdk_sys_missing_modules(bool vhost, const char *driver, char *missing,
+			    size_t len)
 {
 	int n = 0;
 
@@ -230,10 +231,11 @@ int vdk_sys_missing_modules(bool vhost, char *missing, size_t len)
 		add_word(missing, len, "virtio_vdpa");
 		n++;
 	}
-	/* Without virtio_blk the device attaches and no disk appears. */
-	if (!sys_exists(VDK_ROOT_SYS, "bus/virtio/drivers/%s", "virtio_blk") &&
-	    !sys_exists(VDK_ROOT_SYS, "module/%s", "virtio_blk")) {
-		add_word(missing, len, "virtio_blk");
+	/* Without its driver the device attaches and nothing appears. */
+	if (driver && !sys_exists(VDK_ROOT_SYS, "bus/virtio/drivers/%s",
+				  driver) &&
+	    !sys_exists(VDK_ROOT_SYS, "module/%s", driver)) {
+		add_word(missing, len, driver);
 		n++;
 	}
 	return n;

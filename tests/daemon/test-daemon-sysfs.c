@@ -122,7 +122,8 @@ static void test_files(void)
 static void check_missing(bool vhost, int n, const char *want)
 {
 	char missing[128];
-	int got = vdk_sys_missing_modules(vhost, missing, sizeof(missing));
+	int got = vdk_sys_missing_modules(vhost, "virtio_blk", missing,
+					  sizeof(missing));
 
 	if (got != n || strcmp(missing, want)) {
 		fprintf(stderr, "missing modules: got %d '%s', want %d '%s'\n",

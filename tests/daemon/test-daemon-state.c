@@ -23,6 +23,7 @@ static void sample(struct vdk_state *st)
 	memset(st, 0, sizeof(*st));
 	st->pid = 1234;
 	st->name = strdup("disk0");
+	st->type = strdup("blk");
 	st->backend = strdup("file");
 	st->nparams = 2;
 	st->params[0].key = strdup("path");
@@ -42,6 +43,7 @@ static void check_same(const struct vdk_state *a, const struct vdk_state *b)
 {
 	CHECK_EQ(a->pid, b->pid);
 	CHECK(!strcmp(a->name, b->name));
+	CHECK(!strcmp(a->type, b->type));
 	CHECK(!strcmp(a->backend, b->backend));
 	CHECK_EQ(a->nparams, b->nparams);
 	for (unsigned int i = 0; i < a->nparams; i++) {
@@ -101,6 +103,25 @@ static void check_parse(const char *doc, int want)
 	vdk_state_free(&st);
 }
 
+/* A file of the version before "type": a blk device's. */
+static void test_no_type(void)
+{
+	static const char doc[] =
+		"{\"pid\":7,\"name\":\"d1\",\"backend\":\"ram\","
+		"\"params\":{\"size\":\"2M\"},\"size\":2097152,"
+		"\"block_size\":512,\"queues\":2,\"queue_size\":256,"
+		"\"read_only\":false,\"bus\":\"virtio\","
+		"\"node\":\"/dev/vdc\"}\n";
+	struct vdk_state st;
+
+	CHECK_EQ(vdk_state_parse(doc, strlen(doc), &st), 0);
+	CHECK(!strcmp(st.type, "blk"));
+	CHECK(!strcmp(st.backend, "ram"));
+	CHECK_EQ(st.queues, 2);
+	vdk_state_free(&st);
+	CHECK(st.type == NULL);
+}
+
 static void test_parse(void)
 {
 	/* Unknown keys are skipped; what is missing stays zero. */
@@ -138,7 +159,7 @@ static void test_bad_file(void)
 
 static void test_pids(void)
 {
-	char path[8192];
+	char path[8192], self[32];
 	pid_t pid;
 	int fd, status;
 
@@ -148,7 +169,8 @@ static void test_pids(void)
 	CHECK(!vdk_pid_is_vdk(-1));
 	CHECK(!vdk_pid_is_vdk(1 << 30));
 
-	/* Not a vdk: sleep. */
+	/* Not a vdk: sleep (once it has replaced our copy). */
+	CHECK(vdk_file_read("/proc/self/comm", self, sizeof(self)) > 0);
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
@@ -160,7 +182,7 @@ static void test_pids(void)
 
 		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
 		if (vdk_file_read(path, comm, sizeof(comm)) > 0 &&
-		    strcmp(comm, "test-cli-state"))
+		    strcmp(comm, self))
 			break;
 		usleep(10000);
 	}
@@ -201,6 +223,7 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "%s/run/vdk", top);
 	setenv("VDK_RUN_DIR", cmd, 1);
 	test_roundtrip();
+	test_no_type();
 	test_parse();
 	test_bad_file();
 	test_pids();

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "json.h"
 #include "state.h"
 #include "sysfs.h"
@@ -26,6 +25,7 @@ void vdk_state_free(struct vdk_state *st)
 		free(st->params[i].value);
 	}
 	free(st->name);
+	free(st->type);
 	free(st->backend);
 	free(st->bus);
 	free(st->node);
@@ -42,6 +42,8 @@ void vdk_state_format(const struct vdk_state *st, FILE *f)
 	vdk_jw_i64(&w, st->pid);
 	vdk_jw_key(&w, "name");
 	vdk_jw_str(&w, st->name);
+	vdk_jw_key(&w, "type");
+	vdk_jw_str(&w, st->type);
 	vdk_jw_key(&w, "backend");
 	vdk_jw_str(&w, st->backend);
 	vdk_jw_key(&w, "params");
@@ -137,6 +139,8 @@ int vdk_state_parse(const char *buf, size_t len, struct vdk_state *st)
 			st->pid = v;
 		} else if (!strcmp(key, "name")) {
 			ret = read_str(&r, &st->name);
+		} else if (!strcmp(key, "type")) {
+			ret = read_str(&r, &st->type);
 		} else if (!strcmp(key, "backend")) {
 			ret = read_str(&r, &st->backend);
 		} else if (!strcmp(key, "params")) {
@@ -168,6 +172,11 @@ int vdk_state_parse(const char *buf, size_t len, struct vdk_state *st)
 		ret = vdk_jr_end(&r);
 	if (ret == 0 && (!st->name || st->pid <= 0))
 		ret = -EINVAL;
+	if (ret == 0 && !st->type) {
+		st->type = strdup(VDK_STATE_DEFAULT_TYPE);
+		if (!st->type)
+			ret = -ENOMEM;
+	}
 	if (ret)
 		goto err;
 	return 0;

@@ -4,9 +4,10 @@
  * file given with --log.  Messages from libvdk arrive through
  * vdk_log_cb().
  */
-#ifndef VDK_LOG_H
-#define VDK_LOG_H
+#ifndef VDK_DAEMON_LOG_H
+#define VDK_DAEMON_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 
 /*
@@ -30,4 +31,13 @@ void vdk_log(int level, const char *fmt, ...)
 /* For struct vdk_dev_cfg / vdk_blk_cfg; @opaque is the device name. */
 void vdk_log_cb(void *opaque, int level, const char *msg);
 
-#endif /* VDK_LOG_H */
+/*
+ * A command's error, for the user: "vdk: VERB: message" on stderr, one
+ * line (newline added), whatever the log is.
+ */
+void vdk_err(const char *verb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void vdk_verr(const char *verb, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+#endif /* VDK_DAEMON_LOG_H */

@@ -4,8 +4,8 @@
  * until the daemon reports that the device is live (or why it is not),
  * prints that, and exits with the daemon's exit code.
  */
-#ifndef VDK_DAEMON_H
-#define VDK_DAEMON_H
+#ifndef VDK_BACKGROUND_H
+#define VDK_BACKGROUND_H
 
 #include <stddef.h>
 #include <sys/types.h>
@@ -43,4 +43,4 @@ int vdk_pidfile_write(const char *path, pid_t pid);
  */
 int vdk_abspath(const char *path, char *buf, size_t len);
 
-#endif /* VDK_DAEMON_H */
+#endif /* VDK_BACKGROUND_H */

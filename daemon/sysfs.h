@@ -53,11 +53,12 @@ int vdk_mkdir_p(const char *path, unsigned int mode);
 
 /*
  * Kernel support for a device on @vhost (vhost_vdpa) or the virtio bus
- * (virtio_vdpa and virtio_blk).  Writes the missing modules, separated by
- * spaces, into @missing ("" when all are there) and returns how many are
- * missing.
+ * (virtio_vdpa and @driver, the device's driver there: "virtio_blk").
+ * Writes the missing modules, separated by spaces, into @missing (""
+ * when all are there) and returns how many are missing.
  */
-int vdk_sys_missing_modules(bool vhost, char *missing, size_t len);
+int vdk_sys_missing_modules(bool vhost, const char *driver, char *missing,
+			    size_t len);
 
 /*
  * Whether @name is taken: /dev/vduse/NAME, /sys/class/vduse/NAME or

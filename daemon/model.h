@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Device models of the vdk daemon.
+ *
+ * A device model (virtio-blk: blk/blk-model.c) is a const ops table.  The
+ * daemon knows nothing of what the device does; the model knows nothing of
+ * how the daemon runs (signals, the vDPA bus, state files, the report to
+ * the parent).  A model creates and destroys its own kernel device.  The
+ * command lists its models in one table (cli/models.c): a new model is a
+ * folder of its own and a line there.
+ *
+ * Life cycle, in this order, all in the main thread:
+ *   cfg_new()        a configuration with the model's defaults;
+ *   cfg_opt()        for each of the model's options on the command line;
+ *   cfg_words()      the words after NAME (vdk add), or
+ *   cfg_from_state() the settings a dead daemon left (recover, rescue);
+ *   open()           before any fork: open what the device serves, check
+ *                    it.  Must not start threads.
+ *   create()         after the fork: make the kernel device (or take over
+ *                    the one a dead daemon left) and start the device's
+ *                    threads; it answers the kernel from then on.
+ *   describe(), status(), resize()   while the device is served;
+ *   stop()           stop the device's threads (it is off the bus);
+ *   destroy()        close the device and destroy the kernel device;
+ *   close()          what open() opened;
+ *   cfg_free().
+ * destroy_orphan() stands apart: the kernel device of a device that no
+ * daemon serves (`vdk del` of an orphan).
+ *
+ * The struct only grows at the end.
+ */
+#ifndef VDK_MODEL_H
+#define VDK_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vdk/vdk.h>
+
+#include "state.h"
+
+struct vdk_model_cfg; /* model-defined: the settings of one device */
+struct vdk_model_dev; /* model-defined: one device */
+
+/* Longest message a model writes into an @err buffer, with its NUL. */
+#define VDK_MODEL_ERR_MAX 256
+
+/* An option of `vdk add` that a model takes, in getopt_long's terms. */
+struct vdk_model_opt {
+	const char *name;  /* the long name: "queues" for --queues */
+	int short_name;    /* 'q' for -q, or 0 */
+	bool has_arg;
+	int key;           /* the model's own number for it, for cfg_opt() */
+};
+
+/* What the daemon gives a device at open(); copied by the model. */
+struct vdk_model_env {
+	const char *name;          /* the device's name */
+	/* The in-flight log of the kernel device (struct vdk_dev_cfg). */
+	const char *inflight_path;
+	/*
+	 * The daemon's log.  @opaque NULL for a message that names the
+	 * device itself, or the device's name to have it put in front.
+	 */
+	vdk_log_fn log;
+	int log_level;
+};
+
+/* What create() does with the kernel device. */
+enum vdk_model_mode {
+	VDK_MODEL_NEW,     /* create it */
+	VDK_MODEL_REOPEN,  /* take over the one a dead daemon left */
+	/*
+	 * Take it over to complete every request with an I/O error, with
+	 * nothing of what it served (rescue): the device's storage may be
+	 * gone for good.
+	 */
+	VDK_MODEL_FAIL_IO,
+};
+
+struct vdk_model_ops {
+	/* Required.  "blk": --type's value and the state file's "type". */
+	const char *name;
+	/* Required.  One line for `vdk help add`. */
+	const char *summary;
+	/* Required.  The words after NAME: "BACKEND [KEY=VALUE ...]". */
+	const char *words_usage;
+	/* Optional.  The model's options, ended by a NULL name. */
+	const struct vdk_model_opt *opts;
+	/* Optional.  Their lines for `vdk help add`, each with "\n". */
+	const char *opts_help;
+	/* Required.  The module that drives it on the virtio bus. */
+	const char *virtio_module;
+
+	/* Required.  A configuration with the defaults.  0 or -ENOMEM. */
+	int (*cfg_new)(struct vdk_model_cfg **out);
+	/* Required.  NULL is allowed. */
+	void (*cfg_free)(struct vdk_model_cfg *cfg);
+	/*
+	 * Required with @opts.  The option @key was given, with @val (NULL
+	 * without an argument): check it and keep it.  0, or -EINVAL with
+	 * a one-line message in @err.
+	 */
+	int (*cfg_opt)(struct vdk_model_cfg *cfg, int key, const char *val,
+		       char *err, size_t errlen);
+	/*
+	 * Required.  The @n words after NAME (they stay valid as long as
+	 * @cfg).  0, or -EINVAL with a one-line message in @err.
+	 */
+	int (*cfg_words)(struct vdk_model_cfg *cfg, int n, char **words,
+			 char *err, size_t errlen);
+	/*
+	 * Required.  recover and rescue: the settings of the state file
+	 * @st that the dead daemon left (describe() filled it).  With
+	 * @rescue, nothing of what the device served is needed.  0, or
+	 * -errno with a one-line message in @err.
+	 */
+	int (*cfg_from_state)(struct vdk_model_cfg *cfg,
+			      const struct vdk_state *st, bool rescue,
+			      char *err, size_t errlen);
+
+	/*
+	 * Required.  Before any fork: open what the device serves (a
+	 * backend and its storage) and check it against @cfg, which stays
+	 * valid until close().  Starts no thread.  0, or
+	 * -errno with a one-line message in @err: -EINVAL or -ERANGE for
+	 * a bad setting (a usage error), another for a runtime failure.
+	 */
+	int (*open)(const struct vdk_model_cfg *cfg,
+		    const struct vdk_model_env *env, struct vdk_model_dev **out,
+		    char *err, size_t errlen);
+	/*
+	 * Required.  After the fork: make (or take over) the kernel device
+	 * and start its threads, so that it answers the kernel during the
+	 * attach to the vDPA bus.  On failure nothing is left: -errno,
+	 * with a one-line message in @err, or with @err empty for an error
+	 * of vdk_dev_create() or vdk_dev_open(), which the daemon explains.
+	 */
+	int (*create)(struct vdk_model_dev *d, enum vdk_model_mode mode,
+		      char *err, size_t errlen);
+	/*
+	 * Required.  Fill the model's fields of the state file: backend,
+	 * params, size, block_size, queues, queue_size, read_only (what
+	 * applies).  The strings stay the model's, valid until close().
+	 */
+	void (*describe)(struct vdk_model_dev *d, struct vdk_state *st);
+	/*
+	 * Optional.  The virtio device status (VIRTIO_CONFIG_S_*): a
+	 * driver that sets FAILED fails the device.  After create().
+	 */
+	uint8_t (*status)(struct vdk_model_dev *d);
+	/*
+	 * Optional.  SIGHUP (`vdk resize`): what the device serves may
+	 * have grown; tell the driver.  0 or -errno.  After create().
+	 */
+	int (*resize)(struct vdk_model_dev *d);
+	/* Required.  Stop the device's threads.  After create(). */
+	void (*stop)(struct vdk_model_dev *d);
+	/*
+	 * Required.  After stop(): close the device and destroy the kernel
+	 * device, waiting a little while the kernel lets go.  Failures are
+	 * logged.
+	 */
+	void (*destroy)(struct vdk_model_dev *d);
+	/*
+	 * Required.  What open() opened.  NULL is allowed.  Not called in
+	 * the parent of a daemon: what it opened is the daemon's.
+	 */
+	void (*close)(struct vdk_model_dev *d);
+	/*
+	 * Required.  Destroy the kernel device @name that no process
+	 * serves, once it is off the vDPA bus.  0 or -errno (-ENOENT: no
+	 * such device).
+	 */
+	int (*destroy_orphan)(const char *name);
+};
+
+#endif /* VDK_MODEL_H */

@@ -1,0 +1,734 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The serve loop: bring a device of any model up, attach it to the vDPA
+ * bus, wait until it is live, report it, serve it until a signal, and take
+ * it down again.  recover and rescue take the same path, with the
+ * settings a dead daemon left in the state file.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+
+#include "background.h"
+#include "daemon-log.h"
+#include "daemon.h"
+#include "state.h"
+#include "sysfs.h"
+#include "vdpa-netlink.h"
+
+/* How often to look at sysfs while waiting for the device. */
+#define LIVE_POLL_MS 20
+/* How often the serving loop looks at what the SIGBUS guard caught. */
+#define SERVE_TICK_MS 1000
+
+struct serve_ctx {
+	enum vdk_daemon_mode mode;
+	const char *verb;
+	const char *name;
+	const struct vdk_model_ops *model;
+	struct vdk_model_cfg *model_cfg;
+	struct vdk_model_cfg *own_cfg;  /* recover, rescue: ours to free */
+	const struct vdk_daemon_cfg *cfg;
+	bool vhost;
+	bool daemon;
+	char inflight[4096];  /* RUN_DIR/NAME.inflight */
+	char pidfile[4096];
+	char logpath[4096];
+
+	struct vdk_model_dev *dev;
+	bool created;
+	int sfd;        /* signalfd */
+	int report_fd;  /* daemon: write end of the report pipe */
+	struct vdk_nl *nl;
+	char node[4096];
+	bool pidfile_written;
+
+	/* The first failure, reported once everything is undone. */
+	int code;
+	char msg[1024];
+};
+
+static void serve_fail(struct serve_ctx *c, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void serve_fail(struct serve_ctx *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->code)
+		return;
+	c->code = code;
+	va_start(ap, fmt);
+	vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+	va_end(ap);
+	for (char *p = c->msg; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+}
+
+/* Tell the user (or the waiting parent) how it went. */
+static void serve_report(struct serve_ctx *c, const char *out, size_t len)
+{
+	char line[1200];
+	int n;
+
+	if (c->code) {
+		/* In the foreground without --log, the line below is enough. */
+		if (c->report_fd >= 0 || c->cfg->log)
+			vdk_log(VDK_LOG_ERR, "%s: %s", c->name, c->msg);
+		if (c->report_fd < 0) {
+			vdk_err("add", "%s", c->msg);
+			return;
+		}
+		n = snprintf(line, sizeof(line), "vdk: add: %s\n", c->msg);
+		vdk_report(&c->report_fd, c->code, line,
+			   (size_t)n < sizeof(line) ? (size_t)n :
+						      sizeof(line) - 1);
+		return;
+	}
+	if (c->report_fd < 0) {
+		fwrite(out, 1, len, stdout);
+		fflush(stdout);
+		return;
+	}
+	vdk_report(&c->report_fd, 0, out, len);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Signals are taken through a signalfd by the main thread; they are
+ * blocked before any thread starts, so that every thread inherits that.
+ */
+static int signals_setup(struct serve_ctx *c)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	c->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (c->sfd < 0)
+		return -errno;
+	return 0;
+}
+
+/* The next signal waiting, 0 if none. */
+static int signal_take(struct serve_ctx *c)
+{
+	struct signalfd_siginfo si;
+	ssize_t n;
+
+	n = read(c->sfd, &si, sizeof(si));
+	if (n != sizeof(si))
+		return 0;
+	return si.ssi_signo;
+}
+
+/* The device as the state file and the command's output show it. */
+static void state_fill(struct serve_ctx *c, struct vdk_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	c->model->describe(c->dev, st);
+	st->pid = getpid();
+	st->name = (char *)c->name;
+	st->type = (char *)c->model->name;
+	st->bus = c->vhost ? "vhost" : "virtio";
+	st->node = c->node;
+}
+
+static int state_save(struct serve_ctx *c)
+{
+	struct vdk_state st;
+
+	state_fill(c, &st);
+	/* The strings belong to @c and the model: no vdk_state_free(). */
+	return vdk_state_write(&st);
+}
+
+/* What `vdk add` prints: the node, or the device as JSON. */
+static int format_output(struct serve_ctx *c, char **out, size_t *len)
+{
+	struct vdk_state st;
+	FILE *f;
+
+	*out = NULL;
+	*len = 0;
+	f = open_memstream(out, len);
+	if (!f)
+		return -errno;
+	state_fill(c, &st);
+	c->cfg->print(f, &st, c->cfg->json);
+	if (fclose(f)) {
+		free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Wait until the device is live on its bus.  0 when it is; -ETIMEDOUT,
+ * -EINTR (SIGINT/SIGTERM), -EIO (the driver failed the device) or
+ * another -errno.
+ */
+static int wait_live(struct serve_ctx *c)
+{
+	uint64_t deadline = now_ms() + (uint64_t)c->cfg->timeout * 1000;
+	struct pollfd pfd = { .fd = c->sfd, .events = POLLIN };
+	int ret, sig;
+
+	for (;;) {
+		ret = vdk_sys_live(c->name, c->vhost, c->node,
+				   sizeof(c->node));
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+		if (c->model->status &&
+		    (c->model->status(c->dev) & VIRTIO_CONFIG_S_FAILED))
+			return -EIO;
+		if (now_ms() >= deadline)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, LIVE_POLL_MS) > 0) {
+			while ((sig = signal_take(c)))
+				if (sig != SIGHUP)
+					return -EINTR;
+		}
+	}
+}
+
+/*
+ * `vdk bus` may have moved the device since it went live: the state file
+ * says where it is now.
+ */
+static void bus_refresh(struct serve_ctx *c)
+{
+	char drv[64], node[sizeof(c->node)];
+	bool vhost;
+
+	if (vdk_sys_vdpa_driver(c->name, drv, sizeof(drv)))
+		return;
+	if (!strcmp(drv, "vhost_vdpa"))
+		vhost = true;
+	else if (!strcmp(drv, "virtio_vdpa"))
+		vhost = false;
+	else
+		return;
+	if (vdk_sys_live(c->name, vhost, node, sizeof(node)) != 1)
+		return;
+	c->vhost = vhost;
+	memcpy(c->node, node, sizeof(node));
+}
+
+/* Pages of driver memory the SIGBUS guard replaced: say so, once each. */
+static void sigbus_report(struct serve_ctx *c, uint64_t *seen)
+{
+	uint64_t n = vdk_sigbus_pages();
+
+	if (n == *seen)
+		return;
+	vdk_log(VDK_LOG_ERR,
+		"%s: the driver truncated memory it had given the device: %llu page(s) of it now read as zeros (SIGBUS caught)",
+		c->name, (unsigned long long)(n - *seen));
+	*seen = n;
+}
+
+/* SIGHUP: what the device serves may have grown; the bus may be new. */
+static void hangup(struct serve_ctx *c)
+{
+	int ret;
+
+	if (c->model->resize) {
+		ret = c->model->resize(c->dev);
+		if (ret) {
+			vdk_log(VDK_LOG_ERR, "%s: resize: %s", c->name,
+				strerror(-ret));
+			return;
+		}
+	}
+	bus_refresh(c);
+	ret = state_save(c);
+	if (ret)
+		vdk_log(VDK_LOG_WARNING, "%s: cannot update the state file: %s",
+			c->name, strerror(-ret));
+}
+
+/* Serve until SIGINT or SIGTERM. */
+static void serve(struct serve_ctx *c)
+{
+	struct pollfd pfd = { .fd = c->sfd, .events = POLLIN };
+	uint64_t sigbus_seen = vdk_sigbus_pages();
+	int sig, ret;
+
+	for (;;) {
+		ret = poll(&pfd, 1, SERVE_TICK_MS);
+		sigbus_report(c, &sigbus_seen);
+		if (ret < 0) {
+			if (errno == EINTR)
+				continue;
+			vdk_log(VDK_LOG_ERR, "%s: poll: %s", c->name,
+				strerror(errno));
+			return;
+		}
+		while ((sig = signal_take(c))) {
+			if (sig != SIGHUP) {
+				vdk_log(VDK_LOG_NOTICE, "%s: %s, stopping",
+					c->name, strsignal(sig));
+				return;
+			}
+			hangup(c);
+		}
+	}
+}
+
+/* A failed create(): the model's message, or vdk_dev_create()'s error. */
+static void create_fail(struct serve_ctx *c, int ret, const char *err)
+{
+	if (err[0]) {
+		serve_fail(c, VDK_EXIT_FAIL, "%s", err);
+		return;
+	}
+	switch (ret) {
+	case -EEXIST:
+		serve_fail(c, VDK_EXIT_EXISTS, "device name '%s' is in use",
+			   c->name);
+		break;
+	case -ENOENT:
+		serve_fail(c, VDK_EXIT_KERNEL,
+			   "/dev/vduse/control is missing: run 'modprobe vduse'");
+		break;
+	case -EPERM:
+	case -EACCES:
+		serve_fail(c, VDK_EXIT_PERM,
+			   "not allowed to create a VDUSE device (root only)");
+		break;
+	case -EINVAL:
+		serve_fail(c, VDK_EXIT_FAIL,
+			   "the kernel refused the device configuration");
+		break;
+	default:
+		serve_fail(c, VDK_EXIT_FAIL, "cannot create the device: %s",
+			   strerror(-ret));
+	}
+}
+
+static void attach_fail(struct serve_ctx *c, int ret)
+{
+	switch (ret) {
+	case -EEXIST:
+		serve_fail(c, VDK_EXIT_EXISTS,
+			   "'%s' is already on the vDPA bus", c->name);
+		break;
+	case -ENODEV:
+		serve_fail(c, VDK_EXIT_KERNEL,
+			   "no vduse management device on the vDPA bus: run 'modprobe vduse'");
+		break;
+	case -EPERM:
+	case -EACCES:
+		serve_fail(c, VDK_EXIT_PERM,
+			   "not allowed to attach to the vDPA bus (needs CAP_NET_ADMIN)");
+		break;
+	default:
+		serve_fail(c, VDK_EXIT_FAIL,
+			   "cannot attach to the vDPA bus: %s", strerror(-ret));
+	}
+}
+
+static enum vdk_model_mode model_mode(const struct serve_ctx *c)
+{
+	switch (c->mode) {
+	case VDK_DAEMON_RECOVER:
+		return VDK_MODEL_REOPEN;
+	case VDK_DAEMON_RESCUE:
+		return VDK_MODEL_FAIL_IO;
+	default:
+		return VDK_MODEL_NEW;
+	}
+}
+
+/*
+ * Everything after the checks (and after the fork, with --daemon): bring
+ * the device up, serve it, bring it down.  Each step is undone in reverse
+ * on the way out, on success as on failure.
+ */
+static void serve_run(struct serve_ctx *c)
+{
+	char err[VDK_MODEL_ERR_MAX] = "";
+	char *out = NULL;
+	size_t outlen = 0;
+	int ret;
+
+	ret = signals_setup(c);
+	if (ret) {
+		serve_fail(c, VDK_EXIT_FAIL, "signals: %s", strerror(-ret));
+		goto err_signals;
+	}
+	/* A client on the vhost bus may truncate its memory file under us. */
+	ret = vdk_sigbus_guard();
+	if (ret) {
+		serve_fail(c, VDK_EXIT_FAIL, "SIGBUS guard: %s",
+			   strerror(-ret));
+		goto err_signals;
+	}
+
+	ret = c->model->create(c->dev, model_mode(c), err, sizeof(err));
+	if (ret) {
+		create_fail(c, ret, err);
+		goto err_signals;
+	}
+
+	ret = vdk_nl_open(&c->nl);
+	if (ret == -ENOENT) {
+		serve_fail(c, VDK_EXIT_KERNEL,
+			   "no vdpa netlink family: run 'modprobe vdpa'");
+		goto err_stop;
+	} else if (ret) {
+		serve_fail(c, VDK_EXIT_FAIL, "netlink: %s", strerror(-ret));
+		goto err_stop;
+	}
+	if (c->mode == VDK_DAEMON_RESCUE) {
+		/* Queues now fail all I/O: detaching ends the waits. */
+		vdk_log(VDK_LOG_NOTICE, "%s: failing its I/O and removing it",
+			c->name);
+		goto err_dev_del;
+	}
+	if (c->mode == VDK_DAEMON_RECOVER && vdk_sys_vdpa_attached(c->name)) {
+		vdk_log(VDK_LOG_NOTICE, "%s: taken over, still attached",
+			c->name);
+	} else {
+		vdk_log(VDK_LOG_INFO, "%s: attaching to the vDPA bus",
+			c->name);
+		ret = vdk_nl_dev_new(c->nl, c->name);
+		if (ret) {
+			attach_fail(c, ret);
+			goto err_close_nl;
+		}
+	}
+	if (c->vhost && c->mode == VDK_DAEMON_ADD) {
+		ret = vdk_sys_bind_vhost(c->name);
+		if (ret) {
+			serve_fail(c, VDK_EXIT_FAIL,
+				   "cannot bind to vhost_vdpa: %s",
+				   strerror(-ret));
+			goto err_dev_del;
+		}
+	}
+
+	ret = wait_live(c);
+	if (ret == -ETIMEDOUT) {
+		serve_fail(c, VDK_EXIT_FAIL, "'%s' not live after %u s",
+			   c->name, c->cfg->timeout);
+		goto err_dev_del;
+	} else if (ret == -EINTR) {
+		serve_fail(c, VDK_EXIT_FAIL, "interrupted");
+		goto err_dev_del;
+	} else if (ret == -EIO) {
+		serve_fail(c, VDK_EXIT_FAIL, "the driver failed the device");
+		goto err_dev_del;
+	} else if (ret) {
+		serve_fail(c, VDK_EXIT_FAIL, "waiting for the device: %s",
+			   strerror(-ret));
+		goto err_dev_del;
+	}
+
+	/*
+	 * The state file and the pidfile stay until the device is gone, so
+	 * that `vdk del` and `vdk list` find the daemon while it stops.
+	 */
+	ret = state_save(c);
+	if (ret) {
+		serve_fail(c, VDK_EXIT_FAIL, "cannot write %s/%s.json: %s",
+			   vdk_root(VDK_ROOT_RUN), c->name, strerror(-ret));
+		goto err_dev_del;
+	}
+	if (c->cfg->pidfile) {
+		ret = vdk_pidfile_write(c->pidfile, getpid());
+		if (ret) {
+			serve_fail(c, VDK_EXIT_FAIL, "cannot write %s: %s",
+				   c->pidfile, strerror(-ret));
+			goto err_dev_del;
+		}
+		c->pidfile_written = true;
+	}
+	ret = format_output(c, &out, &outlen);
+	if (ret) {
+		serve_fail(c, VDK_EXIT_FAIL, "output: %s", strerror(-ret));
+		goto err_dev_del;
+	}
+
+	serve_report(c, out, outlen);
+	free(out);
+	vdk_log(VDK_LOG_INFO, "%s: serving %s", c->name, c->node);
+	serve(c);
+
+err_dev_del:
+	/* First off the bus: the kernel still talks to the device here. */
+	ret = vdk_nl_dev_del(c->nl, c->name);
+	if (ret && ret != -ENODEV)
+		vdk_log(VDK_LOG_ERR, "%s: cannot detach from the vDPA bus: %s",
+			c->name, strerror(-ret));
+err_close_nl:
+	vdk_nl_close(c->nl);
+	c->nl = NULL;
+err_stop:
+	c->model->stop(c->dev);
+	c->model->destroy(c->dev);
+	if (c->pidfile_written)
+		unlink(c->pidfile);
+	/* State and in-flight log go with the device, not the daemon. */
+	if (!vdk_sys_vduse_exists(c->name))
+		vdk_state_remove(c->name);
+err_signals:
+	close_fd(&c->sfd);
+	if (c->code)
+		serve_report(c, NULL, 0);
+}
+
+/*
+ * recover and rescue: the model and its settings come from the state
+ * file the dead daemon left; the command line adds only how to run.
+ */
+static int takeover_prepare(struct serve_ctx *c)
+{
+	char err[VDK_MODEL_ERR_MAX] = "";
+	struct vdk_state st = { 0 };
+	int ret, code;
+
+	if (!vdk_sys_vduse_exists(c->name)) {
+		vdk_err(c->verb, "no such device '%s'", c->name);
+		return VDK_EXIT_NODEV;
+	}
+	ret = vdk_state_read(c->name, &st);
+	if (ret) {
+		vdk_err(c->verb, "no state for '%s' (%s): it was not made by "
+			"vdk, or its state is lost",
+			c->name, strerror(-ret));
+		return ret == -ENOENT ? VDK_EXIT_NODEV : VDK_EXIT_FAIL;
+	}
+	if (st.pid > 0 && vdk_pid_is_vdk(st.pid)) {
+		vdk_err(c->verb, "'%s' is served by process %d", c->name,
+			st.pid);
+		code = VDK_EXIT_EXISTS;
+		goto out_state;
+	}
+	c->model = vdk_model_find(c->cfg->models, st.type);
+	if (!c->model) {
+		vdk_err(c->verb, "'%s' is a '%s' device, which this vdk "
+			"does not know", c->name, st.type);
+		code = VDK_EXIT_FAIL;
+		goto out_state;
+	}
+	ret = c->model->cfg_new(&c->own_cfg);
+	if (ret) {
+		vdk_err(c->verb, "out of memory");
+		code = VDK_EXIT_FAIL;
+		goto out_state;
+	}
+	ret = c->model->cfg_from_state(c->own_cfg, &st,
+				       c->mode == VDK_DAEMON_RESCUE, err,
+				       sizeof(err));
+	if (ret) {
+		vdk_err(c->verb, "%s", err[0] ? err : strerror(-ret));
+		code = VDK_EXIT_FAIL;
+		goto out_state;
+	}
+	c->model_cfg = c->own_cfg;
+	c->vhost = st.bus && strcmp(st.bus, "vhost") == 0;
+	if (c->mode == VDK_DAEMON_RESCUE)
+		c->daemon = false;
+	code = VDK_EXIT_OK;
+out_state:
+	vdk_state_free(&st);
+	return code;
+}
+
+/* Exit code for a failed open(): its settings, or the rest. */
+static int open_exit(int ret)
+{
+	return ret == -EINVAL || ret == -ERANGE ? VDK_EXIT_USAGE :
+						  VDK_EXIT_FAIL;
+}
+
+/*
+ * Once the model and its settings are known: open the device's storage,
+ * check, fork, run.
+ */
+static int serve_main(struct serve_ctx *c)
+{
+	const struct vdk_daemon_cfg *cfg = c->cfg;
+	char err[VDK_MODEL_ERR_MAX] = "";
+	struct vdk_model_env env = {
+		.name = c->name,
+		.inflight_path = c->inflight,
+		.log = vdk_log_cb,
+	};
+	char missing[128];
+	int ret, code, parent_exit;
+
+	ret = vdk_path(c->inflight, sizeof(c->inflight), VDK_ROOT_RUN,
+		       "%s.inflight", c->name);
+	if (ret) {
+		vdk_err(c->verb, "%s: %s", vdk_root(VDK_ROOT_RUN),
+			strerror(-ret));
+		return VDK_EXIT_FAIL;
+	}
+	/* The level of the log opened below. */
+	env.log_level = VDK_LOG_NOTICE + cfg->verbose;
+	ret = c->model->open(c->model_cfg, &env, &c->dev, err, sizeof(err));
+	if (ret) {
+		vdk_err(c->verb, "%s", err[0] ? err : strerror(-ret));
+		return open_exit(ret);
+	}
+
+	/* Then who we are, then what the kernel has. */
+	if (geteuid() != 0) {
+		vdk_err(c->verb, "must be run as root");
+		code = VDK_EXIT_PERM;
+		goto out_close;
+	}
+	if (vdk_sys_missing_modules(c->vhost, c->model->virtio_module,
+				    missing, sizeof(missing))) {
+		vdk_err(c->verb, "kernel support missing: run 'modprobe %s'",
+			missing);
+		code = VDK_EXIT_KERNEL;
+		goto out_close;
+	}
+	if (c->mode == VDK_DAEMON_ADD && vdk_sys_name_in_use(c->name)) {
+		struct vdk_state st = { 0 };
+
+		if (vdk_state_read(c->name, &st) == 0 &&
+		    !(st.pid > 0 && vdk_pid_is_vdk(st.pid)))
+			vdk_err(c->verb,
+				"device name '%s' is in use, by no daemon: "
+				"'vdk recover %s' serves it again, 'vdk "
+				"rescue %s' removes it",
+				c->name, c->name, c->name);
+		else
+			vdk_err(c->verb, "device name '%s' is in use",
+				c->name);
+		vdk_state_free(&st);
+		code = VDK_EXIT_EXISTS;
+		goto out_close;
+	}
+	ret = vdk_mkdir_p(vdk_root(VDK_ROOT_RUN), 0755);
+	if (ret) {
+		vdk_err(c->verb, "%s: %s", vdk_root(VDK_ROOT_RUN),
+			strerror(-ret));
+		code = VDK_EXIT_FAIL;
+		goto out_close;
+	}
+
+	/* The daemon runs in /: make the paths it is given absolute. */
+	if (cfg->pidfile &&
+	    vdk_abspath(cfg->pidfile, c->pidfile, sizeof(c->pidfile))) {
+		vdk_err(c->verb, "bad pidfile path '%s'", cfg->pidfile);
+		code = VDK_EXIT_USAGE;
+		goto out_close;
+	}
+	if (cfg->log &&
+	    vdk_abspath(cfg->log, c->logpath, sizeof(c->logpath))) {
+		vdk_err(c->verb, "bad log path '%s'", cfg->log);
+		code = VDK_EXIT_USAGE;
+		goto out_close;
+	}
+	ret = vdk_log_open(cfg->log ? c->logpath : NULL, c->daemon,
+			   VDK_LOG_NOTICE + cfg->verbose);
+	if (ret) {
+		vdk_err(c->verb, "cannot open the log %s: %s", c->logpath,
+			strerror(-ret));
+		code = VDK_EXIT_FAIL;
+		goto out_close;
+	}
+
+	if (c->daemon) {
+		ret = vdk_daemonize(vdk_log_fd(), &c->report_fd,
+				    &parent_exit);
+		if (ret < 0) {
+			vdk_err(c->verb, "fork: %s", strerror(-ret));
+			code = VDK_EXIT_FAIL;
+			goto out_log;
+		}
+		if (ret == 1) {
+			/*
+			 * The parent: the storage now belongs to the
+			 * daemon; closing it here could reach shared
+			 * state (a socket's peer), so leave it.
+			 */
+			fflush(stdout);
+			_exit(parent_exit);
+		}
+	}
+
+	serve_run(c);
+	code = c->code;
+
+out_log:
+	vdk_log_close();
+out_close:
+	c->model->close(c->dev);
+	c->dev = NULL;
+	return code;
+}
+
+int vdk_daemon_run(const struct vdk_daemon_cfg *cfg)
+{
+	static const char *const verbs[] = {
+		[VDK_DAEMON_ADD] = "add",
+		[VDK_DAEMON_RECOVER] = "recover",
+		[VDK_DAEMON_RESCUE] = "rescue",
+	};
+	struct serve_ctx *c;
+	int code;
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		vdk_err(verbs[cfg->mode], "out of memory");
+		return VDK_EXIT_FAIL;
+	}
+	c->cfg = cfg;
+	c->mode = cfg->mode;
+	c->verb = verbs[cfg->mode];
+	c->name = cfg->name;
+	c->model = cfg->model;
+	c->model_cfg = cfg->model_cfg;
+	c->vhost = cfg->vhost;
+	c->daemon = cfg->daemon;
+	c->sfd = -1;
+	c->report_fd = -1;
+	if (c->mode != VDK_DAEMON_ADD) {
+		code = takeover_prepare(c);
+		if (code)
+			goto out;
+	}
+	code = serve_main(c);
+out:
+	if (c->model && c->own_cfg)
+		c->model->cfg_free(c->own_cfg);
+	free(c);
+	return code;
+}

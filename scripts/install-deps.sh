@@ -5,7 +5,7 @@ set -euo pipefail
 
 # Build and fast tests.
 build_pkgs=(gcc clang libclang-rt-14-dev meson ninja-build pkg-config
-	    liburing-dev libmnl-dev libnbd-dev librbd-dev valgrind python3
+	    liburing-dev libmnl-dev libnbd-dev librbd-dev libseccomp-dev valgrind python3
 	    nbdkit)
 # The end-to-end harness: a Debian guest booted in QEMU (tests/vm/).
 vm_pkgs=(debootstrap qemu-system-x86 zstd cpio)

@@ -171,6 +171,22 @@ struct vdk_backend_ops {
 	 * again even if nothing happens (timeouts, reconnects), or -1.
 	 */
 	int (*queue_timeout)(struct vdk_bq *q);
+
+	/*
+	 * Optional.  What the backend still needs once the daemon is
+	 * confined (no root, a seccomp filter, Landlock), beyond the
+	 * daemon's own: system call names and paths it may open, each
+	 * NULL-terminated.  Everything open() opened stays usable.
+	 */
+	const char *const *syscalls;
+	const char *const *ro_paths;
+	/*
+	 * Optional.  Paths that depend on the parameters (a TLS
+	 * certificate directory, a configuration file): up to @max into
+	 * @paths.  Returns how many.  After open().
+	 */
+	unsigned int (*confine_paths)(struct vdk_bdev *b, const char **paths,
+				      unsigned int max);
 };
 
 /* Registered backends, NULL-terminated. */

@@ -957,6 +957,13 @@ static int file_reap(struct vdk_bq *q)
 	return n ? n : ret;
 }
 
+/* Confined: io_uring and the calls of the inline and fallback paths. */
+static const char *const file_syscalls[] = {
+	"io_uring_setup", "io_uring_enter", "io_uring_register",
+	"preadv", "pwritev", "preadv2", "pwritev2", "fallocate", "fsync",
+	"fdatasync", "fstatfs", NULL,
+};
+
 const struct vdk_backend_ops vdk_backend_file = {
 	.name = "file",
 	.summary = "a regular file or a block device, through io_uring",
@@ -978,4 +985,5 @@ const struct vdk_backend_ops vdk_backend_file = {
 	.zero = file_zero,
 	.commit = file_commit,
 	.reap = file_reap,
+	.syscalls = file_syscalls,
 };

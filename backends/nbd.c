@@ -1305,6 +1305,38 @@ static int nb_zero(struct vdk_bq *q, struct vdk_bio *bio)
 	return submit(q, bio);
 }
 
+/*
+ * Confined: reconnecting means sockets, name resolution (its files and
+ * glibc's NSS modules) and, with TLS, GnuTLS reading its certificates.
+ */
+static const char *const nbd_syscalls[] = {
+	"socket", "connect", "bind", "getsockopt", "setsockopt",
+	"getsockname", "getpeername", "recvfrom", "recvmsg", "sendmsg",
+	"sendto", "sendmmsg", "shutdown", "pipe2", "epoll_create1",
+	"epoll_ctl", "epoll_wait", "epoll_pwait", "fstatfs", "getdents64",
+	"readlink", "readlinkat", "access", "faccessat", "faccessat2",
+	"sysinfo", "getcwd", "umask", NULL,
+};
+
+static const char *const nbd_ro_paths[] = {
+	"/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
+	"/etc/gai.conf", "/etc/host.conf", "/etc/services",
+	"/usr/lib", "/lib", "/etc/ssl", "/usr/share/ca-certificates",
+	"/etc/gnutls", NULL,
+};
+
+static unsigned int nbd_confine_paths(struct vdk_bdev *b, const char **paths,
+				      unsigned int max)
+{
+	unsigned int n = 0;
+
+	if (b->tls_certificates && n < max)
+		paths[n++] = b->tls_certificates;
+	if (b->tls_psk_file && n < max)
+		paths[n++] = b->tls_psk_file;
+	return n;
+}
+
 const struct vdk_backend_ops vdk_backend_nbd = {
 	.name = "nbd",
 	.summary = "an export of an NBD server, through libnbd",
@@ -1334,4 +1366,7 @@ const struct vdk_backend_ops vdk_backend_nbd = {
 	.queue_events = nb_queue_events,
 	.queue_ready = nb_queue_ready,
 	.queue_timeout = nb_queue_timeout,
+	.syscalls = nbd_syscalls,
+	.ro_paths = nbd_ro_paths,
+	.confine_paths = nbd_confine_paths,
 };

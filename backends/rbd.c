@@ -1155,6 +1155,48 @@ static int rb_range(struct vdk_bq *q, struct vdk_bio *bio)
 	return submit(q, bio);
 }
 
+/*
+ * Confined: librados's messenger threads (epoll, timers, sockets to
+ * every monitor and OSD), its memory and thread tuning, and its
+ * configuration, keyring and plugins, read again on reconnects.
+ */
+static const char *const rbd_syscalls[] = {
+	"socket", "connect", "bind", "listen", "accept", "accept4",
+	"getsockopt", "setsockopt", "getsockname", "getpeername",
+	"recvfrom", "recvmsg", "recvmmsg", "sendmsg", "sendto", "sendmmsg",
+	"shutdown", "pipe", "pipe2", "epoll_create", "epoll_create1",
+	"epoll_ctl", "epoll_wait", "epoll_pwait", "timerfd_create",
+	"timerfd_settime", "timerfd_gettime", "fstatfs", "statfs",
+	"getdents64", "readlink", "readlinkat", "access", "faccessat",
+	"faccessat2", "sysinfo", "getcwd", "umask", "sched_setaffinity",
+	"sched_getparam", "sched_getscheduler", "sched_setscheduler",
+	"getpriority", "setpriority", "ioprio_get", "ioprio_set",
+	"get_mempolicy", "set_mempolicy", "mbind", "getrusage", "times",
+	"membarrier", "getcpu", "mkdir", "mkdirat", "unlink", "unlinkat",
+	"rename", "renameat", "fsync", "fdatasync", "ftruncate", "flock",
+	"capget", "personality", "setitimer", "getitimer", "alarm",
+	"select", "pselect6", "wait4", "waitid", "getpgrp", "getsid",
+	NULL,
+};
+
+static const char *const rbd_ro_paths[] = {
+	"/etc/ceph", "/usr/lib", "/lib", "/etc/hosts", "/etc/resolv.conf",
+	"/etc/nsswitch.conf", "/etc/gai.conf", "/etc/host.conf",
+	"/sys/devices/system/cpu", "/sys/devices/system/node", NULL,
+};
+
+static unsigned int rbd_confine_paths(struct vdk_bdev *b, const char **paths,
+				      unsigned int max)
+{
+	unsigned int n = 0;
+
+	if (b->conf && n < max)
+		paths[n++] = b->conf;
+	if (b->keyring && n < max)
+		paths[n++] = b->keyring;
+	return n;
+}
+
 const struct vdk_backend_ops vdk_backend_rbd = {
 	.name = "rbd",
 	.summary = "an image of a Ceph cluster (RBD), through librbd",
@@ -1183,4 +1225,7 @@ const struct vdk_backend_ops vdk_backend_rbd = {
 	.zero = rb_range,
 	.reap = rb_reap,
 	.queue_timeout = rb_queue_timeout,
+	.syscalls = rbd_syscalls,
+	.ro_paths = rbd_ro_paths,
+	.confine_paths = rbd_confine_paths,
 };

@@ -49,6 +49,7 @@ struct vdk_model_dev {
 	uint32_t block_size;
 	bool read_only;
 	struct vdk_blk *blk;
+	struct vdk_syscalls backend_syscalls; /* the backend's, named */
 };
 
 static void dev_log(struct vdk_model_dev *d, int level, const char *fmt, ...)
@@ -482,6 +483,29 @@ static int blk_destroy_orphan(const char *name)
 	return destroy_kernel_dev(name);
 }
 
+/*
+ * The device itself needs nothing beyond the daemon's own calls (its
+ * threads poll eventfds and the ring); its backend says what it needs.
+ */
+static void blk_confinement(struct vdk_model_dev *d,
+			    struct vdk_model_confine *out)
+{
+	unsigned int n = 0, i;
+
+	memset(out, 0, sizeof(*out));
+	if (d->ops->syscalls) {
+		d->backend_syscalls.who = d->ops->name;
+		d->backend_syscalls.names = d->ops->syscalls;
+		out->syscalls[0] = &d->backend_syscalls;
+	}
+	for (i = 0; d->ops->ro_paths && d->ops->ro_paths[i] &&
+		    n < VDK_MODEL_CONFINE_PATHS; i++)
+		out->ro_paths[n++] = d->ops->ro_paths[i];
+	if (d->ops->confine_paths)
+		d->ops->confine_paths(d->bdev, out->ro_paths + n,
+				      VDK_MODEL_CONFINE_PATHS - n);
+}
+
 const struct vdk_model_ops vdk_model_blk = {
 	.name = "blk",
 	.summary = "a virtio-blk disk served by a storage backend",
@@ -509,4 +533,5 @@ const struct vdk_model_ops vdk_model_blk = {
 	.destroy = blk_destroy,
 	.close = blk_close,
 	.destroy_orphan = blk_destroy_orphan,
+	.confinement = blk_confinement,
 };

@@ -84,6 +84,9 @@ enum {
 	OPT_LOG,
 	OPT_TIMEOUT,
 	OPT_TYPE,
+	OPT_USER,
+	OPT_NO_CONFINE,
+	OPT_SECCOMP_LOG,
 	/* The model's options: OPT_MODEL + their index in its table. */
 	OPT_MODEL = 1024,
 };
@@ -110,6 +113,9 @@ static const struct option add_lopts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "type", required_argument, NULL, OPT_TYPE },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "no-confine", no_argument, NULL, OPT_NO_CONFINE },
+	{ "seccomp-log", no_argument, NULL, OPT_SECCOMP_LOG },
 	{ "help", no_argument, NULL, 'h' },
 };
 #define ADD_NLOPTS (sizeof(add_lopts) / sizeof(add_lopts[0]))
@@ -255,6 +261,18 @@ static int parse_add(int argc, char **argv,
 			if (strcmp(optarg, a->model->name))
 				return bad_value(err, errlen, "--type", optarg,
 						 "once, and spelt out");
+			break;
+		case OPT_USER:
+			if (!*optarg)
+				return bad_value(err, errlen, "--user", optarg,
+						 "a user name");
+			a->user = optarg;
+			break;
+		case OPT_NO_CONFINE:
+			a->no_confine = true;
+			break;
+		case OPT_SECCOMP_LOG:
+			a->seccomp_log = true;
 			break;
 		case 'h':
 			a->help = true;

@@ -28,6 +28,9 @@ struct vdk_add_args {
 	const char *log;
 	int verbose;
 	unsigned int timeout;     /* seconds to wait for the device */
+	const char *user;         /* --user: serve as this user */
+	bool no_confine;          /* --no-confine: serve as root */
+	bool seccomp_log;         /* --seccomp-log: log, do not kill */
 	bool help;
 };
 

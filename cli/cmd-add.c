@@ -39,6 +39,11 @@ void vdk_add_usage(FILE *f)
 "      --log FILE         log there (default: syslog with -d, else stderr)\n"
 "  -v, --verbose          log more (twice: debug)\n"
 "      --timeout SECS     wait that long for the device (default 30)\n"
+"      --user NAME        serve as NAME, confined (default: vdk, else\n"
+"                         nobody); see CONFINEMENT below\n"
+"      --no-confine       serve as root, unconfined\n"
+"      --seccomp-log      log system calls outside the filter instead\n"
+"                         of ending the daemon (to learn a backend's)\n"
 "  -h, --help             this text\n", f);
 	for (m = vdk_models; *m; m++) {
 		if (!(*m)->opts_help)
@@ -46,6 +51,15 @@ void vdk_add_usage(FILE *f)
 		fprintf(f, "\nOptions of %s devices (%s):\n%s", (*m)->name,
 			(*m)->summary, (*m)->opts_help);
 	}
+	fputs("\n"
+"CONFINEMENT: once the device exists, the process that serves it (and\n"
+"reads the driver's memory) runs as --user with no capabilities,\n"
+"no_new_privs, a seccomp filter of the calls its device and backend\n"
+"need (any other ends it) and, where the kernel has Landlock, no file\n"
+"but its backend's.  Its parent keeps root, never reads the driver's\n"
+"memory, and does the privileged steps: attach, detach, state, destroy.\n"
+"Create the user once: useradd --system --no-create-home \\\n"
+"  --shell /usr/sbin/nologin vdk\n", f);
 	fputs("\n"
 "Backends and their parameters: `vdk backends`.\n"
 "Example: vdk add -d disk0 file path=/srv/disk.img\n", f);
@@ -90,6 +104,9 @@ static void daemon_cfg(const struct vdk_add_args *a, enum vdk_daemon_mode mode,
 	cfg->log = a->log;
 	cfg->verbose = a->verbose;
 	cfg->timeout = a->timeout;
+	cfg->user = a->user;
+	cfg->no_confine = a->no_confine;
+	cfg->seccomp_log_only = a->seccomp_log;
 	cfg->print = print_device;
 }
 
@@ -130,6 +147,8 @@ const char vdk_recover_usage[] =
 "      --log FILE         log there (default: syslog with -d, else stderr)\n"
 "  -v, --verbose          log more\n"
 "      --timeout SECS     wait that long for the device (default 30)\n"
+"      --user NAME        serve as NAME, confined (see vdk help add)\n"
+"      --no-confine       serve as root, unconfined\n"
 "  -h, --help             this text\n";
 
 const char vdk_rescue_usage[] =

@@ -159,6 +159,24 @@ static void print_row(struct vdk_pr *p, const struct list_row *r,
 			vdk_pr_str(p, VDK_PR_JSON, r->st.params[i].key, 0,
 				   r->st.params[i].value);
 		vdk_pr_obj_end(p);
+		if (r->st.confined) {
+			const struct vdk_state_confine *c = &r->st.confine;
+
+			vdk_pr_obj_begin(p, "confinement");
+			vdk_pr_u64(p, VDK_PR_JSON, "server_pid", 0,
+				   c->server_pid);
+			vdk_pr_u64(p, VDK_PR_JSON, "uid", 0, c->uid);
+			vdk_pr_bool(p, VDK_PR_JSON, "no_new_privs", 0,
+				    c->no_new_privs);
+			vdk_pr_str(p, VDK_PR_JSON, "seccomp", 0,
+				   !c->seccomp ? "off" :
+				   c->seccomp_log_only ? "log" : "kill");
+			vdk_pr_u64(p, VDK_PR_JSON, "syscalls", 0,
+				   c->syscalls);
+			vdk_pr_u64(p, VDK_PR_JSON, "landlock_abi", 0,
+				   c->landlock_abi);
+			vdk_pr_obj_end(p);
+		}
 	}
 	vdk_pr_rec_end(p, false);
 }

@@ -63,7 +63,7 @@ static const char *const daemon_names[] = {
 	"clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep",
 	"gettimeofday", "time", "getrandom", "uname", "getuid", "geteuid",
 	"getgid", "getegid", "getresuid", "getresgid", "prlimit64",
-	"socket", "connect", "sendto", "sendmsg",
+	"socket", "connect", "sendto", "sendmsg", "recvfrom", "recvmsg",
 	NULL,
 };
 

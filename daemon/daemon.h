@@ -53,6 +53,14 @@ struct vdk_daemon_cfg {
 	int verbose;
 	unsigned int timeout;     /* seconds to wait for the device */
 	/*
+	 * Confinement (split.h): serve as @user (NULL: VDK_DEFAULT_USER,
+	 * else "nobody"), unless @no_confine or the model cannot be
+	 * confined; rescue is never confined.
+	 */
+	const char *user;
+	bool no_confine;
+	bool seccomp_log_only;
+	/*
 	 * Required.  What the command prints of the live device @st (text
 	 * or JSON), into @f.
 	 */

@@ -38,7 +38,18 @@
 
 #include <vdk/vdk.h>
 
+#include "confine.h"
 #include "state.h"
+
+/* What a model fills in for confinement() (the pointers stay its own). */
+#define VDK_MODEL_CONFINE_SETS 4
+#define VDK_MODEL_CONFINE_PATHS 16
+struct vdk_model_confine {
+	/* NULL-terminated, each as daemon/confine.h's vdk_syscalls. */
+	const struct vdk_syscalls *syscalls[VDK_MODEL_CONFINE_SETS + 1];
+	const char *ro_paths[VDK_MODEL_CONFINE_PATHS + 1];
+	const char *rw_paths[VDK_MODEL_CONFINE_PATHS + 1];
+};
 
 struct vdk_model_cfg; /* model-defined: the settings of one device */
 struct vdk_model_dev; /* model-defined: one device */
@@ -174,6 +185,14 @@ struct vdk_model_ops {
 	 * such device).
 	 */
 	int (*destroy_orphan)(const char *name);
+	/*
+	 * Optional; without it the device is not confined.  What the
+	 * device needs once its daemon gives up root (daemon/confine.h):
+	 * the system calls beyond the daemon's own, the paths it may still
+	 * open.  After open(), in the serving process.
+	 */
+	void (*confinement)(struct vdk_model_dev *d,
+			    struct vdk_model_confine *out);
 };
 
 #endif /* VDK_MODEL_H */

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include "background.h"
 #include "daemon-log.h"
 #include "daemon.h"
+#include "split.h"
 #include "state.h"
 #include "sysfs.h"
 #include "vdpa-netlink.h"
@@ -51,6 +54,19 @@ struct serve_ctx {
 	struct vdk_nl *nl;
 	char node[4096];
 	bool pidfile_written;
+
+	/*
+	 * Confined (split.h): the server's pid and our end of the socket
+	 * pair, what it last said of the device and of its confinement.
+	 */
+	bool split;
+	uid_t uid;
+	gid_t gid;
+	pid_t server;
+	int sock;
+	bool server_died;
+	struct split_desc desc;
+	struct vdk_confine_info confine;
 
 	/* The first failure, reported once everything is undone. */
 	int code;
@@ -131,6 +147,11 @@ static int signals_setup(struct serve_ctx *c)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	/* Confined: the serving process's end, and the test hook. */
+	if (c->split) {
+		sigaddset(&set, SIGCHLD);
+		sigaddset(&set, SIGUSR2);
+	}
 	if (sigprocmask(SIG_BLOCK, &set, NULL))
 		return -errno;
 	c->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -151,11 +172,67 @@ static int signal_take(struct serve_ctx *c)
 	return si.ssi_signo;
 }
 
+/* ---- the device, here or in the serving process ---- */
+
+/* A question to the server; its answer in @r.  0 or -errno. */
+static int ask_server(struct serve_ctx *c, enum split_type q,
+		      enum split_type a, struct split_msg *r)
+{
+	struct split_msg m = { .type = q };
+	int ret;
+
+	ret = vdk_split_send(c->sock, &m);
+	if (ret == 0)
+		ret = vdk_split_recv(c->sock, r, 10000);
+	if (ret == 0 && r->type != a)
+		ret = -EPROTO;
+	return ret;
+}
+
+static uint8_t dev_status(struct serve_ctx *c)
+{
+	struct split_msg r;
+
+	if (!c->split)
+		return c->model->status ? c->model->status(c->dev) : 0;
+	return ask_server(c, SPLIT_STATUS_Q, SPLIT_STATUS, &r) ? 0 : r.status;
+}
+
+static int dev_resize(struct serve_ctx *c)
+{
+	struct split_msg r;
+	int ret;
+
+	if (!c->split)
+		return c->model->resize ? c->model->resize(c->dev) : 0;
+	ret = ask_server(c, SPLIT_RESIZE, SPLIT_RESIZED, &r);
+	if (ret)
+		return ret;
+	c->desc = r.desc;
+	return r.ret;
+}
+
 /* The device as the state file and the command's output show it. */
 static void state_fill(struct serve_ctx *c, struct vdk_state *st)
 {
 	memset(st, 0, sizeof(*st));
 	c->model->describe(c->dev, st);
+	if (c->split) {
+		/* Only the server's copy of the device knows these. */
+		st->size = c->desc.size;
+		st->block_size = c->desc.block_size;
+		st->queues = c->desc.queues;
+		st->queue_size = c->desc.queue_size;
+		st->read_only = c->desc.read_only;
+		st->confined = true;
+		st->confine.server_pid = c->server;
+		st->confine.uid = c->confine.uid;
+		st->confine.no_new_privs = c->confine.no_new_privs;
+		st->confine.seccomp = c->confine.seccomp;
+		st->confine.seccomp_log_only = c->confine.seccomp_log_only;
+		st->confine.syscalls = c->confine.syscalls;
+		st->confine.landlock_abi = (unsigned int)c->confine.landlock_abi;
+	}
 	st->pid = getpid();
 	st->name = (char *)c->name;
 	st->type = (char *)c->model->name;
@@ -194,6 +271,34 @@ static int format_output(struct serve_ctx *c, char **out, size_t *len)
 }
 
 /*
+ * Whether the serving process still runs.  When it has died (a crash, a
+ * call outside its filter), the device waits for `vdk recover` as it
+ * would for a daemon killed outright: nothing of it is undone.
+ */
+static bool server_alive(struct serve_ctx *c)
+{
+	int status;
+	pid_t pid;
+
+	if (!c->split || c->server <= 0)
+		return true;
+	pid = waitpid(c->server, &status, WNOHANG);
+	if (pid != c->server)
+		return true;
+	c->server = -1;
+	c->server_died = true;
+	if (WIFSIGNALED(status))
+		vdk_log(VDK_LOG_ERR, "%s: the serving process died of %s: "
+			"'vdk recover %s' serves the device again",
+			c->name, strsignal(WTERMSIG(status)), c->name);
+	else
+		vdk_log(VDK_LOG_ERR, "%s: the serving process exited (%d): "
+			"'vdk recover %s' serves the device again",
+			c->name, WEXITSTATUS(status), c->name);
+	return false;
+}
+
+/*
  * Wait until the device is live on its bus.  0 when it is; -ETIMEDOUT,
  * -EINTR (SIGINT/SIGTERM), -EIO (the driver failed the device) or
  * another -errno.
@@ -209,15 +314,18 @@ static int wait_live(struct serve_ctx *c)
 				   sizeof(c->node));
 		if (ret != 0)
 			return ret < 0 ? ret : 0;
-		if (c->model->status &&
-		    (c->model->status(c->dev) & VIRTIO_CONFIG_S_FAILED))
+		if (dev_status(c) & VIRTIO_CONFIG_S_FAILED)
 			return -EIO;
 		if (now_ms() >= deadline)
 			return -ETIMEDOUT;
 		if (poll(&pfd, 1, LIVE_POLL_MS) > 0) {
-			while ((sig = signal_take(c)))
-				if (sig != SIGHUP)
+			while ((sig = signal_take(c))) {
+				if (sig == SIGCHLD && !server_alive(c))
+					return -ECHILD;
+				if (sig != SIGHUP && sig != SIGCHLD &&
+				    sig != SIGUSR2)
 					return -EINTR;
+			}
 		}
 	}
 }
@@ -263,13 +371,11 @@ static void hangup(struct serve_ctx *c)
 {
 	int ret;
 
-	if (c->model->resize) {
-		ret = c->model->resize(c->dev);
-		if (ret) {
-			vdk_log(VDK_LOG_ERR, "%s: resize: %s", c->name,
-				strerror(-ret));
-			return;
-		}
+	ret = dev_resize(c);
+	if (ret) {
+		vdk_log(VDK_LOG_ERR, "%s: resize: %s", c->name,
+			strerror(-ret));
+		return;
 	}
 	bus_refresh(c);
 	ret = state_save(c);
@@ -296,6 +402,20 @@ static void serve(struct serve_ctx *c)
 			return;
 		}
 		while ((sig = signal_take(c))) {
+			if (sig == SIGCHLD) {
+				if (!server_alive(c))
+					return;
+				continue;
+			}
+			if (sig == SIGUSR2) {
+				/* Test builds: a forbidden call in the server. */
+				struct split_msg m = {
+					.type = SPLIT_TEST_SYSCALL,
+				};
+
+				vdk_split_send(c->sock, &m);
+				continue;
+			}
 			if (sig != SIGHUP) {
 				vdk_log(VDK_LOG_NOTICE, "%s: %s, stopping",
 					c->name, strsignal(sig));
@@ -304,6 +424,96 @@ static void serve(struct serve_ctx *c)
 			hangup(c);
 		}
 	}
+}
+
+static enum vdk_model_mode model_mode(const struct serve_ctx *c);
+
+/*
+ * Confined: fork the serving process, which makes the device and gives
+ * up root (split.h), and wait for its word.  0, or -errno with its
+ * message in @err (empty for vdk_dev_create()'s errors, as create()).
+ */
+static int server_start(struct serve_ctx *c, char *err, size_t errlen)
+{
+	struct split_server s = {
+		.model = c->model,
+		.dev = c->dev,
+		.mode = model_mode(c),
+		.name = c->name,
+		.uid = c->uid,
+		.gid = c->gid,
+		.log_only = c->cfg->seccomp_log_only,
+		.supervisor = getpid(),
+	};
+	struct split_msg m;
+	int sv[2], ret, status;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return ret;
+	}
+	if (pid == 0) {
+		/* Nothing of the supervisor's but the log. */
+		close(sv[0]);
+		close_fd(&c->sfd);
+		close_fd(&c->report_fd);
+		s.sock = sv[1];
+		vdk_split_server(&s);
+	}
+	close(sv[1]);
+	c->sock = sv[0];
+	c->server = pid;
+	ret = vdk_split_recv(c->sock, &m, (int)c->cfg->timeout * 1000);
+	if (ret == 0 && m.type == SPLIT_CREATED) {
+		c->desc = m.desc;
+		c->confine = m.confine;
+		return 0;
+	}
+	if (ret == 0 && m.type == SPLIT_FAILED) {
+		snprintf(err, errlen, "%s", m.err);
+		ret = m.ret ? m.ret : -EIO;
+	} else {
+		snprintf(err, errlen, "the serving process %s",
+			 ret == -ETIMEDOUT ? "did not answer" :
+					     "ended before the device was made");
+		ret = ret ? ret : -EPROTO;
+		kill(pid, SIGKILL);
+	}
+	waitpid(pid, &status, 0);
+	c->server = -1;
+	return ret;
+}
+
+/*
+ * Confined: the device is off the bus; have the server stop and wait
+ * for it to go, so that the kernel device has no user left.
+ */
+static void server_stop(struct serve_ctx *c)
+{
+	struct split_msg m = { .type = SPLIT_STOP };
+	uint64_t deadline = now_ms() + 30000;
+	int status;
+
+	if (c->server <= 0)
+		return;
+	vdk_split_send(c->sock, &m);
+	while (waitpid(c->server, &status, WNOHANG) == 0) {
+		if (now_ms() >= deadline) {
+			vdk_log(VDK_LOG_ERR, "%s: the serving process did "
+				"not stop: killed", c->name);
+			kill(c->server, SIGKILL);
+			waitpid(c->server, &status, 0);
+			break;
+		}
+		poll(NULL, 0, 20);
+	}
+	c->server = -1;
 }
 
 /* A failed create(): the model's message, or vdk_dev_create()'s error. */
@@ -396,7 +606,11 @@ static void serve_run(struct serve_ctx *c)
 		goto err_signals;
 	}
 
-	ret = c->model->create(c->dev, model_mode(c), err, sizeof(err));
+	if (c->split)
+		ret = server_start(c, err, sizeof(err));
+	else
+		ret = c->model->create(c->dev, model_mode(c), err,
+				       sizeof(err));
 	if (ret) {
 		create_fail(c, ret, err);
 		goto err_signals;
@@ -450,6 +664,9 @@ static void serve_run(struct serve_ctx *c)
 	} else if (ret == -EIO) {
 		serve_fail(c, VDK_EXIT_FAIL, "the driver failed the device");
 		goto err_dev_del;
+	} else if (ret == -ECHILD) {
+		serve_fail(c, VDK_EXIT_FAIL, "the serving process died");
+		goto err_dev_del;
 	} else if (ret) {
 		serve_fail(c, VDK_EXIT_FAIL, "waiting for the device: %s",
 			   strerror(-ret));
@@ -485,6 +702,15 @@ static void serve_run(struct serve_ctx *c)
 	free(out);
 	vdk_log(VDK_LOG_INFO, "%s: serving %s", c->name, c->node);
 	serve(c);
+	if (c->server_died) {
+		/* As for a daemon killed outright: all left to recover. */
+		c->code = VDK_EXIT_FAIL;
+		vdk_nl_close(c->nl);
+		c->nl = NULL;
+		if (c->pidfile_written)
+			unlink(c->pidfile);
+		goto err_signals;
+	}
 
 err_dev_del:
 	/* First off the bus: the kernel still talks to the device here. */
@@ -496,8 +722,16 @@ err_close_nl:
 	vdk_nl_close(c->nl);
 	c->nl = NULL;
 err_stop:
-	c->model->stop(c->dev);
-	c->model->destroy(c->dev);
+	if (c->split) {
+		server_stop(c);
+		ret = c->model->destroy_orphan(c->name);
+		if (ret && ret != -ENOENT)
+			vdk_log(VDK_LOG_ERR, "%s: cannot destroy the VDUSE "
+				"device: %s", c->name, strerror(-ret));
+	} else {
+		c->model->stop(c->dev);
+		c->model->destroy(c->dev);
+	}
 	if (c->pidfile_written)
 		unlink(c->pidfile);
 	/* State and in-flight log go with the device, not the daemon. */
@@ -505,7 +739,8 @@ err_stop:
 		vdk_state_remove(c->name);
 err_signals:
 	close_fd(&c->sfd);
-	if (c->code)
+	close_fd(&c->sock);
+	if (c->code && !c->server_died)
 		serve_report(c, NULL, 0);
 }
 
@@ -567,6 +802,41 @@ out_state:
 	return code;
 }
 
+/*
+ * Whether the device is served confined, and as whom: --user, else the
+ * vdk user, else nobody (said in the log: a user of its own keeps one
+ * daemon from another's files).
+ */
+static int confine_prepare(struct serve_ctx *c)
+{
+	const char *user = c->cfg->user ? c->cfg->user : VDK_DEFAULT_USER;
+	int ret;
+
+	if (c->cfg->no_confine || c->mode == VDK_DAEMON_RESCUE ||
+	    !c->model->confinement)
+		return VDK_EXIT_OK;
+	ret = vdk_confine_user(user, &c->uid, &c->gid);
+	if (ret == -ENOENT && !c->cfg->user) {
+		user = "nobody";
+		ret = vdk_confine_user(user, &c->uid, &c->gid);
+		if (ret == 0)
+			vdk_log(VDK_LOG_INFO, "%s: no user '%s': serving "
+				"as 'nobody' (see vdk help add)", c->name,
+				VDK_DEFAULT_USER);
+	}
+	if (ret) {
+		vdk_err(c->verb, "no user '%s' to serve as%s", user,
+			c->cfg->user ? "" : " (--no-confine serves as root)");
+		return c->cfg->user ? VDK_EXIT_USAGE : VDK_EXIT_FAIL;
+	}
+	if (c->uid == 0 || c->gid == 0) {
+		vdk_err(c->verb, "user '%s' is root: use --no-confine", user);
+		return VDK_EXIT_USAGE;
+	}
+	c->split = true;
+	return VDK_EXIT_OK;
+}
+
 /* Exit code for a failed open(): its settings, or the rest. */
 static int open_exit(int ret)
 {
@@ -611,6 +881,9 @@ static int serve_main(struct serve_ctx *c)
 		code = VDK_EXIT_PERM;
 		goto out_close;
 	}
+	code = confine_prepare(c);
+	if (code)
+		goto out_close;
 	if (vdk_sys_missing_modules(c->vhost, c->model->virtio_module,
 				    missing, sizeof(missing))) {
 		vdk_err(c->verb, "kernel support missing: run 'modprobe %s'",
@@ -720,6 +993,8 @@ int vdk_daemon_run(const struct vdk_daemon_cfg *cfg)
 	c->daemon = cfg->daemon;
 	c->sfd = -1;
 	c->report_fd = -1;
+	c->sock = -1;
+	c->server = -1;
 	if (c->mode != VDK_DAEMON_ADD) {
 		code = takeover_prepare(c);
 		if (code)

@@ -67,6 +67,26 @@ void vdk_state_format(const struct vdk_state *st, FILE *f)
 	vdk_jw_str(&w, st->bus);
 	vdk_jw_key(&w, "node");
 	vdk_jw_str(&w, st->node);
+	if (st->confined) {
+		const struct vdk_state_confine *c = &st->confine;
+
+		vdk_jw_key(&w, "confinement");
+		vdk_jw_obj_begin(&w);
+		vdk_jw_key(&w, "server_pid");
+		vdk_jw_i64(&w, c->server_pid);
+		vdk_jw_key(&w, "uid");
+		vdk_jw_u64(&w, c->uid);
+		vdk_jw_key(&w, "no_new_privs");
+		vdk_jw_bool(&w, c->no_new_privs);
+		vdk_jw_key(&w, "seccomp");
+		vdk_jw_str(&w, !c->seccomp ? "off" :
+			   c->seccomp_log_only ? "log" : "kill");
+		vdk_jw_key(&w, "syscalls");
+		vdk_jw_u64(&w, c->syscalls);
+		vdk_jw_key(&w, "landlock_abi");
+		vdk_jw_u64(&w, c->landlock_abi);
+		vdk_jw_obj_end(&w);
+	}
 	vdk_jw_obj_end(&w);
 	fputc('\n', f);
 }
@@ -121,6 +141,39 @@ static int read_params(struct vdk_jr *r, struct vdk_state *st)
 	return ret < 0 ? (ret == -ENOMEM ? ret : -EINVAL) : 0;
 }
 
+static int read_confine(struct vdk_jr *r, struct vdk_state_confine *c)
+{
+	char key[64], mode[16];
+	uint64_t v;
+	int ret;
+
+	ret = vdk_jr_obj_begin(r);
+	while (ret == 0 && (ret = vdk_jr_obj_next(r, key, sizeof(key))) == 1) {
+		if (!strcmp(key, "server_pid")) {
+			ret = read_uint(r, INT_MAX, &v);
+			c->server_pid = (int)v;
+		} else if (!strcmp(key, "uid")) {
+			ret = read_uint(r, UINT_MAX, &v);
+			c->uid = (unsigned int)v;
+		} else if (!strcmp(key, "no_new_privs")) {
+			ret = vdk_jr_bool(r, &c->no_new_privs);
+		} else if (!strcmp(key, "seccomp")) {
+			ret = vdk_jr_str(r, mode, sizeof(mode));
+			c->seccomp = ret == 0 && strcmp(mode, "off");
+			c->seccomp_log_only = ret == 0 && !strcmp(mode, "log");
+		} else if (!strcmp(key, "syscalls")) {
+			ret = read_uint(r, UINT_MAX, &v);
+			c->syscalls = (unsigned int)v;
+		} else if (!strcmp(key, "landlock_abi")) {
+			ret = read_uint(r, UINT_MAX, &v);
+			c->landlock_abi = (unsigned int)v;
+		} else {
+			ret = vdk_jr_skip(r);
+		}
+	}
+	return ret < 0 ? -EINVAL : 0;
+}
+
 int vdk_state_parse(const char *buf, size_t len, struct vdk_state *st)
 {
 	struct vdk_jr r;
@@ -162,6 +215,9 @@ int vdk_state_parse(const char *buf, size_t len, struct vdk_state *st)
 			ret = read_str(&r, &st->bus);
 		} else if (!strcmp(key, "node")) {
 			ret = read_str(&r, &st->node);
+		} else if (!strcmp(key, "confinement")) {
+			ret = read_confine(&r, &st->confine);
+			st->confined = ret == 0;
 		} else {
 			ret = vdk_jr_skip(&r);
 		}

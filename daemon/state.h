@@ -36,6 +36,21 @@ struct vdk_state {
 	bool read_only;
 	char *bus;            /* "virtio" or "vhost" */
 	char *node;           /* "/dev/vda", "/dev/vhost-vdpa-0" */
+	/*
+	 * A confined daemon: the process that serves the device (@pid is
+	 * its supervisor) and how it is confined; absent when @confined
+	 * is false.
+	 */
+	bool confined;
+	struct vdk_state_confine {
+		int server_pid;
+		unsigned int uid;
+		bool no_new_privs;
+		bool seccomp;
+		bool seccomp_log_only;
+		unsigned int syscalls;
+		unsigned int landlock_abi;
+	} confine;
 };
 
 /* Free the strings of @st (not @st itself) and zero it. */

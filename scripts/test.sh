@@ -64,10 +64,13 @@ meson_suite() {
 bash scripts/install-deps.sh $( ((VM)) || echo --build-only) || {
 	echo "test.sh: could not install the dependencies" >&2; exit 1; }
 
-meson_suite "fast tests" build
+# The build the end-to-end scenarios use has the test hooks (a forbidden
+# system call on demand); release builds never do.
+meson_suite "fast tests" build -Dtest_hooks=true
 if ((ASAN)); then
 	MULT=3 meson_suite "fast tests, ASan+UBSan" build-asan \
-		-Db_sanitize=address,undefined -Db_lundef=false
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Dtest_hooks=true
 fi
 if ((FUZZ)) && [[ -x tests/fuzz/run.sh ]]; then
 	if tests/fuzz/run.sh "${VDK_FUZZ_SECONDS:-30}"; then

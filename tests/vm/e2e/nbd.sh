@@ -31,7 +31,8 @@ nbdkit_start() {
 	local name=$1 sock=$WORK/$1.sock pidf=$WORK/$1.nbdkit.pid
 	shift
 	rm -f "$sock" "$pidf"
-	nbdkit -U "$sock" -P "$pidf" "$@"
+	# The serving process connects as its user, not as root.
+	(umask 0; nbdkit -U "$sock" -P "$pidf" "$@")
 	wait_for 10 test -s "$pidf"
 	NBD_SERVERS+=("$(cat "$pidf")")
 }
@@ -42,8 +43,8 @@ nbdkit_start() {
 qemu_nbd_start() {
 	local name=$1 file=$2 sock=$WORK/$1.sock pidf=$WORK/$1.qnbd.pid
 	rm -f "$sock" "$pidf"
-	qemu-nbd --fork -t -e 4 -f raw -x disk -k "$sock" --pid-file="$pidf" \
-		"$file"
+	(umask 0; qemu-nbd --fork -t -e 4 -f raw -x disk -k "$sock" \
+		--pid-file="$pidf" "$file")
 	wait_for 10 test -s "$pidf"
 	NBD_SERVERS+=("$(cat "$pidf")")
 }

@@ -36,7 +36,7 @@ if [[ -n $ONLY && rbd =~ $ONLY ]]; then
 	VM_ARGS+=(--mem 3G)
 fi
 
-[[ -d $BUILD ]] || meson setup "$BUILD" "$TOP" >/dev/null
+[[ -d $BUILD ]] || meson setup "$BUILD" "$TOP" -Dtest_hooks=true >/dev/null
 ninja -C "$BUILD" cli/vdk >/dev/null
 
 stage=$(mktemp -d /tmp/vdk-e2e-XXXXXX)

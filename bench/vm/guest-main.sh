@@ -17,6 +17,8 @@
 #   null_blk   the kernel's null_blk (no memory, softirq completion): the
 #              ceiling of the guest's block layer
 # plus, for the 2-queue job only, vdk-ram-1q: vdk ram with one queue.
+# Named only: vdk-file-root and vdk-ram-root, the same served as root in
+# one process (--no-confine), for the cost of the confinement.
 # Named only (not in the default set), on a Ceph image (lib-bench-rbd.sh):
 #   vdk-rbd    vdk blk, rbd backend, on an image of a single-node cluster
 #   qsd-rbd    qemu-storage-daemon vduse-blk export of an rbd blockdev on

@@ -73,6 +73,16 @@ vdk_teardown() {
 setup_vdk-ram() { vdk_setup "$1" "$2" ram size="${SIZE}M"; }
 setup_vdk-ram-1q() { vdk_setup 1 "$2" ram size="${SIZE}M"; }
 setup_vdk-file() { vdk_setup "$1" "$2" file path="$IMG"; }
+# The same, served as root in one process (--no-confine): what the
+# confinement costs.
+setup_vdk-file-root() {
+	VDK_ADD_OPTS="${VDK_ADD_OPTS:-} --no-confine" vdk_setup "$1" "$2" file path="$IMG"
+}
+setup_vdk-ram-root() {
+	VDK_ADD_OPTS="${VDK_ADD_OPTS:-} --no-confine" vdk_setup "$1" "$2" ram size="${SIZE}M"
+}
+teardown_vdk-file-root() { vdk_teardown "$1"; }
+teardown_vdk-ram-root() { vdk_teardown "$1"; }
 teardown_vdk-ram() { vdk_teardown "$1"; }
 teardown_vdk-ram-1q() { vdk_teardown "$1"; }
 teardown_vdk-file() { vdk_teardown "$1"; }

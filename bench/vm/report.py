@@ -37,7 +37,8 @@ JOB_TITLE = {j: t for j, t, _ in JOBS}
 JOB_UNIT = {j: u for j, _, u in JOBS}
 
 CONTENDERS = ["vdk-ram", "vdk-ram-1q", "vdk-file", "qsd-file", "qsd-null",
-              "vdk-nbd", "nbd", "fio-nbd", "null_blk", "vdk-rbd", "qsd-rbd"]
+              "vdk-nbd", "nbd", "fio-nbd", "null_blk", "vdk-rbd", "qsd-rbd",
+              "vdk-file-root", "vdk-ram-root"]
 CONTENDER_NOTE = {
     "vdk-ram": "vdk blk, ram backend",
     "vdk-ram-1q": "vdk blk, ram backend, 1 queue (2-queue job only)",
@@ -61,6 +62,9 @@ CONTENDER_NOTE = {
                "tmpfs); daemon CPU is vdk's alone, the OSD's is apart",
     "qsd-rbd": "qemu-storage-daemon vduse-blk export of an rbd blockdev on "
                "the same image (librbd defaults on both sides)",
+    "vdk-file-root": "vdk-file served as root in one process "
+                     "(--no-confine): the confinement's cost",
+    "vdk-ram-root": "vdk-ram served as root in one process (--no-confine)",
 }
 
 # Ratios shown for every job: (numerator, denominator).
@@ -68,7 +72,8 @@ RATIOS = [("vdk-file", "qsd-file"), ("vdk-ram", "qsd-null"),
           ("vdk-ram", "qsd-file"), ("vdk-ram", "nbd"), ("vdk-file", "nbd"),
           ("vdk-nbd", "nbd"), ("fio-nbd", "nbd"), ("vdk-nbd", "fio-nbd"),
           ("vdk-ram", "null_blk"),
-          ("vdk-ram", "vdk-ram-1q"), ("vdk-rbd", "qsd-rbd")]
+          ("vdk-ram", "vdk-ram-1q"), ("vdk-rbd", "qsd-rbd"),
+          ("vdk-file", "vdk-file-root"), ("vdk-ram", "vdk-ram-root")]
 
 # Targets: (job, what, the pair that decides, pairs shown beside it,
 # threshold).  QSD is judged on the same backing as vdk (the file on

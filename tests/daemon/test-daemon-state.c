@@ -91,6 +91,50 @@ static void test_roundtrip(void)
 	vdk_state_free(&st);
 }
 
+/* A confined daemon's state: "confinement" both ways; absent, nothing. */
+static void test_confinement(void)
+{
+	struct vdk_state st, back;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	sample(&st);
+	st.confined = true;
+	st.confine = (struct vdk_state_confine){
+		.server_pid = 4242, .uid = 999, .no_new_privs = true,
+		.seccomp = true, .syscalls = 97, .landlock_abi = 6,
+	};
+	f = open_memstream(&buf, &len);
+	CHECK(f);
+	vdk_state_format(&st, f);
+	CHECK(fclose(f) == 0);
+	CHECK(strstr(buf, "\"seccomp\":\"kill\""));
+	CHECK_EQ(vdk_state_parse(buf, len, &back), 0);
+	check_same(&st, &back);
+	CHECK(back.confined);
+	CHECK_EQ(back.confine.server_pid, 4242);
+	CHECK_EQ(back.confine.uid, 999);
+	CHECK(back.confine.no_new_privs && back.confine.seccomp);
+	CHECK(!back.confine.seccomp_log_only);
+	CHECK_EQ(back.confine.syscalls, 97);
+	CHECK_EQ(back.confine.landlock_abi, 6);
+	vdk_state_free(&back);
+	free(buf);
+	buf = NULL;
+	st.confined = false;
+	f = open_memstream(&buf, &len);
+	CHECK(f);
+	vdk_state_format(&st, f);
+	CHECK(fclose(f) == 0);
+	CHECK(!strstr(buf, "confinement"));
+	CHECK_EQ(vdk_state_parse(buf, len, &back), 0);
+	CHECK(!back.confined);
+	vdk_state_free(&back);
+	free(buf);
+	vdk_state_free(&st);
+}
+
 static void check_parse(const char *doc, int want)
 {
 	struct vdk_state st;
@@ -223,6 +267,7 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "%s/run/vdk", top);
 	setenv("VDK_RUN_DIR", cmd, 1);
 	test_roundtrip();
+	test_confinement();
 	test_no_type();
 	test_parse();
 	test_bad_file();

@@ -45,7 +45,7 @@ no_leftovers() {
 	[[ -z $left ]] || { echo "left in /dev/vduse: $left" >&2; return 1; }
 	left=$(ls /sys/bus/vdpa/devices || true)
 	[[ -z $left ]] || { echo "left on the vdpa bus: $left" >&2; return 1; }
-	! pgrep -x vdk >/dev/null || { echo "vdk still running" >&2; return 1; }
+	! pgrep -x 'vdk|vdk-server' >/dev/null || { echo "vdk still running" >&2; return 1; }
 }
 
 sha() { sha256sum | cut -d' ' -f1; }
@@ -255,6 +255,8 @@ sigterm_during_io() {
 . "$HERE/vhost.sh"
 # shellcheck source=rbd.sh
 . "$HERE/rbd.sh"
+# shellcheck source=confine.sh
+. "$HERE/confine.sh"
 
 log "kernel $(uname -r), vdk $(vdk --version)"
 dmesg_mark
@@ -280,6 +282,7 @@ want sigterm && run_scenario "8. SIGTERM during fio: clean detach, I/O ends" sig
 want crash && crash_scenarios
 want nbd && nbd_scenarios
 want vhost && vhost_scenarios
+want confine && confine_scenarios
 # Only when named (vdk.only=rbd): they need the Ceph image (see run.sh).
 if [[ -n $ONLY ]] && want rbd; then rbd_scenarios; fi
 check_dmesg

@@ -31,9 +31,10 @@ nbdkit_start() {
 	local name=$1 sock=$WORK/$1.sock pidf=$WORK/$1.nbdkit.pid
 	shift
 	rm -f "$sock" "$pidf"
-	# The serving process connects as its user, not as root.
-	(umask 0; nbdkit -U "$sock" -P "$pidf" "$@")
+	nbdkit -U "$sock" -P "$pidf" "$@"
 	wait_for 10 test -s "$pidf"
+	# The serving process connects as its user, not as root.
+	chmod 0666 "$sock"
 	NBD_SERVERS+=("$(cat "$pidf")")
 }
 
@@ -43,9 +44,10 @@ nbdkit_start() {
 qemu_nbd_start() {
 	local name=$1 file=$2 sock=$WORK/$1.sock pidf=$WORK/$1.qnbd.pid
 	rm -f "$sock" "$pidf"
-	(umask 0; qemu-nbd --fork -t -e 4 -f raw -x disk -k "$sock" \
-		--pid-file="$pidf" "$file")
+	qemu-nbd --fork -t -e 4 -f raw -x disk -k "$sock" --pid-file="$pidf" \
+		"$file"
 	wait_for 10 test -s "$pidf"
+	chmod 0666 "$sock"
 	NBD_SERVERS+=("$(cat "$pidf")")
 }
 

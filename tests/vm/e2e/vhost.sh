@@ -19,8 +19,14 @@ vh_add() {
 	echo "$node"
 }
 
-# vh_pid NAME: the daemon of NAME is the one vh_maps looks at.
-vh_pid() { VH_PID=$(cat "$WORK/$1.pid"); }
+# vh_pid NAME: the daemon of NAME (VH_PID) and the process that maps the
+# client's memory (VH_SERVER: the confined serving process, else the
+# daemon itself), which vh_maps looks at.
+vh_pid() {
+	VH_PID=$(cat "$WORK/$1.pid")
+	VH_SERVER=$(vdk list -j "$1" | sed -n 's/.*"server_pid": *\([0-9]*\).*/\1/p')
+	VH_SERVER=${VH_SERVER:-$VH_PID}
+}
 
 # vh_blkio NODE ARGS...: blkio-check on NODE, bounded.
 vh_blkio() {
@@ -35,7 +41,7 @@ vh_qemu_opts() {
 }
 
 # vh_maps: mappings of client memory (memfd) the daemon holds.
-vh_maps() { grep -c 'memfd:' "/proc/$VH_PID/maps" || true; }
+vh_maps() { grep -c 'memfd:' "/proc/$VH_SERVER/maps" || true; }
 
 # vh_client_on: a client has started the device (its memory is mapped).
 vh_client_on() { [[ $(vh_maps) -gt 0 ]]; }
@@ -217,7 +223,7 @@ vhost_bench_kill() {
 	sleep 2
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null || true
-	wait_for 10 bash -c "[[ \$(grep -c memfd: /proc/$VH_PID/maps) -eq 0 ]]"
+	wait_for 10 bash -c "[[ \$(grep -c memfd: /proc/$VH_SERVER/maps) -eq 0 ]]"
 	vh_blkio "$node" --queues 4 --seed 21
 	vh_log_clean vh4
 	del vh4

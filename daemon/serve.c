@@ -65,6 +65,7 @@ struct serve_ctx {
 	pid_t server;
 	int sock;
 	bool server_died;
+	bool hup_pending;      /* the server asked for a resize */
 	struct split_desc desc;
 	struct vdk_confine_info confine;
 
@@ -182,10 +183,15 @@ static int ask_server(struct serve_ctx *c, enum split_type q,
 	int ret;
 
 	ret = vdk_split_send(c->sock, &m);
-	if (ret == 0)
+	while (ret == 0) {
 		ret = vdk_split_recv(c->sock, r, 10000);
-	if (ret == 0 && r->type != a)
-		ret = -EPROTO;
+		if (ret || r->type == a)
+			break;
+		if (r->type == SPLIT_HANGUP)
+			c->hup_pending = true; /* unasked: done after */
+		else
+			ret = -EPROTO;
+	}
 	return ret;
 }
 
@@ -384,16 +390,39 @@ static void hangup(struct serve_ctx *c)
 			c->name, strerror(-ret));
 }
 
+/*
+ * Confined: a message the server sent unasked.  False once its end is
+ * closed (it died: SIGCHLD tells the rest).
+ */
+static bool server_said(struct serve_ctx *c)
+{
+	struct split_msg m;
+	int ret = vdk_split_recv(c->sock, &m, 0);
+
+	if (ret == 0 && m.type == SPLIT_HANGUP)
+		c->hup_pending = true;
+	return ret != -EPIPE;
+}
+
 /* Serve until SIGINT or SIGTERM. */
 static void serve(struct serve_ctx *c)
 {
-	struct pollfd pfd = { .fd = c->sfd, .events = POLLIN };
+	struct pollfd pfd[2] = {
+		{ .fd = c->sfd, .events = POLLIN },
+		{ .fd = c->sock, .events = POLLIN },
+	};
 	uint64_t sigbus_seen = vdk_sigbus_pages();
 	int sig, ret;
 
 	for (;;) {
-		ret = poll(&pfd, 1, SERVE_TICK_MS);
+		ret = poll(pfd, c->split ? 2 : 1, SERVE_TICK_MS);
 		sigbus_report(c, &sigbus_seen);
+		if (ret > 0 && c->split && pfd[1].revents && !server_said(c))
+			pfd[1].fd = -1;
+		while (c->hup_pending) {
+			c->hup_pending = false;
+			hangup(c);
+		}
 		if (ret < 0) {
 			if (errno == EINTR)
 				continue;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -177,6 +178,22 @@ static void sigbus_report(const struct split_server *s, uint64_t *seen)
 	*seen = n;
 }
 
+/*
+ * The backend asks for the size to be read again: the supervisor does
+ * that for `vdk resize` (it asks us back, and writes the state file).
+ */
+static void forward_hangup(const struct split_server *s, int hup)
+{
+	struct signalfd_siginfo si;
+
+	struct split_msg m = { .type = SPLIT_HANGUP };
+
+	while (read(hup, &si, sizeof(si)) == sizeof(si))
+		;
+	/* Not a signal: we may not signal a process of root's. */
+	vdk_split_send(s->sock, &m);
+}
+
 void vdk_split_server(const struct split_server *s)
 {
 	const struct vdk_syscalls *sets[VDK_MODEL_CONFINE_SETS + 2];
@@ -186,8 +203,18 @@ void vdk_split_server(const struct split_server *s)
 	struct split_msg m = { .type = SPLIT_CREATED };
 	char err[VDK_MODEL_ERR_MAX] = "";
 	uint64_t sigbus_seen;
-	int ret;
+	sigset_t hupset;
+	int ret, hup;
 
+	/*
+	 * SIGHUP here comes from the backend (rbd's update watch: the image
+	 * was resized); SIGHUP is blocked, as in the supervisor.
+	 */
+	sigemptyset(&hupset);
+	sigaddset(&hupset, SIGHUP);
+	hup = signalfd(-1, &hupset, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (hup < 0)
+		_exit(1);
 	/* Never outlive the supervisor: the device would have no owner. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != s->supervisor)
 		_exit(1);
@@ -216,13 +243,18 @@ void vdk_split_server(const struct split_server *s)
 
 	sigbus_seen = vdk_sigbus_pages();
 	for (;;) {
-		struct pollfd p = { .fd = s->sock, .events = POLLIN };
+		struct pollfd p[2] = {
+			{ .fd = s->sock, .events = POLLIN },
+			{ .fd = hup, .events = POLLIN },
+		};
 
-		ret = poll(&p, 1, SERVER_TICK_MS);
+		ret = poll(p, 2, SERVER_TICK_MS);
 		sigbus_report(s, &sigbus_seen);
 		if (ret < 0 && errno != EINTR)
 			break;
-		if (ret > 0 && !answer(s))
+		if (ret > 0 && p[1].revents)
+			forward_hangup(s, hup);
+		if (ret > 0 && p[0].revents && !answer(s))
 			break;
 	}
 	/*

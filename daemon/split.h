@@ -11,7 +11,10 @@
  *   server -> supervisor  CREATED (the device answers the kernel, the
  *                         server is confined) or FAILED, once;
  *   supervisor -> server  STATUS?, RESIZE, STOP (and TEST_SYSCALL in test
- *                         builds); the server answers each but STOP.
+ *                         builds); the server answers each but STOP;
+ *   server -> supervisor  HANGUP, unasked, when its backend says the size
+ *                         changed (rbd's update watch): the supervisor
+ *                         then does what `vdk resize` does.
  *
  * The server dies with the supervisor (PR_SET_PDEATHSIG); when the server
  * dies, the supervisor leaves the device to `vdk recover`, as for a
@@ -35,6 +38,7 @@ enum split_type {
 	SPLIT_RESIZED,
 	SPLIT_STOP,
 	SPLIT_TEST_SYSCALL,
+	SPLIT_HANGUP,        /* server -> supervisor, unasked: read the size */
 };
 
 /* The device's fields of the state file, as describe() gave them. */

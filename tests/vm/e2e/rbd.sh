@@ -113,6 +113,8 @@ rbd_fio() {
 	local q=$1 dev
 	dev=$(add rfio -q "$q" rbd image=rfio "${RBD_ARGS[@]}")
 	[[ $(ls -d /sys/block/"$(basename "$dev")"/mq/* | wc -l) -eq $q ]]
+	# Served confined, librbd's threads included (confine.sh).
+	check_confined rfio
 	fio --name=verify --filename="$dev" --direct=1 --ioengine=libaio \
 		--rw=randwrite --bs=4k --iodepth=16 --numjobs="$q" \
 		--size=$((8 / q))M --offset_increment=$((8 / q))M \

@@ -59,6 +59,19 @@ static void check_same(const struct vdk_state *a, const struct vdk_state *b)
 	CHECK(!strcmp(a->node, b->node));
 }
 
+/* @st as the state file holds it: one line, in a new buffer. */
+static char *format(const struct vdk_state *st, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f;
+
+	f = open_memstream(&buf, len);
+	CHECK(f);
+	vdk_state_format(st, f);
+	CHECK(fclose(f) == 0);
+	return buf;
+}
+
 static void test_roundtrip(void)
 {
 	struct vdk_state st, back;
@@ -95,9 +108,8 @@ static void test_roundtrip(void)
 static void test_confinement(void)
 {
 	struct vdk_state st, back;
-	char *buf = NULL;
 	size_t len = 0;
-	FILE *f;
+	char *buf;
 
 	sample(&st);
 	st.confined = true;
@@ -105,10 +117,7 @@ static void test_confinement(void)
 		.server_pid = 4242, .uid = 999, .no_new_privs = true,
 		.seccomp = true, .syscalls = 97, .landlock_abi = 6,
 	};
-	f = open_memstream(&buf, &len);
-	CHECK(f);
-	vdk_state_format(&st, f);
-	CHECK(fclose(f) == 0);
+	buf = format(&st, &len);
 	CHECK(strstr(buf, "\"seccomp\":\"kill\""));
 	CHECK_EQ(vdk_state_parse(buf, len, &back), 0);
 	check_same(&st, &back);
@@ -121,12 +130,8 @@ static void test_confinement(void)
 	CHECK_EQ(back.confine.landlock_abi, 6);
 	vdk_state_free(&back);
 	free(buf);
-	buf = NULL;
 	st.confined = false;
-	f = open_memstream(&buf, &len);
-	CHECK(f);
-	vdk_state_format(&st, f);
-	CHECK(fclose(f) == 0);
+	buf = format(&st, &len);
 	CHECK(!strstr(buf, "confinement"));
 	CHECK_EQ(vdk_state_parse(buf, len, &back), 0);
 	CHECK(!back.confined);

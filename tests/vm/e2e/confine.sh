@@ -75,13 +75,7 @@ confined_forbidden_call() {
 	vdk recover -d -p "$WORK/cfk.pid" --log "$WORK/cfk.log" cfk >/dev/null
 	check_confined cfk
 	sleep 3
-	kill -INT "$fio_pid"
-	wait_for 60 bash -c "! kill -0 $fio_pid 2>/dev/null"
-	wait "$fio_pid" || true
-	grep -E "err= *0" "$out" >/dev/null || { cat "$out" >&2; return 1; }
-	! grep -qiE "verify.*(fail|bad)|crc32c.*wanted|bad magic" "$out" ||
-		{ cat "$out" >&2; return 1; }
-	grep -E "issued rwts" "$out" | sed 's/^/  /'
+	fio_stop_verify "$fio_pid" "$out"
 	del cfk
 	no_leftovers
 }

@@ -46,14 +46,7 @@ crash_fio_verify() {
 		((ms > max)) && max=$ms
 	done
 	sleep 2
-	kill -INT "$fio_pid"
-	wait_for 60 bash -c "! kill -0 $fio_pid 2>/dev/null"
-	# fio exits non-zero when stopped by a signal: judge by its report.
-	wait "$fio_pid" || true
-	grep -E "err= *0" "$out" >/dev/null || { cat "$out" >&2; return 1; }
-	! grep -qiE "verify.*(fail|bad)|crc32c.*wanted|bad magic" "$out" ||
-		{ cat "$out" >&2; return 1; }
-	grep -E "issued rwts" "$out" | sed 's/^/  /'
+	fio_stop_verify "$fio_pid" "$out"
 	grep -E "IOPS" "$out" | sed 's/^/  /'
 	echo "  $CRASH_CYCLES kills, recover took avg $((total / CRASH_CYCLES)) ms, max $max ms"
 	echo "crash_cycles=$CRASH_CYCLES recover_avg_ms=$((total / CRASH_CYCLES)) recover_max_ms=$max fio_errors=0" \

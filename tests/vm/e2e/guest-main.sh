@@ -50,6 +50,20 @@ no_leftovers() {
 
 sha() { sha256sum | cut -d' ' -f1; }
 
+# fio_stop_verify PID OUT: stop the time-based fio PID and judge it by its
+# report OUT (it exits non-zero when stopped by a signal): no error, no
+# verification failure.
+fio_stop_verify() {
+	local pid=$1 out=$2
+	kill -INT "$pid"
+	wait_for 60 bash -c "! kill -0 $pid 2>/dev/null"
+	wait "$pid" || true
+	grep -E "err= *0" "$out" >/dev/null || { cat "$out" >&2; return 1; }
+	! grep -qiE "verify.*(fail|bad)|crc32c.*wanted|bad magic" "$out" ||
+		{ cat "$out" >&2; return 1; }
+	grep -E "issued rwts" "$out" | sed 's/^/  /'
+}
+
 # ---- 9. bad command lines and missing modules (modules not loaded yet) ----
 
 cli_no_modules() {

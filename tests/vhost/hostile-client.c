@@ -65,6 +65,7 @@
 #define IOVA_DATA 0x300000000ull
 #define IOVA_RO 0x400000000ull
 #define IOVA_BIG 0x500000000ull
+#define IOVA_ODD 0x600000000ull
 #define IOVA_NONE 0x7f0000000000ull /* nothing is ever mapped there */
 
 #define RING_SIZE (256u << 10)
@@ -72,6 +73,10 @@
 #define DATA_SIZE (16u << 20)
 #define RO_SIZE (64u << 10)
 #define BIG_SIZE (256ull << 20)
+#define ODD_SIZE (64u << 10)
+/* A region cut mid-page at both ends: the device sees only these bytes. */
+#define ODD_SKIP 0x123u
+#define ODD_LEN (0x6045u - ODD_SKIP)
 
 /* The ring region: rings for up to 1024 entries, tables, headers. */
 #define OFF_DESC 0x0
@@ -81,6 +86,12 @@
 #define IND_ENTRIES 1024
 #define OFF_HDR 0x20000    /* request headers, 16 bytes per slot */
 #define OFF_STATUS 0x21000 /* status bytes, 16 bytes apart */
+/*
+ * The race's indirect tables, alone at the end: a buffer the racer makes
+ * of one reaches no further than the region's end, so a read it turns
+ * into lands on nothing but these tables.
+ */
+#define OFF_RACE 0x30000
 #define MAX_NUM 1024
 #define MAX_SLOTS 64
 
@@ -105,6 +116,7 @@ static unsigned int opt_seconds = 2;    /* race phases */
 static unsigned int opt_deadline = 240; /* s, the whole run */
 static const char *opt_path = "/dev/vhost-vdpa-0";
 static const char *opt_mode;
+static const char *opt_case; /* only this case of the mode */
 
 static void die(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
@@ -147,7 +159,7 @@ static uint8_t pattern(uint64_t off)
 
 /* ---- the client's memory ---- */
 
-enum { R_RING, R_PROBE, R_DATA, R_RO, R_BIG, NREG };
+enum { R_RING, R_PROBE, R_DATA, R_RO, R_ODD, R_BIG, NREG };
 
 struct region {
 	const char *name;
@@ -155,6 +167,8 @@ struct region {
 	uint64_t size;
 	uint8_t perm;
 	int fill;     /* byte it holds when a case starts; -1: left alone */
+	uint64_t skip; /* what the device sees: from this offset ... */
+	uint64_t len;  /* ... this long (0: all of it) */
 	int fd;
 	uint8_t *addr;
 };
@@ -164,6 +178,8 @@ static struct region rg[NREG] = {
 	[R_PROBE] = { "probe", IOVA_PROBE, PROBE_SIZE, VHOST_ACCESS_RW, 0 },
 	[R_DATA] = { "data", IOVA_DATA, DATA_SIZE, VHOST_ACCESS_RW, SENTINEL },
 	[R_RO] = { "ro", IOVA_RO, RO_SIZE, VHOST_ACCESS_RO, SENTINEL },
+	[R_ODD] = { "odd", IOVA_ODD, ODD_SIZE, VHOST_ACCESS_RW, SENTINEL,
+		    ODD_SKIP, ODD_LEN },
 	/* Sparse: only its ends are ever touched. */
 	[R_BIG] = { "big", IOVA_BIG, BIG_SIZE, VHOST_ACCESS_RW, -1 },
 };
@@ -213,6 +229,8 @@ static uint64_t iova(unsigned int reg, uint64_t off)
 struct ring_cfg {
 	unsigned int num; /* 0: the device's largest, up to QUEUE_MAX */
 	uint64_t desc, avail, used;
+	uint16_t base;    /* where the ring starts */
+	bool desync;      /* the avail index left at 0 whatever the base */
 };
 
 struct sess {
@@ -281,14 +299,17 @@ static int map_region(struct sess *s, unsigned int reg)
 {
 	struct region *r = &rg[reg];
 
-	return iotlb_msg(s, VHOST_IOTLB_UPDATE, r->iova, r->size,
-			 (uint64_t)(uintptr_t)r->addr, r->perm);
+	return iotlb_msg(s, VHOST_IOTLB_UPDATE, r->iova + r->skip,
+			 r->len ? r->len : r->size,
+			 (uint64_t)(uintptr_t)r->addr + r->skip, r->perm);
 }
 
 static int unmap_region(struct sess *s, unsigned int reg)
 {
-	return iotlb_msg(s, VHOST_IOTLB_INVALIDATE, rg[reg].iova,
-			 rg[reg].size, 0, 0);
+	struct region *r = &rg[reg];
+
+	return iotlb_msg(s, VHOST_IOTLB_INVALIDATE, r->iova + r->skip,
+			 r->len ? r->len : r->size, 0, 0);
 }
 
 static int set_status(struct sess *s, uint8_t st)
@@ -404,6 +425,12 @@ static void sess_negotiate(struct sess *s)
 			die(3, "memory not mapped");
 }
 
+static void publish_avail(struct sess *s, uint16_t idx)
+{
+	/* Release: ring entries and descriptors before the index. */
+	__atomic_store_n(&s->avail->idx, htole16(idx), __ATOMIC_RELEASE);
+}
+
 /* Queue 0 and DRIVER_OK.  Returns -1 if the kernel refused the layout. */
 static int sess_start(struct sess *s, const struct ring_cfg *rc)
 {
@@ -423,7 +450,13 @@ static int sess_start(struct sess *s, const struct ring_cfg *rc)
 	a.used_user_addr = rc->used ? rc->used : iova(R_RING, OFF_USED);
 	if (IOC(s, VHOST_SET_VRING_ADDR, &a) < 0)
 		return -1;
-	st.num = 0;
+	if (!rc->desync) {
+		/* As a VMM restoring a ring: both indexes where it was. */
+		s->avail_idx = s->used_idx = rc->base;
+		publish_avail(s, rc->base);
+		s->used->idx = htole16(rc->base);
+	}
+	st.num = rc->base;
 	if (IOC(s, VHOST_SET_VRING_BASE, &st) < 0)
 		die(3, "ring base refused");
 	s->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -482,12 +515,6 @@ static void kick(struct sess *s)
 
 	if (write(s->kickfd, &one, sizeof(one)) != sizeof(one))
 		die(3, "kick: %s", strerror(errno));
-}
-
-static void publish_avail(struct sess *s, uint16_t idx)
-{
-	/* Release: ring entries and descriptors before the index. */
-	__atomic_store_n(&s->avail->idx, htole16(idx), __ATOMIC_RELEASE);
 }
 
 /* Put @n heads in the avail ring at once, then kick. */
@@ -648,17 +675,25 @@ static void set_hdr(unsigned int slot, uint32_t type, uint64_t sector)
  * An honest request on slot @slot (descriptors 3 slot .. 3 slot + 2):
  * header, one data buffer, status.  Posts it; returns its head.
  */
+static void fill_chain(struct vring_desc *t, unsigned int d,
+		       unsigned int slot, uint32_t type, uint64_t sector,
+		       uint64_t buf, uint32_t len)
+{
+	uint16_t w = type == VIRTIO_BLK_T_IN ? VRING_DESC_F_WRITE : 0;
+
+	set_hdr(slot, type, sector);
+	set_desc(t, d, hdr_iova(slot), 16, VRING_DESC_F_NEXT,
+		 len ? d + 1 : d + 2);
+	set_desc(t, d + 1, buf, len, VRING_DESC_F_NEXT | w, d + 2);
+	set_desc(t, d + 2, status_iova(slot), 1, VRING_DESC_F_WRITE, 0);
+}
+
 static unsigned int request(struct sess *s, unsigned int slot, uint32_t type,
 			    uint64_t sector, uint64_t buf, uint32_t len)
 {
 	unsigned int d = slot * 3;
-	uint16_t w = type == VIRTIO_BLK_T_IN ? VRING_DESC_F_WRITE : 0;
 
-	set_hdr(slot, type, sector);
-	set_desc(s->desc, d, hdr_iova(slot), 16, VRING_DESC_F_NEXT,
-		 len ? d + 1 : d + 2);
-	set_desc(s->desc, d + 1, buf, len, VRING_DESC_F_NEXT | w, d + 2);
-	set_desc(s->desc, d + 2, status_iova(slot), 1, VRING_DESC_F_WRITE, 0);
+	fill_chain(s->desc, d, slot, type, sector, buf, len);
 	post(s, (uint16_t)d);
 	return d;
 }
@@ -765,6 +800,7 @@ struct cres {
 	uint8_t status;
 	uint64_t waited_ms;
 	bool lost;           /* answered probe, unanswered request */
+	bool honest_bad;     /* an honest request of the case went wrong */
 	char extra[256];     /* more fields, JSON */
 	struct tracked tr[8];
 	unsigned int ntr;
@@ -829,7 +865,7 @@ static void scan(struct sess *s, struct cres *r, unsigned int flags)
 				r->foreign++;
 		}
 	}
-	for (reg = R_DATA; reg <= R_RO; reg++) {
+	for (reg = R_DATA; reg <= R_ODD; reg++) {
 		if (reg == R_DATA && (flags & C_NO_SCAN))
 			continue;
 		for (k = 0; k < rg[reg].size; k++) {
@@ -1042,6 +1078,77 @@ static void p_num_over(struct sess *s, struct ring_cfg *rc)
 	rc->num = s->max_num * 2;
 }
 
+/* Honest reads across the wrap of the 16-bit ring indexes. */
+static void p_wrap(struct sess *s, struct ring_cfg *rc)
+{
+	(void)s;
+	rc->base = 65530;
+}
+
+static void c_wrap_reads(struct sess *s, struct cres *r)
+{
+	unsigned int i, good = 0;
+
+	for (i = 0; i < 12; i++)
+		good += honest_read(s, 1, i * 4096ull, 4096, SURE);
+	r->head = -1;
+	r->got = good == 12 ? O_OK : O_IOERR;
+	extra(r, ",\"reads_right\":%u", good);
+}
+
+/* A start index the driver's avail index is far from. */
+static void p_base_far(struct sess *s, struct ring_cfg *rc)
+{
+	(void)s;
+	rc->base = 30000;
+	rc->desync = true;
+}
+
+static void p_num_one(struct sess *s, struct ring_cfg *rc)
+{
+	(void)s;
+	rc->num = 1;
+}
+
+/* An honest read through an indirect table: all a 1-entry ring holds. */
+static bool ind_read(struct sess *s)
+{
+	struct vring_desc *t = table(2);
+	uint8_t *buf = at(R_PROBE, PROBE_READ + 65536);
+	unsigned int i;
+
+	memset(buf, 0, 4096);
+	set_hdr(2, VIRTIO_BLK_T_IN, 0);
+	set_desc(t, 0, hdr_iova(2), 16, F_N, 1);
+	set_desc(t, 1, iova(R_PROBE, PROBE_READ + 65536), 4096, F_N | F_W, 2);
+	set_desc(t, 2, status_iova(2), 1, F_W, 0);
+	set_desc(s->desc, 0, table_iova(2), 48, F_I, 0);
+	post(s, 0);
+	if (!wait_head(s, 0, SURE) || *status_of(2) != VIRTIO_BLK_S_OK)
+		return false;
+	for (i = 0; i < 4096; i++)
+		if (buf[i] != pattern(i))
+			return false;
+	return true;
+}
+
+/* A queue of one entry: a direct chain of two cannot fit. */
+static void c_num_one(struct sess *s, struct cres *r)
+{
+	bool before = ind_read(s), after;
+
+	hread();
+	set_desc(s->desc, 0, hdr_iova(1), 16, F_N, 1);
+	post(s, 0);
+	wait_head(s, 0, opt_timeout);
+	r->head = -1;
+	r->got = classify(s, 0, status_of(1));
+	after = r->got != O_NONE && ind_read(s);
+	r->honest_bad = !before || (r->got != O_NONE && !after);
+	extra(r, ",\"indirect_before\":%s,\"indirect_after\":%s",
+	      before ? "true" : "false", after ? "true" : "false");
+}
+
 static void c_nothing(struct sess *s, struct cres *r)
 {
 	(void)s;
@@ -1098,6 +1205,42 @@ static void c_st_unmapped(struct sess *s, struct cres *r)
 static void c_to_ro(struct sess *s, struct cres *r)
 {
 	data_read(s, r, hdr_iova(1), IOVA_RO, 4096, status_iova(1));
+}
+
+/* Disk data over the client's own rings, by a read it posted. */
+static void c_into_avail(struct sess *s, struct cres *r)
+{
+	data_read(s, r, hdr_iova(1), iova(R_RING, OFF_AVAIL), 4096,
+		  status_iova(1));
+}
+
+static void c_into_desc(struct sess *s, struct cres *r)
+{
+	data_read(s, r, hdr_iova(1), iova(R_RING, OFF_DESC), 4096,
+		  status_iova(1));
+}
+
+/* Reads at the edges of a region that starts and ends mid-page. */
+static void odd_read(struct sess *s, struct cres *r, uint64_t off)
+{
+	track(r, R_ODD, off, 4096, HOSTILE_SECTOR * 512ull, DESC_H,
+	      status_of(1));
+	data_read(s, r, hdr_iova(1), iova(R_ODD, off), 4096, status_iova(1));
+}
+
+static void c_odd_inside(struct sess *s, struct cres *r)
+{
+	odd_read(s, r, ODD_SKIP + 0x100);
+}
+
+static void c_odd_past_end(struct sess *s, struct cres *r)
+{
+	odd_read(s, r, ODD_SKIP + ODD_LEN - 4096 + 1);
+}
+
+static void c_odd_before(struct sess *s, struct cres *r)
+{
+	odd_read(s, r, ODD_SKIP - 1);
 }
 
 static void c_st_ro(struct sess *s, struct cres *r)
@@ -1294,6 +1437,17 @@ struct racer {
 	pthread_t th;
 };
 
+/* The indirect table of a race slot. */
+static struct vring_desc *race_table(unsigned int slot)
+{
+	return at(R_RING, OFF_RACE + slot * 256);
+}
+
+static uint64_t race_table_iova(unsigned int slot)
+{
+	return iova(R_RING, OFF_RACE + slot * 256);
+}
+
 static void *racer_main(void *arg)
 {
 	struct racer *x = arg;
@@ -1302,8 +1456,16 @@ static void *racer_main(void *arg)
 
 	while (!atomic_load_explicit(&x->stop, memory_order_relaxed)) {
 		uint64_t v = mix(rs++), u = mix(rs++);
-		unsigned int d = (unsigned int)(v % x->ndesc);
-		struct vring_desc *t = &s->desc[d];
+		unsigned int d = (unsigned int)(v % (2 * x->ndesc));
+		struct vring_desc *t;
+
+		/* The ring's descriptors, or those of the slots' tables. */
+		if (d < x->ndesc) {
+			t = &s->desc[d];
+		} else {
+			d -= x->ndesc;
+			t = &race_table(d / 3)[d % 3];
+		}
 
 		switch ((v >> 16) % (x->avail_too ? 6 : 4)) {
 		case 0: {
@@ -1386,7 +1548,7 @@ static void race(struct sess *s, struct cres *r, bool avail_too)
 		.s = s, .ndesc = RACE_QD * 3, .avail_too = avail_too,
 	};
 	unsigned int n[O_N] = { 0 }, slot, posted = 0, lost;
-	uint64_t end, rs = 7;
+	uint64_t end, rs = 7, sector, buf;
 	unsigned int head[RACE_QD];
 	bool busy[RACE_QD] = { false };
 	int ret;
@@ -1425,11 +1587,20 @@ static void race(struct sess *s, struct cres *r, bool avail_too)
 				n[classify(s, head[slot], status_of(slot))]++;
 				busy[slot] = false;
 			}
-			head[slot] = request(s, slot, type,
-					     (RACE_OFF + slot *
-							RACE_SLOT_BYTES) / 512,
-					     IOVA_DATA + slot * RACE_SLOT_BYTES,
-					     len);
+			sector = (RACE_OFF + slot * RACE_SLOT_BYTES) / 512;
+			buf = IOVA_DATA + slot * RACE_SLOT_BYTES;
+			if ((v >> 9) & 1) {
+				/* Through the slot's indirect table. */
+				fill_chain(race_table(slot), 0, slot, type,
+					   sector, buf, len);
+				set_desc(s->desc, slot * 3,
+					 race_table_iova(slot), 48, F_I, 0);
+				head[slot] = slot * 3;
+				post(s, (uint16_t)head[slot]);
+			} else {
+				head[slot] = request(s, slot, type, sector,
+						     buf, len);
+			}
 			busy[slot] = true;
 			posted++;
 		}
@@ -1672,6 +1843,11 @@ static const struct hcase range_cases[] = {
 	{ "head-twice", "none", A_ANY, C_MAY_BREAK, NULL, c_head_twice },
 	{ "size-over-max", "none", STOP, C_MAY_BREAK | C_PREP_ONLY,
 	  p_num_over, c_nothing },
+	{ "base-far-from-avail", "none", STOP, C_MAY_BREAK | C_PREP_ONLY,
+	  p_base_far, c_nothing },
+	{ "index-wrap", "ok", A(O_OK), 0, p_wrap, c_wrap_reads },
+	{ "queue-size-1", "refused", REFUSE | ERR,
+	  C_PREP_ONLY | C_NO_PROBE, p_num_one, c_num_one },
 	{ NULL },
 };
 
@@ -1691,6 +1867,18 @@ static const struct hcase addr_cases[] = {
 	{ "indirect-wrap", "refused", REFUSE | ERR, 0, NULL, c_ind_wrap },
 	{ "indirect-bad-len", "refused", REFUSE | ERR, 0, NULL, c_ind_len },
 	{ "indirect-too-long", "refused", REFUSE | ERR, 0, NULL, c_ind_huge },
+	/* A region cut mid-page: the device uses its bytes and no more. */
+	{ "odd-region-inside", "ok", A(O_OK), 0, NULL, c_odd_inside },
+	{ "odd-region-past-end", "refused", REFUSE | ERR, 0, NULL,
+	  c_odd_past_end },
+	{ "odd-region-before-start", "refused", REFUSE | ERR, 0, NULL,
+	  c_odd_before },
+	/* The driver's own fault: the device must go on or stop. */
+	{ "read-into-avail-ring", "ok", A_ANY, C_MAY_BREAK, NULL,
+	  c_into_avail },
+	/* A chain in flight is not read again: the queue goes on. */
+	{ "read-into-desc-table", "ok", REFUSE | ERR | A(O_OK), 0, NULL,
+	  c_into_desc },
 	{ "desc-unmapped", "none", STOP, C_MAY_BREAK | C_PREP_ONLY,
 	  p_desc_none, c_nothing },
 	{ "avail-unmapped", "none", STOP, C_MAY_BREAK | C_PREP_ONLY,
@@ -1823,8 +2011,10 @@ static bool run_case(const struct hcase *c, bool first)
 	}
 	if (!(c->flags & C_PREP_ONLY) &&
 	    !honest_read(&s, 0, 0, 4096, SURE))
-		die(3, "%s: the device does not answer an honest read%s",
-		    c->name, first ? "" : " (after a reset)");
+		die(3, "%s: the device does not answer an honest read "
+		    "(avail %u, used %u, taken %u, status %#x)", c->name,
+		    s.avail_idx, le16toh(s.used->idx), s.used_idx,
+		    *status_of(0));
 	c->run(&s, &r);
 	if (r.head >= 0)
 		wait_head(&s, (unsigned int)r.head, opt_timeout);
@@ -1839,8 +2029,7 @@ static bool run_case(const struct hcase *c, bool first)
 			r.len = s.done_len[r.head];
 		r.lost = r.got == O_NONE && r.probe == O_OK;
 	}
-	if (!(c->flags & C_NO_PROBE))
-		scan(&s, &r, c->flags);
+	scan(&s, &r, c->flags);
 	if (r.probe != O_OK && r.probe != O_SKIP)
 		tot.broken++;
 done:
@@ -1849,7 +2038,8 @@ done:
 	sess_close(&s);
 report:
 	r.waited_ms = tot.waited_ms - w0;
-	pass = (c->allow & A(r.got)) && !r.foreign && !r.lost && !s.strays;
+	pass = (c->allow & A(r.got)) && !r.foreign && !r.lost &&
+	       !r.honest_bad && !s.strays;
 	/*
 	 * A request answered leaves a working queue; one that was not
 	 * answered has stopped it.
@@ -1872,7 +2062,8 @@ report:
 	     oname[r.probe], r.status,
 	     r.status != 0xff && (r.status & VIRTIO_CONFIG_S_NEEDS_RESET) ?
 		     "true" : "false",
-	     r.waited_ms, r.foreign, r.lost ? ",\"lost\":true" : "",
+	     r.waited_ms, r.foreign, r.lost ? ",\"lost\":true" :
+	     r.honest_bad ? ",\"honest_failed\":true" : "",
 	     r.extra, pass ? "true" : "false");
 	if (!pass)
 		fprintf(stderr, "hostile-client: %s/%s: got %s, probe %s, "
@@ -1918,8 +2109,9 @@ static void usage(FILE *f)
 {
 	unsigned int i;
 
-	fputs("Usage: hostile-client --mode MODE [--path DEV] [--timeout MS]\n"
-	      "                      [--seconds S] [--deadline S]\n"
+	fputs("Usage: hostile-client --mode MODE [--case NAME] [--path DEV]\n"
+	      "                      [--timeout MS] [--seconds S]"
+	      " [--deadline S]\n"
 	      "A raw vhost-vdpa virtio-blk client sending malformed rings.\n"
 	      "Modes:", f);
 	for (i = 0; i < NMODES; i++)
@@ -1949,6 +2141,7 @@ int main(int argc, char **argv)
 	static const struct option lopts[] = {
 		{ "path", required_argument, NULL, 'p' },
 		{ "mode", required_argument, NULL, 'm' },
+		{ "case", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "seconds", required_argument, NULL, 's' },
 		{ "deadline", required_argument, NULL, 'D' },
@@ -1961,13 +2154,17 @@ int main(int argc, char **argv)
 	bool intact;
 	int o, ret;
 
-	while ((o = getopt_long(argc, argv, "p:m:t:s:D:h", lopts, NULL)) >= 0) {
+	while ((o = getopt_long(argc, argv, "p:m:c:t:s:D:h", lopts,
+				NULL)) >= 0) {
 		switch (o) {
 		case 'p':
 			opt_path = optarg;
 			break;
 		case 'm':
 			opt_mode = optarg;
+			break;
+		case 'c':
+			opt_case = optarg;
 			break;
 		case 't':
 			opt_timeout = parse_uint(optarg, "timeout");
@@ -2003,8 +2200,13 @@ int main(int argc, char **argv)
 	if (!disk_pattern(true))
 		die(3, "the pattern could not be written");
 	emit("{\"mode\":\"%s\",\"cases\":[", opt_mode);
-	for (c = modes[mi].cases, i = 0; c->name; c++, i++)
-		failed += !run_case(c, i == 0);
+	for (c = modes[mi].cases, i = 0; c->name; c++) {
+		if (opt_case && strcmp(opt_case, c->name))
+			continue;
+		failed += !run_case(c, i++ == 0);
+	}
+	if (opt_case && !i)
+		die(2, "no case '%s' in mode %s", opt_case, opt_mode);
 	intact = disk_pattern(false);
 	failed += !intact;
 	emit("],\"completions\":%u,\"status_bytes\":{\"ok\":%u,\"ioerr\":%u,"

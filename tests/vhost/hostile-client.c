@@ -18,6 +18,18 @@
  * the first 2 MiB of the disk and last reads it back in a session of its
  * own: no refused write may reach the disk.
  *
+ * Modes: loop (chains and indirect tables that loop, nested or chained
+ * indirect tables), range (next, head and avail index out of range, a
+ * ring base far from the avail index, the index wrap, a queue of one),
+ * addr (buffers, headers, status bytes, tables and rings outside the
+ * mapped memory or wrapping, a read-only region written, a region cut
+ * mid-page, reads over the client's own rings), direction (readable
+ * after writable, headers writable, data the wrong way, no status),
+ * huge (aliased descriptors summing to GiBs, more than seg_max x
+ * size_max), race (a thread rewriting descriptors, indirect tables and
+ * then avail entries while requests run), unmap (the ring or the data
+ * invalidated under running requests), shrink (memfds truncated).
+ *
  * What the client owns and the daemon must not touch is filled with a
  * sentinel; a byte that is neither the sentinel nor the data the disk
  * holds there is counted as foreign: data from outside the client's
@@ -711,12 +723,13 @@ enum outcome {
 	O_KERNEL,  /* the kernel refused the layout: never reached vdk */
 	O_SKIP,
 	O_MIXED,   /* several requests: see the case's fields */
+	O_BADDATA, /* status OK, but not the data the disk holds */
 	O_N
 };
 
 static const char *const oname[O_N] = {
 	"none", "refused", "bare", "ok", "ioerr", "unsupp", "bad-status",
-	"kernel-refused", "skipped", "mixed",
+	"kernel-refused", "skipped", "mixed", "bad-data",
 };
 
 #define A(o) (1u << (o))
@@ -1650,13 +1663,31 @@ static void c_race_avail(struct sess *s, struct cres *r)
 struct stream {
 	unsigned int head[STREAM_QD];
 	bool busy[STREAM_QD];
+	uint64_t off[STREAM_QD];
 	unsigned int ok, bad, answered;
+	uint64_t wrong; /* bytes of good reads that are not the disk's */
 	uint64_t rs;
 };
 
+/* Bytes of a good read that differ from what the disk holds. */
+static uint64_t wrong_bytes(const uint8_t *p, uint64_t off, uint32_t len)
+{
+	uint64_t n = 0;
+	uint32_t i;
+
+	for (i = 0; i < len; i++)
+		n += p[i] != pattern(off + i);
+	return n;
+}
+
+static uint64_t slot_off(unsigned int slot)
+{
+	return PROBE_READ + slot * 65536;
+}
+
 static uint64_t slot_buf(unsigned int slot)
 {
-	return iova(R_PROBE, PROBE_READ + slot * 65536);
+	return iova(R_PROBE, slot_off(slot));
 }
 
 /*
@@ -1681,15 +1712,20 @@ static void stream_run(struct sess *s, struct stream *st, unsigned int ms,
 					continue;
 				}
 				st->answered++;
-				if (*status_of(slot) == VIRTIO_BLK_S_OK)
+				if (*status_of(slot) == VIRTIO_BLK_S_OK) {
 					st->ok++;
-				else
+					st->wrong += wrong_bytes(
+						at(R_PROBE, slot_off(slot)),
+						st->off[slot], 65536);
+				} else {
 					st->bad++;
+				}
 				st->busy[slot] = false;
 			}
 			if (!more)
 				continue;
 			off = mix(st->rs++) % (PATTERN_BYTES / 65536) * 65536;
+			st->off[slot] = off;
 			st->head[slot] = request(s, slot, VIRTIO_BLK_T_IN,
 						 off / 512, slot_buf(slot),
 						 65536);
@@ -1718,6 +1754,7 @@ static void c_rings_inval(struct sess *s, struct cres *r)
 	stream_run(s, &st, opt_timeout, false);
 	r->head = -1;
 	r->got = st.answered - before ? O_MIXED : O_NONE;
+	r->foreign += st.wrong;
 	extra(r, ",\"answered_before\":%u,\"answered_after\":%u", before,
 	      st.answered - before);
 }
@@ -1737,6 +1774,7 @@ static void c_rings_remap(struct sess *s, struct cres *r)
 	stream_run(s, &st, opt_timeout, false);
 	r->head = -1;
 	r->got = st.answered - before ? O_MIXED : O_NONE;
+	r->foreign += st.wrong;
 	extra(r, ",\"answered_before\":%u,\"answered_after\":%u", before,
 	      st.answered - before);
 }
@@ -1811,6 +1849,7 @@ static void c_ring_trunc(struct sess *s, struct cres *r)
 		die(3, "ftruncate: %s", strerror(errno));
 	r->head = -1;
 	r->got = O_MIXED;
+	r->foreign += st.wrong;
 	extra(r, ",\"answered_before\":%u,\"interrupts_after\":%u", st.answered,
 	      calls);
 }
@@ -2020,8 +2059,14 @@ static bool run_case(const struct hcase *c, bool first)
 		wait_head(&s, (unsigned int)r.head, opt_timeout);
 	if (!(c->flags & C_NO_PROBE)) {
 		/* The probe shows whether the queue still works. */
-		r.probe = honest_read(&s, 0, 0, 4096, opt_timeout) ? O_OK :
-			  s.done[0] ? O_BADST : O_NONE;
+		if (honest_read(&s, 0, 0, 4096, opt_timeout))
+			r.probe = O_OK;
+		else if (!s.done[0])
+			r.probe = O_NONE;
+		else if (*status_of(0) == VIRTIO_BLK_S_OK)
+			r.probe = O_BADDATA;
+		else
+			r.probe = classify(&s, 0, status_of(0));
 	}
 	if (r.head >= 0) {
 		r.got = classify(&s, (unsigned int)r.head, r.st);
@@ -2049,6 +2094,9 @@ report:
 		pass = false;
 	/* Rings that make no sense stop the queue (README, hostile drivers). */
 	if (c->allow == STOP && r.probe == O_OK)
+		pass = false;
+	/* An honest request is answered right, or not at all. */
+	if (r.probe != O_OK && r.probe != O_NONE && r.probe != O_SKIP)
 		pass = false;
 	emit("%s{\"case\":\"%s\",\"want\":\"%s\",\"got\":\"%s\"",
 	     first ? "" : ",", c->name, c->want, oname[r.got]);

@@ -1779,24 +1779,34 @@ static void c_rings_remap(struct sess *s, struct cres *r)
 	      st.answered - before);
 }
 
-/* Reads into the data region, which goes away under them. */
+/*
+ * Reads into the data region, which goes away under them: one posted
+ * before the invalidation (either answer), one after (refused).  Each
+ * has its own slot: header and status byte.
+ */
 static void c_data_inval(struct sess *s, struct cres *r)
 {
-	unsigned int i;
+	unsigned int i, slot, d;
 
 	for (i = 0; i < 2; i++) {
-		read_chain(r, s->desc, DESC_H + 4 * i, IOVA_DATA + i * 8192,
-			   DESC_H + 4 * i + 1, DESC_H + 4 * i + 2, 0);
+		slot = 2 + i;
+		d = DESC_H + 4 * i;
+		set_hdr(slot, VIRTIO_BLK_T_IN, HOSTILE_SECTOR);
+		set_desc(s->desc, d, hdr_iova(slot), 16, F_N, d + 1);
+		set_desc(s->desc, d + 1, IOVA_DATA + i * 8192, 4096, F_N | F_W,
+			 d + 2);
+		set_desc(s->desc, d + 2, status_iova(slot), 1, F_W, 0);
+		track(r, R_DATA, i * 8192, 4096, HOSTILE_SECTOR * 512ull, d,
+		      status_of(slot));
 		if (i == 1 && unmap_region(s, R_DATA) < 0)
 			die(3, "invalidate refused");
-		post(s, (uint16_t)(DESC_H + 4 * i));
+		post(s, (uint16_t)d);
 	}
-	/* read_chain tracked both as DESC_H: the second is another head. */
-	r->tr[r->ntr - 1].head = DESC_H + 4;
-	wait_head(s, DESC_H + 4, opt_timeout);
+	wait_head(s, DESC_H, opt_timeout);
 	r->head = DESC_H + 4;
-	r->st = status_of(1);
-	extra(r, ",\"first\":\"%s\"", s->done[DESC_H] ? "answered" : "none");
+	r->st = status_of(3);
+	extra(r, ",\"first\":\"%s\"",
+	      oname[classify(s, DESC_H, status_of(2))]);
 }
 
 static void c_data_trunc(struct sess *s, struct cres *r)

@@ -1059,10 +1059,14 @@ static void c_avail_jump(struct sess *s, struct cres *r)
 
 static void c_avail_back(struct sess *s, struct cres *r)
 {
-	publish_avail(s, (uint16_t)(s->avail_idx - 1));
+	/*
+	 * Two back: the probe then puts the index one behind where the
+	 * device is, whenever the device looks.
+	 */
+	s->avail_idx -= 2;
+	publish_avail(s, s->avail_idx);
 	kick(s);
 	settle(s, 300);
-	/* The probe goes where the device should have been. */
 	r->head = -1;
 	r->got = O_NONE;
 }

@@ -329,6 +329,9 @@ vhost_hostile() {
 	# It said what it refused and which queues it stopped.
 	grep -c 'refused:' "$WORK/vh7.log" | sed 's/^/  refusals logged: /'
 	grep -q 'queue 0 broken' "$WORK/vh7.log"
+	# Nothing of the hostile client stays mapped in the daemon.
+	wait_for 10 bash -c "[[ \$(grep -c memfd: /proc/$pid/maps) -eq 0 ]]"
+	echo "  daemon: $(grep -E 'VmHWM' "/proc/$pid/status" | tr -s ' \t' ' ')"
 	# The next honest client gets a working device and correct data.
 	vh_blkio "$node" --queues 1 --qd 8 --seed 71
 	cmp <(blkio-check --pattern 71 --size "$VH_SIZE") \

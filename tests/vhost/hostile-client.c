@@ -115,8 +115,18 @@
 #define UNTOUCHED 0xee /* a status byte nobody wrote */
 #define PATTERN_BYTES (2u << 20)
 #define HOSTILE_SECTOR 2048 /* 1 MiB: inside the pattern */
-#define RACE_OFF (2u << 20)  /* the race's part of the disk */
+/*
+ * The race reads from 2 MiB on and writes far beyond: a chain the racer
+ * stretches reads at most a request (under 16 MiB) past its start, so
+ * only what was filled with the sentinel first, never what a race write
+ * put on the disk, which may be any bytes of the client's own memory
+ * (its headers, its tables).
+ */
+#define RACE_OFF (2u << 20)
+#define RACE_READ_BYTES (17u << 20)
+#define RACE_WRITE_OFF (64u << 20)
 #define RACE_SLOT_BYTES (128u << 10)
+#define TRUNC_OFF (40u << 20) /* where the truncated memory is written */
 #define QUEUE_MAX 256 /* the queue size used, if the device allows */
 
 #define DESC_H 16 /* first descriptor of a hostile chain */
@@ -1568,22 +1578,20 @@ static void race(struct sess *s, struct cres *r, bool avail_too)
 	uint64_t end, rs = 7, sector, buf;
 	unsigned int head[RACE_QD];
 	bool busy[RACE_QD] = { false };
+	uint64_t off;
 	int ret;
 
-	/* The race's part of the disk holds the sentinel, like its data. */
-	for (slot = 0; slot < RACE_QD; slot++) {
-		unsigned int h = request(s, 0, VIRTIO_BLK_T_OUT,
-					 (RACE_OFF + slot * RACE_SLOT_BYTES) /
-						 512,
+	/*
+	 * What the race reads holds the sentinel, like its data region:
+	 * then a header a stretched read lands on asks for nothing.
+	 */
+	for (off = RACE_OFF; off < RACE_OFF + RACE_READ_BYTES; off += 65536) {
+		unsigned int h = request(s, 0, VIRTIO_BLK_T_OUT, off / 512,
 					 IOVA_DATA, 65536);
 
-		if (!wait_head(s, h, SURE))
-			die(3, "race: first writes not answered");
-		h = request(s, 0, VIRTIO_BLK_T_OUT,
-			    (RACE_OFF + slot * RACE_SLOT_BYTES + 65536) / 512,
-			    IOVA_DATA, 65536);
-		if (!wait_head(s, h, SURE))
-			die(3, "race: first writes not answered");
+		if (!wait_head(s, h, SURE) ||
+		    *status_of(0) != VIRTIO_BLK_S_OK)
+			die(3, "race: first writes failed");
 	}
 	r->rot_ok = 1;
 	s->loose = avail_too;
@@ -1604,7 +1612,9 @@ static void race(struct sess *s, struct cres *r, bool avail_too)
 				n[classify(s, head[slot], status_of(slot))]++;
 				busy[slot] = false;
 			}
-			sector = (RACE_OFF + slot * RACE_SLOT_BYTES) / 512;
+			sector = ((type == VIRTIO_BLK_T_IN ? RACE_OFF :
+							     RACE_WRITE_OFF) +
+				  slot * RACE_SLOT_BYTES) / 512;
 			buf = IOVA_DATA + slot * RACE_SLOT_BYTES;
 			if ((v >> 9) & 1) {
 				/* Through the slot's indirect table. */
@@ -1641,13 +1651,15 @@ static void race(struct sess *s, struct cres *r, bool avail_too)
 	/* Without avail rewrites nothing may break the queue or go lost. */
 	if (!avail_too && lost)
 		r->got = O_NONE;
+	/*
+	 * A stretched read may put disk data over another slot's status
+	 * byte: bad status bytes are the client's own doing here.
+	 */
 	extra(r, ",\"posted\":%u,\"ok\":%u,\"ioerr\":%u,\"unsupp\":%u,"
-		 "\"refused\":%u,\"bare\":%u,\"unanswered\":%u,"
-		 "\"racer_writes\":%" PRIu64,
+		 "\"refused\":%u,\"bare\":%u,\"bad_status\":%u,"
+		 "\"unanswered\":%u,\"racer_writes\":%" PRIu64,
 	      posted, n[O_OK], n[O_IOERR], n[O_UNSUPP], n[O_REFUSED],
-	      n[O_BARE], lost, x.writes);
-	if (n[O_BADST])
-		r->got = O_BADST;
+	      n[O_BARE], n[O_BADST], lost, x.writes);
 }
 
 static void c_race_desc(struct sess *s, struct cres *r)
@@ -1822,13 +1834,13 @@ static void c_data_trunc(struct sess *s, struct cres *r)
 	/* Outside the pattern: a good write here writes zeros. */
 	if (ftruncate(rg[R_DATA].fd, 0) < 0)
 		die(3, "ftruncate: %s", strerror(errno));
-	h = request(s, 1, VIRTIO_BLK_T_OUT, (3u << 20) / 512, IOVA_DATA,
+	h = request(s, 1, VIRTIO_BLK_T_OUT, TRUNC_OFF / 512, IOVA_DATA,
 		    65536);
 	r->head = (int)h;
 	r->st = status_of(1);
 	wok = wait_head(s, h, opt_timeout) && *status_of(1) == VIRTIO_BLK_S_OK;
 	memset(buf, 0xa5, 65536);
-	h = request(s, 2, VIRTIO_BLK_T_IN, (3u << 20) / 512,
+	h = request(s, 2, VIRTIO_BLK_T_IN, TRUNC_OFF / 512,
 		    iova(R_PROBE, PROBE_READ), 65536);
 	rok = wait_head(s, h, opt_timeout) && *status_of(2) == VIRTIO_BLK_S_OK;
 	for (i = 0; rok && wok && i < 65536; i++)

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Build blkio-check, the libblkio client of the vhost scenarios, into DIR:
+# Build the clients of the vhost scenarios into DIR:
 #
 #   tests/vhost/build.sh DIR
 #
-# Against the host's libblkio if pkg-config knows one (trixie and later),
-# else against the guest's: the header and library that
-# tests/vm/build-image.sh --blkio-sysroot takes out of the guest tree (the
-# bookworm host has no libblkio).  The binary runs in the guest, where
-# libblkio1 is installed; --allow-shlib-undefined lets the link accept a
-# library built against a newer glibc than the host's.
+# hostile-client speaks vhost-vdpa itself and needs only the kernel's
+# headers.  blkio-check is built against the host's libblkio if
+# pkg-config knows one (trixie and later), else against the guest's: the
+# header and library that tests/vm/build-image.sh --blkio-sysroot takes
+# out of the guest tree (the bookworm host has no libblkio).  The binary
+# runs in the guest, where libblkio1 is installed; --allow-shlib-undefined
+# lets the link accept a library built against a newer glibc than the
+# host's.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,6 +20,8 @@ CC=${CC:-cc}
 CFLAGS=(-O2 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow)
 
 mkdir -p "$OUT"
+"$CC" "${CFLAGS[@]}" "$HERE/hostile-client.c" -o "$OUT/hostile-client" \
+	-lpthread
 if pkg-config --exists blkio 2>/dev/null; then
 	# shellcheck disable=SC2046 # flags are words
 	"$CC" "${CFLAGS[@]}" $(pkg-config --cflags blkio) \

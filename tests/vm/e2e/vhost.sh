@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # End-to-end scenarios for vdk devices on the vhost-vdpa bus, in the test
 # guest, with userspace clients in place of a VM: blkio-check (our libblkio
-# client, tests/vhost) and QEMU's blkio driver (qemu-img, qemu-io).  Their
-# memory reaches the daemon through the IOTLB, not VDUSE's bounce buffer.
+# client, tests/vhost), hostile-client (raw vhost-vdpa, malformed rings,
+# tests/vhost) and QEMU's blkio driver (qemu-img, qemu-io).  Their memory
+# reaches the daemon through the IOTLB, not VDUSE's bounce buffer.
 # Sourced by guest-main.sh, whose helpers it uses (run_scenario, add, del,
 # wait_for, sha, expect_fail, $WORK); vhost_scenarios runs them all.
 
@@ -264,6 +265,97 @@ vhost_shrink() {
 	del vh6
 }
 
+# ---- 6. a hostile client: malformed rings of every kind ----
+
+# The modes of tests/vhost/hostile-client, one run each.
+VH_HOSTILE_MODES="loop range addr direction huge race unmap shrink"
+
+# vh_beside DISK: fio rounds with verification on DISK until
+# $WORK/vh8.stop exists (or 20 minutes pass); the first failing round
+# leaves its number in $WORK/vh8.failed.
+vh_beside() {
+	local disk=$1 i=0 end=$((SECONDS + 1200))
+	while [[ ! -e $WORK/vh8.stop ]] && ((SECONDS < end)); do
+		i=$((i + 1))
+		if ! fio --name=beside --filename="$disk" --direct=1 \
+			--ioengine=libaio --rw=randwrite --bs=4k --iodepth=8 \
+			--offset=$(((i % 4) * 8))M --size=8M --randseed="$i" \
+			--verify=crc32c --verify_fatal=1 --do_verify=1 \
+			--output="$WORK/vh8.fio" >/dev/null 2>&1 ||
+		   ! grep -qE 'err= *0' "$WORK/vh8.fio"; then
+			cp "$WORK/vh8.fio" "$VDK_RESULTS/vh8-failed.fio" || true
+			echo "$i" >"$WORK/vh8.failed"
+			return 1
+		fi
+		echo "$i" >"$WORK/vh8.rounds"
+	done
+}
+
+# vh_hostile_run NODE MODE: one hostile-client run; its JSON line goes to
+# the results.  Every case must end in an outcome its kind allows: a
+# refused chain (used length 0, nothing written), an error status, or a
+# queue that stopped answering; nothing written where the client did not
+# let the device write, and the pattern on the disk intact.
+vh_hostile_run() {
+	local node=$1 mode=$2 out rc=0
+	out=$(timeout 300 hostile-client --path "$node" --mode "$mode" \
+		--timeout 3000 2>"$WORK/vh7.$mode.err") || rc=$?
+	echo "  $out"
+	echo "$out" >>"$VDK_RESULTS/hostile.jsonl"
+	if ((rc != 0)) || [[ $out != *'"disk_intact":true,"pass":true}' ]]; then
+		echo "  hostile-client --mode $mode: exit $rc" >&2
+		sed 's/^/  /' "$WORK/vh7.$mode.err" >&2
+		return 1
+	fi
+}
+
+vhost_hostile() {
+	local img=$WORK/vh7.img other=$WORK/vh8.img node disk pid beside mode
+	# Sparse: a 2 GiB request fits in the disk, so only its size is wrong.
+	truncate -s 4G "$img"
+	node=$(vh_add vh7 -q 1 file path="$img")
+	vh_pid vh7
+	pid=$VH_PID
+	# A device beside it, on the virtio bus, busy with verified writes
+	# all along.
+	truncate -s 64M "$other"
+	disk=$(add vh8 file path="$other")
+	[[ -b $disk ]]
+	rm -f "$WORK/vh8.stop" "$WORK/vh8.failed" "$WORK/vh8.rounds"
+	trap 'touch "$WORK/vh8.stop"' EXIT
+	vh_beside "$disk" &
+	beside=$!
+	for mode in $VH_HOSTILE_MODES; do
+		vh_hostile_run "$node" "$mode"
+		# The daemon lives, and still serves the device.
+		kill -0 "$pid"
+		[[ $(vdk list -j vh7) == *"\"pid\":$pid,"* ]]
+	done
+	vh_list vh7 vhost "$node"
+	# It said what it refused and which queues it stopped.
+	grep -c 'refused:' "$WORK/vh7.log" | sed 's/^/  refusals logged: /'
+	grep -q 'queue 0 broken' "$WORK/vh7.log"
+	# Nothing of the hostile client stays mapped in the daemon.
+	wait_for 10 bash -c "[[ \$(grep -c memfd: /proc/$pid/maps) -eq 0 ]]"
+	echo "  daemon: $(grep -E 'VmHWM' "/proc/$pid/status" | tr -s ' \t' ' ')"
+	# The next honest client gets a working device and correct data.
+	vh_blkio "$node" --queues 1 --qd 8 --seed 71
+	cmp <(blkio-check --pattern 71 --size "$VH_SIZE") \
+		<(head -c "$VH_SIZE" "$img")
+	[[ $(cat "$WORK/vh7.pid") == "$pid" ]]
+	# The device beside saw no error.
+	touch "$WORK/vh8.stop"
+	wait "$beside"
+	[[ ! -e $WORK/vh8.failed && -s $WORK/vh8.rounds ]]
+	echo "  beside: $(cat "$WORK/vh8.rounds") fio rounds verified on $disk"
+	if dmesg | grep -E "I/O error.*$(basename "$disk")" >&2; then
+		return 1
+	fi
+	vh_log_clean vh8
+	del vh7
+	del vh8
+}
+
 vhost_scenarios() {
 	run_scenario "vhost 0. load vhost_vdpa" modprobe vhost_vdpa
 	run_scenario "vhost 1. blkio-check on 4 queues, 5 clients in a row, nothing left mapped" vhost_blkio
@@ -271,6 +363,7 @@ vhost_scenarios() {
 	run_scenario "vhost 3. vdk bus: vhost -> virtio -> vhost, data kept both ways" vhost_move
 	run_scenario "vhost 4. bench mode; a client killed during I/O, the next one clean" vhost_bench_kill
 	run_scenario "vhost 5. a client truncates its memory file: the daemon lives on" vhost_shrink
+	run_scenario "vhost 6. a hostile client: malformed rings of every kind; the daemon and a device beside it unharmed" vhost_hostile
 	# The other groups expect new devices on virtio_vdpa alone.
 	modprobe -r vhost_vdpa || true
 }

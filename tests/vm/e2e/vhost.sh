@@ -327,8 +327,10 @@ vhost_hostile() {
 	beside=$!
 	for mode in $VH_HOSTILE_MODES; do
 		vh_hostile_run "$node" "$mode"
-		# The daemon lives, and still serves the device.
+		# The daemon lives, and still serves the device: the
+		# confined process that reads the client's memory too.
 		kill -0 "$pid"
+		kill -0 "$VH_SERVER"
 		[[ $(vdk list -j vh7) == *"\"pid\":$pid,"* ]]
 	done
 	vh_list vh7 vhost "$node"
@@ -336,8 +338,8 @@ vhost_hostile() {
 	grep -c 'refused:' "$WORK/vh7.log" | sed 's/^/  refusals logged: /'
 	grep -q 'queue 0 broken' "$WORK/vh7.log"
 	# Nothing of the hostile client stays mapped in the daemon.
-	wait_for 10 bash -c "[[ \$(grep -c memfd: /proc/$pid/maps) -eq 0 ]]"
-	echo "  daemon: $(grep -E 'VmHWM' "/proc/$pid/status" | tr -s ' \t' ' ')"
+	wait_for 10 bash -c "[[ \$(grep -c memfd: /proc/$VH_SERVER/maps) -eq 0 ]]"
+	echo "  serving process: $(grep -E 'VmHWM' "/proc/$VH_SERVER/status" | tr -s ' \t' ' ')"
 	# The next honest client gets a working device and correct data.
 	vh_blkio "$node" --queues 1 --qd 8 --seed 71
 	cmp <(blkio-check --pattern 71 --size "$VH_SIZE") \

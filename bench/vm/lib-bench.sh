@@ -62,7 +62,11 @@ vdk_setup() {
 	# shellcheck disable=SC2086 # options are words
 	DEV[$name]=$("${VDK_BIN:-vdk}" add -d -q "$q" -p "$W/$name.pid" --log "$R/$name.log" \
 		${VDK_ADD_OPTS:-} "$name" "$@") || return
-	PID[$name]=$(pid_of "$W/$name.pid")
+	# The process that serves: confined, the supervisor's child (its
+	# own CPU is a poll a second); else the daemon itself.
+	PID[$name]=$("${VDK_BIN:-vdk}" list -j "$name" |
+		sed -n 's/.*"server_pid": *\([0-9]*\).*/\1/p')
+	[[ -n ${PID[$name]} ]] || PID[$name]=$(pid_of "$W/$name.pid")
 }
 
 vdk_teardown() {

@@ -154,3 +154,15 @@ void vdk_err(const char *verb, const char *fmt, ...)
 	vdk_verr(verb, fmt, ap);
 	va_end(ap);
 }
+
+void vdk_sigbus_report(const char *name, uint64_t *seen)
+{
+	uint64_t n = vdk_sigbus_pages();
+
+	if (n == *seen)
+		return;
+	vdk_log(VDK_LOG_ERR,
+		"%s: the driver truncated memory it had given the device: %llu page(s) of it now read as zeros (SIGBUS caught)",
+		name, (unsigned long long)(n - *seen));
+	*seen = n;
+}

@@ -8,6 +8,7 @@
 #define VDK_DAEMON_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdbool.h>
 
 /*
@@ -27,6 +28,12 @@ int vdk_log_level(void);
 /* One message; a trailing newline is not needed.  Thread-safe. */
 void vdk_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Pages of driver memory the SIGBUS guard replaced in this process since
+ * *@seen: logged once each, for the device @name; *@seen catches up.
+ */
+void vdk_sigbus_report(const char *name, uint64_t *seen);
 
 /* For struct vdk_dev_cfg / vdk_blk_cfg; @opaque is the device name. */
 void vdk_log_cb(void *opaque, int level, const char *msg);

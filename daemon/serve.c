@@ -359,19 +359,6 @@ static void bus_refresh(struct serve_ctx *c)
 	memcpy(c->node, node, sizeof(node));
 }
 
-/* Pages of driver memory the SIGBUS guard replaced: say so, once each. */
-static void sigbus_report(struct serve_ctx *c, uint64_t *seen)
-{
-	uint64_t n = vdk_sigbus_pages();
-
-	if (n == *seen)
-		return;
-	vdk_log(VDK_LOG_ERR,
-		"%s: the driver truncated memory it had given the device: %llu page(s) of it now read as zeros (SIGBUS caught)",
-		c->name, (unsigned long long)(n - *seen));
-	*seen = n;
-}
-
 /* SIGHUP: what the device serves may have grown; the bus may be new. */
 static void hangup(struct serve_ctx *c)
 {
@@ -416,7 +403,7 @@ static void serve(struct serve_ctx *c)
 
 	for (;;) {
 		ret = poll(pfd, c->split ? 2 : 1, SERVE_TICK_MS);
-		sigbus_report(c, &sigbus_seen);
+		vdk_sigbus_report(c->name, &sigbus_seen);
 		if (ret > 0 && c->split && pfd[1].revents && !server_said(c))
 			pfd[1].fd = -1;
 		while (c->hup_pending) {

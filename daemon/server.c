@@ -166,18 +166,6 @@ static bool answer(const struct split_server *s)
 	return vdk_split_send(s->sock, &r) == 0;
 }
 
-static void sigbus_report(const struct split_server *s, uint64_t *seen)
-{
-	uint64_t n = vdk_sigbus_pages();
-
-	if (n == *seen)
-		return;
-	vdk_log(VDK_LOG_ERR,
-		"%s: the driver truncated memory it had given the device: %llu page(s) of it now read as zeros (SIGBUS caught)",
-		s->name, (unsigned long long)(n - *seen));
-	*seen = n;
-}
-
 /*
  * The backend asks for the size to be read again: the supervisor does
  * that for `vdk resize` (it asks us back, and writes the state file).
@@ -249,7 +237,7 @@ void vdk_split_server(const struct split_server *s)
 		};
 
 		ret = poll(p, 2, SERVER_TICK_MS);
-		sigbus_report(s, &sigbus_seen);
+		vdk_sigbus_report(s->name, &sigbus_seen);
 		if (ret < 0 && errno != EINTR)
 			break;
 		if (ret > 0 && p[1].revents)

@@ -21,9 +21,10 @@ void vdk_add_usage(FILE *f)
 			m == vdk_models ? "]" : "", (*m)->words_usage);
 	fputs("\n"
 "Create the device NAME of TYPE (default: blk), attach it to the vDPA\n"
-"bus and print its node once it is live: /dev/vdX on the virtio bus,\n"
-"/dev/vhost-vdpa-N on the vhost bus.  Serves it until SIGINT or SIGTERM\n"
-"(or `vdk del NAME`); SIGHUP re-reads the backend's size.\n"
+"bus and print its node once it is live: on the virtio bus a disk\n"
+"(/dev/vdX) or a network interface (its name, e.g. eth1), on the vhost\n"
+"bus /dev/vhost-vdpa-N.  Serves it until SIGINT or SIGTERM (or `vdk del\n"
+"NAME`); SIGHUP re-reads a disk's size.\n"
 "\n"
 "Options:\n"
 "      --type TYPE        the device model:", f);
@@ -31,7 +32,7 @@ void vdk_add_usage(FILE *f)
 		fprintf(f, "%s %s%s", m == vdk_models ? "" : ",", (*m)->name,
 			m == vdk_models ? " (default)" : "");
 	fputs("\n"
-"      --bus virtio|vhost virtio_vdpa, a disk on this host (default), or\n"
+"      --bus virtio|vhost virtio_vdpa, a device of this host (default), or\n"
 "                         vhost_vdpa, for a VM or a userspace driver\n"
 "  -d, --daemon           go to the background once the device is live\n"
 "  -p, --pidfile FILE     write the daemon's pid there once it is live\n"

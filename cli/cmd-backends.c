@@ -8,12 +8,14 @@
 #include "backend.h"
 #include "args.h"
 #include "cli.h"
+#include "netdev.h"
 #include "print.h"
 
 const char vdk_backends_usage[] =
 "Usage: vdk backends [-j]\n"
 "\n"
-"List the storage backends of `vdk add` with their KEY=VALUE parameters.\n"
+"List the backends of `vdk add` with their KEY=VALUE parameters: the\n"
+"storage backends of blk devices, then the network backends of net devices.\n"
 "\n"
 "Options:\n"
 "  -j, --json   a JSON array\n"
@@ -54,6 +56,22 @@ static void print_params(struct vdk_pr *p, const char *help)
 	vdk_pr_arr_end(p);
 }
 
+static void print_backend(struct vdk_pr *p, const char *type,
+			  const char *name, const char *summary,
+			  const char *params_help)
+{
+	vdk_pr_rec_begin(p);
+	vdk_pr_str(p, VDK_PR_ANY, "name", 8, name);
+	vdk_pr_str(p, VDK_PR_JSON, "type", 0, type);
+	vdk_pr_str(p, VDK_PR_ANY, "summary", 0, summary);
+	/* JSON: inside the record; text: under its line. */
+	if (p->json)
+		print_params(p, params_help);
+	vdk_pr_rec_end(p, false);
+	if (!p->json)
+		print_params(p, params_help);
+}
+
 int vdk_cmd_backends(int argc, char **argv)
 {
 	struct vdk_backends_args a;
@@ -70,19 +88,14 @@ int vdk_cmd_backends(int argc, char **argv)
 	}
 	vdk_pr_init(&p, stdout, a.json);
 	vdk_pr_list_begin(&p);
-	for (unsigned int i = 0; vdk_backends[i]; i++) {
-		const struct vdk_backend_ops *b = vdk_backends[i];
-
-		vdk_pr_rec_begin(&p);
-		vdk_pr_str(&p, VDK_PR_ANY, "name", 8, b->name);
-		vdk_pr_str(&p, VDK_PR_ANY, "summary", 0, b->summary);
-		/* JSON: inside the record; text: under its line. */
-		if (a.json)
-			print_params(&p, b->params_help);
-		vdk_pr_rec_end(&p, false);
-		if (!a.json)
-			print_params(&p, b->params_help);
-	}
+	for (unsigned int i = 0; vdk_backends[i]; i++)
+		print_backend(&p, "blk", vdk_backends[i]->name,
+			      vdk_backends[i]->summary,
+			      vdk_backends[i]->params_help);
+	for (unsigned int i = 0; vdk_netdevs[i]; i++)
+		print_backend(&p, "net", vdk_netdevs[i]->name,
+			      vdk_netdevs[i]->summary,
+			      vdk_netdevs[i]->params_help);
 	vdk_pr_list_end(&p);
 	return VDK_EXIT_OK;
 }

@@ -71,6 +71,10 @@ static int node_busy(const char *node, bool disk, pid_t *holder, int *claim)
 	int fd;
 
 	*claim = -1;
+	*holder = 0;
+	/* A network interface: moving it only takes it away. */
+	if (node[0] != '/')
+		return 0;
 	*holder = vdk_find_holder(node);
 	if (*holder > 0)
 		return 1;

@@ -69,6 +69,8 @@ static void row_fill(struct list_row *r, const char *name)
 				snprintf(r->node, sizeof(r->node), "%s", path);
 			r->has_size = vdk_sys_vdpa_disk_size(name, disk,
 							     &r->size) == 0;
+		} else if (vdk_sys_vdpa_netif(name, disk, sizeof(disk)) == 0) {
+			snprintf(r->node, sizeof(r->node), "%s", disk);
 		}
 	} else if (r->driver[0]) {
 		r->bus = r->driver;

@@ -6,8 +6,10 @@
  */
 #include "blk-model.h"
 #include "cli.h"
+#include "net-model.h"
 
 const struct vdk_model_ops *const vdk_models[] = {
 	&vdk_model_blk,
+	&vdk_model_net,
 	NULL,
 };

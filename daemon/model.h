@@ -170,8 +170,10 @@ struct vdk_model_ops {
 	void (*stop)(struct vdk_model_dev *d);
 	/*
 	 * Required.  After stop(): close the device and destroy the kernel
-	 * device, waiting a little while the kernel lets go.  Failures are
-	 * logged.
+	 * device, waiting a little while the kernel lets go, and undo what
+	 * open() made on the host for the device alone (a tap).  Failures
+	 * are logged.  Also called on a copy that never ran create(): the
+	 * supervisor of a confined daemon, once its server is gone.
 	 */
 	void (*destroy)(struct vdk_model_dev *d);
 	/*

@@ -739,11 +739,12 @@ err_close_nl:
 	c->nl = NULL;
 err_stop:
 	if (c->split) {
+		/*
+		 * Our copy of the device never served: destroy() has only
+		 * the kernel device and what the model made on the host.
+		 */
 		server_stop(c);
-		ret = c->model->destroy_orphan(c->name);
-		if (ret && ret != -ENOENT)
-			vdk_log(VDK_LOG_ERR, "%s: cannot destroy the VDUSE "
-				"device: %s", c->name, strerror(-ret));
+		c->model->destroy(c->dev);
 	} else {
 		c->model->stop(c->dev);
 		c->model->destroy(c->dev);

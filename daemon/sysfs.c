@@ -340,6 +340,23 @@ int vdk_sys_vdpa_disk(const char *name, char *buf, size_t len)
 	return ret == -ENOTDIR ? -ENOENT : ret;
 }
 
+int vdk_sys_vdpa_netif(const char *name, char *buf, size_t len)
+{
+	char dir[PATH_LEN];
+	size_t dl;
+	int ret;
+
+	ret = vdpa_virtio_dir(name, dir, sizeof(dir));
+	if (ret)
+		return ret;
+	dl = strlen(dir);
+	if (dl + sizeof("/net") > sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir + dl, "/net", sizeof("/net"));
+	ret = find_entry(dir, "", buf, len);
+	return ret == -ENOTDIR ? -ENOENT : ret;
+}
+
 int vdk_sys_vdpa_disk_size(const char *name, const char *disk,
 			   uint64_t *bytes)
 {
@@ -387,6 +404,13 @@ int vdk_sys_live(const char *name, bool vhost, char *node, size_t len)
 		ret = vdk_sys_vdpa_vhost(name, ent, sizeof(ent));
 	else
 		ret = vdk_sys_vdpa_disk(name, ent, sizeof(ent));
+	if (ret == -ENOENT && !vhost) {
+		/* A network interface has a name, not a node in /dev. */
+		ret = vdk_sys_vdpa_netif(name, ent, sizeof(ent));
+		if (ret == 0 && (size_t)snprintf(node, len, "%s", ent) >= len)
+			return -ENAMETOOLONG;
+		return ret == 0 ? 1 : ret == -ENOENT ? 0 : ret;
+	}
 	if (ret == -ENOENT)
 		return 0;
 	if (ret)

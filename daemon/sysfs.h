@@ -84,6 +84,12 @@ int vdk_sys_vdpa_driver(const char *name, char *buf, size_t len);
  */
 int vdk_sys_vdpa_disk(const char *name, char *buf, size_t len);
 
+/*
+ * Network interface of vDPA device @name ("eth1") from
+ * /sys/bus/vdpa/devices/NAME/virtio<N>/net/<ifname>.  -ENOENT if none.
+ */
+int vdk_sys_vdpa_netif(const char *name, char *buf, size_t len);
+
 /* Size in bytes of that disk (its size file, in 512-byte sectors). */
 int vdk_sys_vdpa_disk_size(const char *name, const char *disk,
 			   uint64_t *bytes);
@@ -93,7 +99,8 @@ int vdk_sys_vdpa_vhost(const char *name, char *buf, size_t len);
 
 /*
  * Whether @name is live on its bus: for the virtio bus, the disk exists in
- * sysfs and in /dev with a non-zero size; for vhost, the vhost-vdpa device
+ * sysfs and in /dev with a non-zero size, or the network interface exists
+ * (its name is the node: "eth1"); for vhost, the vhost-vdpa device
  * exists in sysfs and in /dev.  1 with the node ("/dev/vda") in @node, 0
  * when not yet, -errno on error.
  */

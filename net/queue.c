@@ -11,10 +11,11 @@
  * reads one frame at a time from the backend straight into them, with an
  * overflow buffer behind: a frame that lands in the overflow did not fit
  * and is dropped, the chains kept for the next.  With mergeable buffers
- * a frame spans as many chains as it needs (num_buffers says how many);
- * without, one chain.  The device does not read while the driver can
- * still post room for a frame of the largest size it may receive: a
- * busy driver refilling late costs a wait, not a dropped frame.
+ * a frame spans as many chains as it needs (num_buffers says how many),
+ * and the device does not read while the driver can still post room for
+ * a frame of the largest size it may receive: a busy driver refilling
+ * late costs a wait, not a dropped frame.  Without, a frame has one
+ * chain, and a chain too small for it loses it.
  *
  * Everything in the chains is the driver's: lengths are checked against
  * the frame limits and the vectors are the library's, checked against
@@ -172,9 +173,15 @@ int net_tx_round(struct net_queue *q)
 
 /* ---- receive ---- */
 
-/* Room a frame may need: the header and the largest frame expected. */
+/*
+ * Room a frame may need: the header and the largest frame expected.
+ * Without mergeable buffers a frame has one chain, whatever its size:
+ * one is enough to read.
+ */
 static size_t rx_need(const struct net_shared *sh)
 {
+	if (!sh->mrg_rxbuf)
+		return 1;
 	if (sh->guest_gso)
 		return VDK_NET_HDR_LEN + NET_FRAME_MAX;
 	return VDK_NET_HDR_LEN + (sh->mtu ? sh->mtu : 1500) + NET_ETH_HLEN + 4;
@@ -291,12 +298,13 @@ static int rx_one(struct net_queue *q, size_t need, bool *starved)
 	 * largest frame; once the whole ring is held (or the vectors run
 	 * out), take what there is and drop frames that do not fit.
 	 */
-	if (q->held_n == 0 ||
-	    (q->held_bytes < need && q->held_n < q->held_cap)) {
+	if (q->held_n == 0 || (sh->mrg_rxbuf && q->held_bytes < need &&
+			       q->held_n < q->held_cap)) {
 		*starved = true;
 		return 0;
 	}
-	while (chains < q->held_n && room < need) {
+	/* Every chain held: a frame larger than expected may fit too. */
+	while (chains < q->held_n) {
 		struct vdk_req *req = held_at(q, chains);
 
 		if (cnt + req->n_in > NET_RX_IOV_MAX)

@@ -10,11 +10,14 @@ SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
 
 SUITE=trixie
 # Guest packages. The first line is what the tests use; the second the
+# network tests' (iperf3, sockperf, ping) and DPDK (testpmd, the peer of
+# the net benchmark and a userspace vhost-vdpa driver); the third the
 # userspace vhost-vdpa clients (QEMU's blkio driver, libblkio, whose header
 # and library also make the host's sysroot for tests/vhost: --blkio-sysroot);
-# the third the runtime libraries of vdk's own binaries (built on the host,
+# the fourth the runtime libraries of vdk's own binaries (built on the host,
 # run in the guest).
 BASE_PKGS="kmod iproute2 qemu-utils fio e2fsprogs xfsprogs util-linux nbd-client nbdkit procps zstd cpio coreutils findutils diffutils
+iperf3 sockperf iputils-ping ethtool dpdk-dev
 qemu-block-extra libblkio1 libblkio-dev
 liburing2 libmnl0 libnbd0"
 KERNELS="trixie sid"

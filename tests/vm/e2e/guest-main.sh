@@ -271,6 +271,8 @@ sigterm_during_io() {
 . "$HERE/rbd.sh"
 # shellcheck source=confine.sh
 . "$HERE/confine.sh"
+# shellcheck source=net.sh
+. "$HERE/net.sh"
 
 log "kernel $(uname -r), vdk $(vdk --version)"
 dmesg_mark
@@ -297,6 +299,7 @@ want crash && crash_scenarios
 want nbd && nbd_scenarios
 want vhost && vhost_scenarios
 want confine && confine_scenarios
+want net && net_scenarios
 # Only when named (vdk.only=rbd): they need the Ceph image (see run.sh).
 if [[ -n $ONLY ]] && want rbd; then rbd_scenarios; fi
 check_dmesg

@@ -1,0 +1,191 @@
+# virtio-net scenarios, sourced by guest-main.sh: the Linux virtio-net
+# driver (through virtio_vdpa) is the client, a tap the host side.
+#
+# The layout: the vdk interface in namespace vdkns (10.99.0.2); its tap in
+# the root namespace, a port of bridge vdkbr with one end of a veth pair;
+# the other end in namespace peerns (10.99.0.1).  Traffic between the two
+# namespaces crosses the device, the tap and the bridge.
+# shellcheck shell=bash
+
+NET_A=10.99.0.2
+NET_B=10.99.0.1
+
+load_net_modules() {
+	modprobe virtio_net && modprobe tun && modprobe bridge && modprobe veth
+}
+
+# net_up NAME IFACE MTU: move IFACE into vdkns and wire the peer side.
+net_up() {
+	local name=$1 ifc=$2 mtu=$3
+	ip netns add vdkns
+	ip netns add peerns
+	ip link set "$ifc" netns vdkns
+	ip -n vdkns link set "$ifc" name vdk0
+	ip -n vdkns addr add "$NET_A/24" dev vdk0
+	ip -n vdkns link set vdk0 mtu "$mtu" up
+	ip -n vdkns link set lo up
+	ip link add vdkbr mtu "$mtu" type bridge
+	ip link add vdkv0 mtu "$mtu" type veth peer name vdkv1 netns peerns
+	ip link set vdkv0 master vdkbr up
+	ip link set "$name" master vdkbr up
+	ip link set vdkbr up
+	ip -n peerns addr add "$NET_B/24" dev vdkv1
+	ip -n peerns link set vdkv1 up
+	ip -n peerns link set lo up
+	wait_for 20 ip netns exec vdkns ping -c1 -W1 "$NET_B" >/dev/null
+}
+
+net_down() {
+	ip netns pids vdkns 2>/dev/null | xargs -r kill 2>/dev/null || true
+	ip netns pids peerns 2>/dev/null | xargs -r kill 2>/dev/null || true
+	ip link del vdkbr 2>/dev/null || true
+	ip link del vdkv0 2>/dev/null || true
+	ip netns del vdkns 2>/dev/null || true
+	ip netns del peerns 2>/dev/null || true
+}
+
+# Checksum errors TCP and UDP saw in namespace NS.
+csum_errors() {
+	ip netns exec "$1" awk '/^(Tcp|Udp): [A-Z]/ { split($0, h) }
+		/^(Tcp|Udp): [0-9]/ { for (i = 2; i <= NF; i++) if (h[i] == "InCsumErrors") n += $i }
+		END { print n + 0 }' /proc/net/snmp
+}
+
+# iperf_file NS_SRV NS_CLI ADDR SECS FILE: send FILE from NS_CLI to the
+# server in NS_SRV (-F on both ends) for SECS; the received copy must be
+# FILE's bytes, repeated.
+iperf_file() {
+	local srv=$1 cli=$2 addr=$3 secs=$4 file=$5 got=$WORK/iperf.got
+	rm -f "$got"
+	ip netns exec "$srv" iperf3 -s -1 -D -F "$got" -I "$WORK/iperf.pid"
+	wait_for 10 test -s "$WORK/iperf.pid"
+	sleep 0.5
+	ip netns exec "$cli" iperf3 -c "$addr" -t "$secs" -F "$file" -J > "$WORK/iperf.json"
+	wait_for 20 bash -c "! kill -0 $(cat "$WORK/iperf.pid") 2>/dev/null"
+	rm -f "$WORK/iperf.pid"
+	iperf_print "$WORK/iperf.json"
+	cmp_repeated "$file" "$got"
+}
+
+# The throughput of an iperf3 -J report.
+iperf_print() {
+	sed -n 's/.*"bits_per_second":[[:space:]]*\([0-9.e+]*\).*/\1/p' "$1" |
+		tail -1 | awk '{ printf "  %.0f Mbit/s\n", $1 / 1e6 }'
+}
+
+# cmp_repeated SRC GOT: GOT is SRC, whole, some times over (and a prefix).
+cmp_repeated() {
+	local src=$1 got=$2 n size off=0
+	size=$(stat -c %s "$src")
+	n=$(stat -c %s "$got")
+	echo "  received $n bytes"
+	((n >= size)) || { echo "  less than one copy" >&2; return 1; }
+	while ((off + size <= n)); do
+		cmp -s "$src" <(tail -c +$((off + 1)) "$got" | head -c "$size") ||
+			{ echo "  copy at $off differs" >&2; return 1; }
+		off=$((off + size))
+		((off < 64 * 1048576)) || break
+	done
+}
+
+# 13a: the interface as asked, ping, link changes both ways.
+net_basic() {
+	local ifc out
+	load_net_modules
+	ifc=$(add vn0 --type net --mac 52:54:00:ab:cd:01 --mtu 1500 tap ifname=vn0)
+	echo "  interface $ifc"
+	[[ $(cat "/sys/class/net/$ifc/address") == 52:54:00:ab:cd:01 ]]
+	[[ $(cat "/sys/class/net/$ifc/mtu") == 1500 ]]
+	vdk list vn0 | sed 's/^/  /'
+	vdk list -j vn0 | grep -q '"type": *"net"'
+	net_up vn0 "$ifc" 1500
+	ip netns exec vdkns ping -c 5 -i 0.2 "$NET_B" | tail -2 | sed 's/^/  /'
+	ip netns exec peerns ping -c 5 -i 0.2 "$NET_A" >/dev/null
+	# The tap goes down: the driver sees no carrier; up: carrier back.
+	ip link set vn0 down
+	wait_for 10 bash -c "ip -n vdkns link show vdk0 | grep -q NO-CARRIER"
+	out=$(ip -n vdkns link show vdk0 | head -1)
+	echo "  tap down: $out"
+	! ip netns exec vdkns ping -c 1 -W 1 "$NET_B" >/dev/null 2>&1
+	ip link set vn0 up
+	wait_for 10 bash -c "! ip -n vdkns link show vdk0 | grep -q NO-CARRIER"
+	wait_for 20 ip netns exec vdkns ping -c1 -W1 "$NET_B" >/dev/null
+	grep -E "link (down|up)" "$WORK/vn0.log" | sed 's/^/  /'
+	# The driver's side down and up.
+	ip -n vdkns link set vdk0 down
+	! ip netns exec peerns ping -c 1 -W 1 "$NET_A" >/dev/null 2>&1
+	ip -n vdkns link set vdk0 up
+	wait_for 20 ip netns exec peerns ping -c1 -W1 "$NET_A" >/dev/null
+	net_down
+	del vn0
+	! ip link show vn0 >/dev/null 2>&1 || { echo "  the tap is left" >&2; return 1; }
+	no_leftovers
+}
+
+# 13b: TCP both ways, checksums offloaded and verified, data compared.
+net_iperf() {
+	local ifc mtu=$1 src=$WORK/net.src e0 e1
+	load_net_modules
+	head -c 8M /dev/urandom > "$src"
+	ifc=$(add vn1 --type net --mtu "$mtu" tap)
+	net_up vn1 "$ifc" "$mtu"
+	ip netns exec vdkns ethtool -k vdk0 | grep -E '^(tx-checksumming|rx-checksumming|tcp-segmentation-offload|generic-receive-offload):' | sed 's/^/  /'
+	if ((mtu > 1500)); then
+		ip netns exec vdkns ping -c 3 -i 0.2 -M do -s $((mtu - 28)) "$NET_B" >/dev/null
+		echo "  ping of $((mtu - 28)) bytes, not fragmented: ok"
+	fi
+	e0=$(( $(csum_errors vdkns) + $(csum_errors peerns) ))
+	echo "  from the device:"
+	iperf_file peerns vdkns "$NET_B" 5 "$src"
+	echo "  to the device:"
+	iperf_file vdkns peerns "$NET_A" 5 "$src"
+	e1=$(( $(csum_errors vdkns) + $(csum_errors peerns) ))
+	echo "  checksum errors: $((e1 - e0))"
+	((e1 == e0))
+	vdk list -j vn1 | grep -q "\"mtu\": *\"$mtu\""
+	net_down
+	del vn1
+	no_leftovers
+}
+
+# 13d: SIGKILL of the daemon in the middle of a transfer; recover; the TCP
+# stream goes on and every byte arrives.
+net_kill_recover() {
+	local ifc src=$WORK/net.src got=$WORK/iperf.got pid spid cpid
+	load_net_modules
+	head -c 8M /dev/urandom > "$src"
+	ifc=$(add vn2 --type net tap)
+	net_up vn2 "$ifc" 1500
+	rm -f "$got"
+	ip netns exec peerns iperf3 -s -1 -D -F "$got" -I "$WORK/iperf.pid"
+	wait_for 10 test -s "$WORK/iperf.pid"
+	sleep 0.5
+	ip netns exec vdkns iperf3 -c "$NET_B" -t 16 -F "$src" -J > "$WORK/iperf.json" &
+	cpid=$!
+	sleep 4
+	pid=$(cat "$WORK/vn2.pid")
+	spid=$(vdk list -j vn2 | sed -n 's/.*"server_pid": *\([0-9]*\).*/\1/p')
+	kill -9 "$pid"
+	wait_for 10 bash -c "! kill -0 $pid 2>/dev/null && ! kill -0 ${spid:-$pid} 2>/dev/null"
+	echo "  killed $pid (server ${spid:-none})"
+	# The tap outlives the daemon: its bridge port and all.
+	ip link show vn2 | grep -q "master vdkbr"
+	vdk recover -d -p "$WORK/vn2.pid" --log "$WORK/vn2.log" vn2 >/dev/null
+	echo "  recovered: $(vdk list vn2 | tail -1)"
+	wait "$cpid"
+	wait_for 20 bash -c "! kill -0 $(cat "$WORK/iperf.pid") 2>/dev/null"
+	iperf_print "$WORK/iperf.json"
+	grep -q '"retransmits"' "$WORK/iperf.json"
+	echo "  retransmits: $(sed -n 's/.*"retransmits":[[:space:]]*\([0-9]*\).*/\1/p' "$WORK/iperf.json" | tail -1)"
+	cmp_repeated "$src" "$got"
+	net_down
+	del vn2
+	no_leftovers
+}
+
+net_scenarios() {
+	run_scenario "13a. net: MAC and MTU as asked, ping, link down and up" net_basic
+	run_scenario "13b. net: iperf3 TCP both ways, data and checksums checked" net_iperf 1500
+	run_scenario "13c. net: MTU 9000, unfragmented ping and iperf3 both ways" net_iperf 9000
+	run_scenario "13d. net: SIGKILL mid-transfer, recover, the TCP stream goes on" net_kill_recover
+}

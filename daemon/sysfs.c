@@ -340,6 +340,26 @@ int vdk_sys_vdpa_disk(const char *name, char *buf, size_t len)
 	return ret == -ENOTDIR ? -ENOENT : ret;
 }
 
+/* The virtio device of @name is bound to @driver ("virtio_net"). */
+static bool virtio_driver_is(const char *name, const char *driver)
+{
+	char dir[PATH_LEN], link[PATH_LEN], target[PATH_LEN];
+	const char *base;
+	ssize_t n;
+
+	if (vdpa_virtio_dir(name, dir, sizeof(dir)))
+		return false;
+	if ((size_t)snprintf(link, sizeof(link), "%s/driver", dir) >=
+	    sizeof(link))
+		return false;
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n <= 0)
+		return false;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	return !strcmp(base ? base + 1 : target, driver);
+}
+
 int vdk_sys_vdpa_netif(const char *name, char *buf, size_t len)
 {
 	char dir[PATH_LEN];
@@ -407,6 +427,14 @@ int vdk_sys_live(const char *name, bool vhost, char *node, size_t len)
 	if (ret == -ENOENT && !vhost) {
 		/* A network interface has a name, not a node in /dev. */
 		ret = vdk_sys_vdpa_netif(name, ent, sizeof(ent));
+		if (ret == -ENOENT && virtio_driver_is(name, "virtio_net")) {
+			/*
+			 * In another network namespace: sysfs shows an
+			 * interface only to its own.
+			 */
+			snprintf(ent, sizeof(ent), "%s", "");
+			ret = 0;
+		}
 		if (ret == 0 && (size_t)snprintf(node, len, "%s", ent) >= len)
 			return -ENAMETOOLONG;
 		return ret == 0 ? 1 : ret == -ENOENT ? 0 : ret;

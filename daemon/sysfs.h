@@ -100,7 +100,8 @@ int vdk_sys_vdpa_vhost(const char *name, char *buf, size_t len);
 /*
  * Whether @name is live on its bus: for the virtio bus, the disk exists in
  * sysfs and in /dev with a non-zero size, or the network interface exists
- * (its name is the node: "eth1"); for vhost, the vhost-vdpa device
+ * (its name is the node: "eth1"; "" when it is in another network
+ * namespace, where sysfs does not show it); for vhost, the vhost-vdpa device
  * exists in sysfs and in /dev.  1 with the node ("/dev/vda") in @node, 0
  * when not yet, -errno on error.
  */

@@ -37,6 +37,7 @@ struct net_shared {
 	unsigned int mtu;
 	_Atomic bool link_up;
 	/* Driver features, fixed between start and stop. */
+	uint64_t features;
 	bool mrg_rxbuf;
 	bool guest_gso;
 	vdk_log_fn log;

@@ -86,6 +86,19 @@ static void *rx_thread(void *arg)
 	int ret;
 
 	prctl(PR_SET_NAME, "vdk-net-rx");
+	/*
+	 * The receive offloads the driver took, here and not in dev_start():
+	 * a tap takes the RTNL lock to change them, and the kernel may hold
+	 * that lock while it waits for our answer to DRIVER_OK (virtio_net's
+	 * probe does).  Until then the tap offloads nothing: frames come
+	 * whole, with their checksums.
+	 */
+	if (q->sh->nd && q->sh->ops->set_offloads) {
+		ret = q->sh->ops->set_offloads(q->sh->nd, q->sh->features);
+		if (ret)
+			net_log(q->sh, VDK_LOG_ERR, "receive offloads: %s: "
+				"frames come without", strerror(-ret));
+	}
 	pfd[0].fd = vdk_vq_kickfd(q->vq);
 	pfd[1].fd = q->sh->fd;
 	pfd[2].fd = q->stop_fd;
@@ -200,18 +213,11 @@ static int dev_start(struct vdk_dev *dev, void *opaque)
 	uint64_t f = vdk_dev_driver_features(dev);
 	int ret;
 
+	net->sh.features = f;
 	net->sh.mrg_rxbuf = f & F(VIRTIO_NET_F_MRG_RXBUF);
 	net->sh.guest_gso = f & (F(VIRTIO_NET_F_GUEST_TSO4) |
 				 F(VIRTIO_NET_F_GUEST_TSO6) |
 				 F(VIRTIO_NET_F_GUEST_UFO));
-	if (net->sh.nd && net->sh.ops->set_offloads) {
-		ret = net->sh.ops->set_offloads(net->sh.nd, f);
-		if (ret) {
-			net_log(&net->sh, VDK_LOG_ERR, "offloads: %s",
-				strerror(-ret));
-			return ret;
-		}
-	}
 	for (unsigned int i = 0; i < NET_NUM_QUEUES; i++) {
 		struct net_queue *q = &net->queues[i];
 
@@ -262,7 +268,7 @@ static int set_link_locked(struct vdk_net *net, bool up)
 	if (ret)
 		return ret;
 	atomic_store(&net->sh.link_up, up);
-	net_log(&net->sh, VDK_LOG_INFO, "link %s", up ? "up" : "down");
+	net_log(&net->sh, VDK_LOG_NOTICE, "link %s", up ? "up" : "down");
 	return 0;
 }
 

@@ -48,7 +48,7 @@ static int sp_fd(struct vdk_netdev *nd)
 
 static int sp_set_offloads(struct vdk_netdev *nd, uint64_t f)
 {
-	nd->offloads = f;
+	__atomic_store_n(&nd->offloads, f, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -225,8 +225,12 @@ static void test_config(void)
 	CHECK_EQ(sim_config_irqs(e.s), irqs + 2);
 	stats(&e, &info);
 	CHECK(info.link_up);
-	/* The driver's receive offloads reach the backend. */
-	CHECK_EQ(e.nd.offloads, BASE_FEATURES);
+	/* The driver's receive offloads reach the backend, soon. */
+	for (int i = 0; i < 1000 && !__atomic_load_n(&e.nd.offloads,
+						    __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	CHECK_EQ(__atomic_load_n(&e.nd.offloads, __ATOMIC_ACQUIRE),
+		 BASE_FEATURES);
 	env_close(&e);
 }
 

@@ -10,8 +10,17 @@
 NET_A=10.99.0.2
 NET_B=10.99.0.1
 
+# The modules, and nothing left of an earlier scenario that failed.
 load_net_modules() {
 	modprobe virtio_net && modprobe tun && modprobe bridge && modprobe veth
+	net_down
+	for d in /sys/bus/vdpa/devices/vn*; do
+		[[ -e $d ]] && vdk del "$(basename "$d")" >/dev/null 2>&1
+	done
+	for d in /sys/class/net/vn*; do
+		[[ -e $d ]] && ip link del "$(basename "$d")" 2>/dev/null
+	done
+	return 0
 }
 
 # net_up NAME IFACE MTU: move IFACE into vdkns and wire the peer side.
@@ -25,7 +34,7 @@ net_up() {
 	ip -n vdkns link set vdk0 mtu "$mtu" up
 	ip -n vdkns link set lo up
 	ip link add vdkbr mtu "$mtu" type bridge
-	ip link add vdkv0 mtu "$mtu" type veth peer name vdkv1 netns peerns
+	ip link add vdkv0 mtu "$mtu" type veth peer name vdkv1 mtu "$mtu" netns peerns
 	ip link set vdkv0 master vdkbr up
 	ip link set "$name" master vdkbr up
 	ip link set vdkbr up
@@ -55,16 +64,24 @@ csum_errors() {
 # server in NS_SRV (-F on both ends) for SECS; the received copy must be
 # FILE's bytes, repeated.
 iperf_file() {
-	local srv=$1 cli=$2 addr=$3 secs=$4 file=$5 got=$WORK/iperf.got
+	local srv=$1 cli=$2 addr=$3 secs=$4 file=$5 got=$WORK/iperf.got spid
 	rm -f "$got"
-	ip netns exec "$srv" iperf3 -s -1 -D -F "$got" -I "$WORK/iperf.pid"
-	wait_for 10 test -s "$WORK/iperf.pid"
-	sleep 0.5
+	spid=$(iperf_server "$srv" "$got")
 	ip netns exec "$cli" iperf3 -c "$addr" -t "$secs" -F "$file" -J > "$WORK/iperf.json"
-	wait_for 20 bash -c "! kill -0 $(cat "$WORK/iperf.pid") 2>/dev/null"
-	rm -f "$WORK/iperf.pid"
+	wait_for 20 bash -c "! kill -0 $spid 2>/dev/null"
 	iperf_print "$WORK/iperf.json"
 	cmp_repeated "$file" "$got"
+}
+
+# iperf_server NS FILE: a one-test iperf3 server in NS writing what it
+# receives to FILE; prints its pid once it listens.
+iperf_server() {
+	local pidf=$WORK/iperf.pid
+	rm -f "$pidf"
+	ip netns exec "$1" iperf3 -s -1 -D -F "$2" -I "$pidf"
+	wait_for 10 test -s "$pidf"
+	cat "$pidf"
+	wait_for 10 bash -c "ip netns exec $1 ss -ltn | grep -q ':5201 '"
 }
 
 # The throughput of an iperf3 -J report.
@@ -124,7 +141,7 @@ net_basic() {
 
 # 13b: TCP both ways, checksums offloaded and verified, data compared.
 net_iperf() {
-	local ifc mtu=$1 src=$WORK/net.src e0 e1
+	local ifc mtu=$1 src=$WORK/net.src e0 e1 spid
 	load_net_modules
 	head -c 8M /dev/urandom > "$src"
 	ifc=$(add vn1 --type net --mtu "$mtu" tap)
@@ -135,9 +152,13 @@ net_iperf() {
 		echo "  ping of $((mtu - 28)) bytes, not fragmented: ok"
 	fi
 	e0=$(( $(csum_errors vdkns) + $(csum_errors peerns) ))
-	echo "  from the device:"
+	spid=$(iperf_server peerns /dev/null)
+	ip netns exec vdkns iperf3 -c "$NET_B" -t 4 -J > "$WORK/iperf.json"
+	wait_for 20 bash -c "! kill -0 $spid 2>/dev/null"
+	echo "  iperf3 -t 4 from the device: $(iperf_print "$WORK/iperf.json")"
+	echo "  from the device, a file:"
 	iperf_file peerns vdkns "$NET_B" 5 "$src"
-	echo "  to the device:"
+	echo "  to the device, a file:"
 	iperf_file vdkns peerns "$NET_A" 5 "$src"
 	e1=$(( $(csum_errors vdkns) + $(csum_errors peerns) ))
 	echo "  checksum errors: $((e1 - e0))"
@@ -151,18 +172,19 @@ net_iperf() {
 # 13d: SIGKILL of the daemon in the middle of a transfer; recover; the TCP
 # stream goes on and every byte arrives.
 net_kill_recover() {
-	local ifc src=$WORK/net.src got=$WORK/iperf.got pid spid cpid
+	local ifc src=$WORK/net.src got=$WORK/iperf.got pid spid cpid ipid
 	load_net_modules
-	head -c 8M /dev/urandom > "$src"
+	# Long enough to be cut in the middle: 64 MiB, 1 MiB of noise repeated.
+	head -c 1M /dev/urandom > "$WORK/net.1m"
+	for _ in $(seq 64); do cat "$WORK/net.1m"; done > "$src"
 	ifc=$(add vn2 --type net tap)
 	net_up vn2 "$ifc" 1500
 	rm -f "$got"
-	ip netns exec peerns iperf3 -s -1 -D -F "$got" -I "$WORK/iperf.pid"
-	wait_for 10 test -s "$WORK/iperf.pid"
-	sleep 0.5
-	ip netns exec vdkns iperf3 -c "$NET_B" -t 16 -F "$src" -J > "$WORK/iperf.json" &
+	ipid=$(iperf_server peerns "$got")
+	ip netns exec vdkns iperf3 -c "$NET_B" -t 120 -F "$src" -J > "$WORK/iperf.json" &
 	cpid=$!
-	sleep 4
+	sleep 2
+	kill -0 "$cpid" || { echo "  the transfer ended before the kill" >&2; return 1; }
 	pid=$(cat "$WORK/vn2.pid")
 	spid=$(vdk list -j vn2 | sed -n 's/.*"server_pid": *\([0-9]*\).*/\1/p')
 	kill -9 "$pid"
@@ -173,7 +195,7 @@ net_kill_recover() {
 	vdk recover -d -p "$WORK/vn2.pid" --log "$WORK/vn2.log" vn2 >/dev/null
 	echo "  recovered: $(vdk list vn2 | tail -1)"
 	wait "$cpid"
-	wait_for 20 bash -c "! kill -0 $(cat "$WORK/iperf.pid") 2>/dev/null"
+	wait_for 20 bash -c "! kill -0 $ipid 2>/dev/null"
 	iperf_print "$WORK/iperf.json"
 	grep -q '"retransmits"' "$WORK/iperf.json"
 	echo "  retransmits: $(sed -n 's/.*"retransmits":[[:space:]]*\([0-9]*\).*/\1/p' "$WORK/iperf.json" | tail -1)"

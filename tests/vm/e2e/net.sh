@@ -115,6 +115,8 @@ net_basic() {
 	[[ $(cat "/sys/class/net/$ifc/mtu") == 1500 ]]
 	vdk list vn0 | sed 's/^/  /'
 	vdk list -j vn0 | grep -q '"type": *"net"'
+	# Served without root, as a disk is.
+	check_confined vn0
 	net_up vn0 "$ifc" 1500
 	ip netns exec vdkns ping -c 5 -i 0.2 "$NET_B" | tail -2 | sed 's/^/  /'
 	ip netns exec peerns ping -c 5 -i 0.2 "$NET_A" >/dev/null

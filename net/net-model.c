@@ -431,6 +431,11 @@ static int net_create(struct vdk_model_dev *d, enum vdk_model_mode mode,
 
 	memcpy(cfg.mac, d->mac, sizeof(cfg.mac));
 	ret = vdk_net_create(&cfg, &d->net);
+	if (ret == -EINVAL && mode == VDK_MODEL_NEW) {
+		snprintf(err, errlen, "the kernel refused a virtio-net device "
+			 "(VDUSE takes them from Linux 6.10)");
+		return ret;
+	}
 	if (ret)
 		return ret; /* the daemon explains vdk_dev_create()'s */
 	ret = vdk_net_start(d->net);

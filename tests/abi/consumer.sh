@@ -42,5 +42,7 @@ needed=$(readelf -d "$T/consumer" | sed -n 's/.*NEEDED.*\[\(libvdk[^]]*\)\].*/\1
 	echo "consumer: NEEDED '$needed', not libvdk.so.0" >&2; exit 1; }
 LD_LIBRARY_PATH=$libdir "$T/consumer"
 # The library the program ran with is the installed one.
-LD_LIBRARY_PATH=$libdir ldd "$T/consumer" | grep -q "=> $libdir/libvdk.so.0" || {
+# (Not ldd | grep -q: grep's early exit would fail ldd under pipefail.)
+deps=$(LD_LIBRARY_PATH=$libdir ldd "$T/consumer")
+grep -q "=> $libdir/libvdk.so.0" <<<"$deps" || {
 	echo "consumer: not run against $libdir" >&2; exit 1; }

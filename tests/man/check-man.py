@@ -150,8 +150,8 @@ def uncommented(path):
 def check_libvdk3(src, mapfile, header):
     page = uncommented(src)
     text = open(mapfile).read()
-    glob = text.split("global:")[1].split("local:")[0]
-    exported = set(re.findall(r"(vdk_\w+);", glob))
+    # The names of every version node ("local: *;" names none).
+    exported = set(re.findall(r"^\s*(vdk_\w+);", text, re.M))
     doc = set(re.findall(r"\*(vdk_\w+)\*\(", page))
     compare("libvdk functions", exported, "libvdk.map", doc,
             "libvdk.3 (*vdk_x*( lines)")

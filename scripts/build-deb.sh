@@ -3,9 +3,10 @@
 #
 # Build the Debian binary packages (libvdk0, libvdk-dev, vdk) from this
 # tree with dpkg-buildpackage -b -us -uc, in a scratch copy so that
-# nothing lands beside the checkout, then check them with lintian
-# (errors fail; warnings are printed).  The .deb, .changes and lintian's
-# report go to OUTDIR.
+# nothing lands beside the checkout, and the source package beside them
+# (dpkg-source), then check both with lintian (errors fail; warnings and
+# notes are printed).  The .deb, .changes, logs and lintian's report go
+# to OUTDIR.
 #
 #   scripts/build-deb.sh [OUTDIR]      (default: build-deb)
 #   DEB_BUILD_OPTIONS=nocheck ...      skips the package's tests
@@ -37,6 +38,16 @@ else
 		tar -xf - -C "$W/src"
 fi
 
+# The source package too, for lintian's checks of debian/: an orig
+# tarball of the tree without debian/, then dpkg-source.
+ver=$(dpkg-parsechangelog -l "$W/src/debian/changelog" -S Version)
+tar -C "$W/src" --exclude=./debian -czf "$W/vdk_${ver%-*}.orig.tar.gz" .
+if ! (cd "$W" && dpkg-source -b src) >"$W/source.log" 2>&1; then
+	cat "$W/source.log"
+	echo "build-deb: dpkg-source failed" >&2
+	exit 1
+fi
+
 echo "build-deb: dpkg-buildpackage -b -us -uc in $W/src"
 if ! (cd "$W/src" && dpkg-buildpackage -b -us -uc) >"$W/build.log" 2>&1; then
 	tail -60 "$W/build.log"
@@ -57,7 +68,8 @@ ls -1 "$OUT"/*.deb
 
 changes=$(ls "$OUT"/*.changes)
 set +e
-lintian --fail-on error --display-info "$changes" >"$OUT/lintian.txt" 2>&1
+lintian --fail-on error --display-info "$changes" "$W"/*.dsc \
+	>"$OUT/lintian.txt" 2>&1
 rc=$?
 set -e
 cat "$OUT/lintian.txt"

@@ -58,11 +58,12 @@ static bool reserved_zero(const struct vdk_dev_cfg *cfg)
 	for (i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
 		if (cfg->reserved[i])
 			return false;
-	if (cfg->ops)
-		for (i = 0; i < sizeof(cfg->ops->reserved) /
-				sizeof(cfg->ops->reserved[0]); i++)
-			if (cfg->ops->reserved[i])
-				return false;
+	if (!cfg->ops)
+		return true;
+	for (i = 0; i < sizeof(cfg->ops->reserved) /
+			sizeof(cfg->ops->reserved[0]); i++)
+		if (cfg->ops->reserved[i])
+			return false;
 	return true;
 }
 

@@ -158,7 +158,11 @@ const char vdk_rescue_usage[] =
 "Remove the device NAME whose daemon is gone for good: complete every\n"
 "request it had in flight or waiting with an I/O error, detach it from\n"
 "the vDPA bus and destroy it, so that nothing stays blocked.  The data\n"
-"written before is wherever the backend kept it.\n";
+"written before is wherever the backend kept it.\n"
+"\n"
+"Options:\n"
+"  -v, --verbose          log more\n"
+"  -h, --help             this text\n";
 
 /*
  * recover and rescue: the settings come from the state file the dead

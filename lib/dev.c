@@ -50,8 +50,27 @@ static bool valid_name(const char *name)
 	return true;
 }
 
+/* Reserved space must be zero: a field from a newer header is refused. */
+static bool reserved_zero(const struct vdk_dev_cfg *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
+		if (cfg->reserved[i])
+			return false;
+	if (!cfg->ops)
+		return true;
+	for (i = 0; i < sizeof(cfg->ops->reserved) /
+			sizeof(cfg->ops->reserved[0]); i++)
+		if (cfg->ops->reserved[i])
+			return false;
+	return true;
+}
+
 static int check_cfg(const struct vdk_dev_cfg *cfg)
 {
+	if (!reserved_zero(cfg))
+		return -EINVAL;
 	if (!valid_name(cfg->name))
 		return -EINVAL;
 	if (cfg->num_queues < 1 || cfg->num_queues > VDK_MAX_QUEUES)
@@ -585,6 +604,7 @@ VDK_EXPORT struct vdk_vq *vdk_dev_vq(struct vdk_dev *dev, unsigned int index)
 VDK_EXPORT void vdk_dev_get_stats(const struct vdk_dev *dev,
 				  struct vdk_dev_stats *st)
 {
+	memset(st, 0, sizeof(*st));
 	st->msgs = dev->msgs;
 	st->iotlb_updates = dev->iotlb_updates;
 	st->maps = dev->iotlb.maps;

@@ -198,13 +198,13 @@ static void install(void)
 		install_err = -errno;
 }
 
-int vdk_sigbus_guard(void)
+VDK_EXPORT int vdk_sigbus_guard(void)
 {
 	pthread_once(&install_once, install);
 	return install_err;
 }
 
-uint64_t vdk_sigbus_pages(void)
+VDK_EXPORT uint64_t vdk_sigbus_pages(void)
 {
 	return atomic_load_explicit(&pages_replaced, memory_order_relaxed);
 }

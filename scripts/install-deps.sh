@@ -3,14 +3,18 @@
 # Idempotent: only missing packages are installed.  Run as root.
 set -euo pipefail
 
-# Build and fast tests.
+# Build and fast tests (scdoc: the manual; man-db: its check; abigail-
+# tools: the ABI check).
 build_pkgs=(gcc clang libclang-rt-14-dev meson ninja-build pkg-config
 	    liburing-dev libmnl-dev libnbd-dev librbd-dev libseccomp-dev valgrind python3
-	    nbdkit)
+	    nbdkit
+	    scdoc man-db abigail-tools)
+# The Debian packages (scripts/build-deb.sh) and their check.
+deb_pkgs=(build-essential dpkg-dev debhelper lintian)
 # The end-to-end harness: a Debian guest booted in QEMU (tests/vm/).
 vm_pkgs=(debootstrap qemu-system-x86 zstd cpio)
 
-want=("${build_pkgs[@]}")
+want=("${build_pkgs[@]}" "${deb_pkgs[@]}")
 if [ "${1:-}" != "--build-only" ]; then
 	want+=("${vm_pkgs[@]}")
 fi

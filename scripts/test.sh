@@ -2,7 +2,8 @@
 # All of vdk's tests, from a fresh machine: installs what is missing
 # (Debian packages), builds, and runs
 #   1. the fast tests (simulator, backends, command line): meson test
-#   2. the same under AddressSanitizer and UndefinedBehaviorSanitizer
+#   2. the same under AddressSanitizer and UndefinedBehaviorSanitizer,
+#      and the Debian packages built and checked (scripts/build-deb.sh)
 #   3. the fuzzers, each for a bounded time (tests/fuzz/run.sh)
 #   4. the end-to-end scenarios on the real VDUSE module, in a QEMU guest
 #      on two kernels (trixie 6.12, sid 7.x), or on this host if it has VDUSE
@@ -15,10 +16,10 @@ set -uo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$TOP"
-VM=1 FUZZ=1 ASAN=1 KERNEL=all
+VM=1 FUZZ=1 ASAN=1 DEB=1 KERNEL=all
 while (($#)); do
 	case $1 in
-	--quick) VM=0 FUZZ=0 ASAN=0; shift ;;
+	--quick) VM=0 FUZZ=0 ASAN=0 DEB=0; shift ;;
 	--no-vm) VM=0; shift ;;
 	--kernel) KERNEL=$2; shift 2 ;;
 	-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
@@ -71,6 +72,17 @@ if ((ASAN)); then
 	MULT=3 meson_suite "fast tests, ASan+UBSan" build-asan \
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dtest_hooks=true
+fi
+if ((DEB)); then
+	# dpkg-buildpackage and lintian: about 20 s.
+	log=$(mktemp)
+	bash scripts/build-deb.sh build-deb >"$log" 2>&1
+	case $? in
+	0) tail -1 "$log"; count "debian packages" 1 0 ;;
+	77) cat "$log" ;;
+	*) tail -80 "$log"; count "debian packages" 0 1 ;;
+	esac
+	rm -f "$log"
 fi
 if ((FUZZ)) && [[ -x tests/fuzz/run.sh ]]; then
 	if tests/fuzz/run.sh "${VDK_FUZZ_SECONDS:-30}"; then

@@ -17,6 +17,18 @@
  * a time.  Each virtqueue (vdk_vq_*) is used by one thread at a time; two
  * queues may be served by two threads at once.  The start and stop
  * callbacks run inside vdk_dev_process(), in the control thread.
+ *
+ * ABI: the library exports only the functions below, versioned by its
+ * linker script (VDK_0.1, ...).  The structs that the application
+ * allocates have room to grow without breaking programs built before:
+ * a new field takes the place of reserved space at the end, so that a
+ * struct's size and the offsets of its fields never change.  Reserved
+ * space the application passes in must be zero (a designated initializer
+ * or memset does it), and the library answers -EINVAL when it is not, so
+ * that a program which sets a field this library does not know fails
+ * instead of being silently ignored.  Reserved space the library fills
+ * in is zeroed.  Structs that only the library allocates (struct vdk_req)
+ * may grow at their end.
  */
 #ifndef VDK_VDK_H
 #define VDK_VDK_H
@@ -67,9 +79,14 @@ struct vdk_dev_ops {
 	 * forgotten them too).
 	 */
 	void (*stop)(struct vdk_dev *dev, void *opaque);
+	/* Room for new callbacks (see ABI above): must be NULL. */
+	void (*reserved[6])(void);
 };
 
-/* Configuration of a device, for vdk_dev_create() and vdk_dev_open(). */
+/*
+ * Configuration of a device, for vdk_dev_create() and vdk_dev_open().
+ * Zero it before filling it in: see ABI above.
+ */
 struct vdk_dev_cfg {
 	/* Device name: /dev/vduse/NAME and the vDPA device name. */
 	const char *name;
@@ -114,6 +131,11 @@ struct vdk_dev_cfg {
 	 * device is destroyed.
 	 */
 	const char *inflight_path;
+	/*
+	 * Room for new fields (see ABI above): must be zero.  A pointer
+	 * or size_t takes a whole slot, in a union with a uint64_t.
+	 */
+	uint64_t reserved[8];
 };
 
 /*
@@ -124,7 +146,8 @@ struct vdk_dev_cfg {
  *
  * -ENOENT: /dev/vduse/control missing (module vduse not loaded);
  * -EACCES/-EPERM: not allowed; -EEXIST: the name is in use;
- * -EINVAL: the kernel refused the configuration.
+ * -EINVAL: a bad configuration (reserved space not zero), or the kernel
+ * refused it.
  */
 int vdk_dev_create(const struct vdk_dev_cfg *cfg, struct vdk_dev **out);
 
@@ -189,12 +212,13 @@ unsigned int vdk_dev_num_queues(const struct vdk_dev *dev);
 /* Queue @index, or NULL when out of range. */
 struct vdk_vq *vdk_dev_vq(struct vdk_dev *dev, unsigned int index);
 
-/* Per-device statistics, for tools and tests. */
+/* Per-device statistics, for tools and tests (128 bytes, always). */
 struct vdk_dev_stats {
 	uint64_t msgs;          /* control messages answered */
 	uint64_t iotlb_updates; /* VDUSE_UPDATE_IOTLB messages */
 	uint64_t maps;          /* mappings made (mmap) */
 	uint64_t map_misses;    /* addresses with no mapping */
+	uint64_t reserved[12];  /* new counters go here; zero */
 };
 void vdk_dev_get_stats(const struct vdk_dev *dev, struct vdk_dev_stats *st);
 
@@ -202,7 +226,8 @@ void vdk_dev_get_stats(const struct vdk_dev *dev, struct vdk_dev_stats *st);
  * A request popped from a virtqueue.  The vectors point straight into the
  * driver's memory: iov[0..n_out) are readable by the device (driver to
  * device), iov[n_out..n_out+n_in) writable.  Both stay valid until
- * vdk_vq_push() or a stop().  The struct belongs to the library.
+ * vdk_vq_push() or a stop().  The struct belongs to the library, which
+ * may add fields at its end.
  */
 struct vdk_req {
 	uint16_t id;           /* descriptor head */
@@ -283,13 +308,14 @@ void vdk_vq_set_kick(struct vdk_vq *vq, bool enable);
 /* Whether requests are waiting to be popped. */
 bool vdk_vq_pending(struct vdk_vq *vq);
 
-/* Per-queue statistics. */
+/* Per-queue statistics (128 bytes, always). */
 struct vdk_vq_stats {
 	uint64_t popped;     /* requests handed out */
 	uint64_t pushed;     /* completions */
 	uint64_t bad;        /* malformed chains completed with no data */
 	uint64_t irqs;       /* interrupts injected */
 	uint64_t notifies;   /* vdk_vq_notify() calls */
+	uint64_t reserved[11]; /* new counters go here; zero */
 };
 void vdk_vq_get_stats(const struct vdk_vq *vq, struct vdk_vq_stats *st);
 

@@ -410,6 +410,8 @@ static void net_destroy(struct vdk_model_dev *d)
 	/* The device is gone for good: so is what it made on the host. */
 	if (d->nd)
 		d->ops->remove(d->nd);
+	else if (d->ops->remove_orphan)
+		d->ops->remove_orphan(&d->params); /* rescue: never opened */
 }
 
 static int net_create(struct vdk_model_dev *d, enum vdk_model_mode mode,
@@ -508,9 +510,35 @@ static void net_close(struct vdk_model_dev *d)
 	dev_free(d);
 }
 
+/*
+ * The kernel device, then what the backend made on the host for it, as
+ * the state file the dead daemon left says.
+ */
 static int net_destroy_orphan(const char *name)
 {
-	return destroy_kernel_dev(name);
+	const struct vdk_netdev_ops *ops;
+	struct vdk_params ps = { 0 };
+	struct vdk_state st;
+	int ret;
+
+	ret = destroy_kernel_dev(name);
+	if (ret && ret != -ENOENT)
+		return ret;
+	if (vdk_state_read(name, &st))
+		return ret;
+	ops = st.backend ? vdk_netdev_find(st.backend) : NULL;
+	if (ops && ops->remove_orphan) {
+		for (unsigned int i = 0; i < st.nparams &&
+					 ps.n < VDK_PARAMS_MAX; i++) {
+			ps.p[ps.n].key = st.params[i].key;
+			ps.p[ps.n].value = st.params[i].value;
+			ps.n++;
+		}
+		ops->remove_orphan(&ps);
+	}
+	/* The strings are the state's. */
+	vdk_state_free(&st);
+	return ret;
 }
 
 /* The backend's fd is open already: only its calls are needed. */

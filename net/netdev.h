@@ -54,6 +54,12 @@ struct vdk_netdev_ops {
 	 * daemon only stops (a crash, a restart): recover opens it again.
 	 */
 	void (*remove)(struct vdk_netdev *nd);
+	/*
+	 * Optional.  The device went without its daemon (`vdk del` of an
+	 * orphan): undo what open() with @params, as describe() gave
+	 * them, made that must not outlive it.  Runs as root.
+	 */
+	void (*remove_orphan)(struct vdk_params *params);
 	/* Required.  Close what open() opened.  NULL is allowed. */
 	void (*close)(struct vdk_netdev *nd);
 	/* Required.  The packet fd (non-blocking). */

@@ -258,6 +258,29 @@ static void tap_remove(struct vdk_netdev *t)
 	}
 }
 
+static void tap_remove_orphan(struct vdk_params *ps)
+{
+	const char *ifname = vdk_params_get(ps, "ifname");
+	const char *persist = vdk_params_get(ps, "persist");
+	struct ifreq ifr;
+	int fd;
+
+	if (!ifname || !persist || strcmp(persist, "off") ||
+	    strlen(ifname) >= IFNAMSIZ)
+		return;
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, ifname, strlen(ifname));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	/* Attached, no longer persistent: it goes as we close it. */
+	if (ioctl(fd, TUNSETIFF, &ifr) == 0 && ioctl(fd, TUNSETPERSIST, 0)) {
+		/* it stays: nothing more to do */
+	}
+	close(fd);
+}
+
 static int tap_fd(struct vdk_netdev *t)
 {
 	return t->fd;
@@ -325,6 +348,7 @@ const struct vdk_netdev_ops vdk_netdev_tap = {
 	"persist=on|off  whether the tap outlives the device (default: on for a tap that existed, off for one vdk created)\n",
 	.open = tap_open,
 	.remove = tap_remove,
+	.remove_orphan = tap_remove_orphan,
 	.close = tap_close,
 	.fd = tap_fd,
 	.set_offloads = tap_set_offloads,

@@ -229,6 +229,30 @@ static void test_devices(void)
 	snprintf(buf, sizeof(buf), "%s/dev/vhost-vdpa-2", top);
 	CHECK(!strcmp(node, buf));
 
+	/*
+	 * A network interface: live with its name as the node; live with
+	 * no name once virtio_net holds it in another namespace (sysfs
+	 * shows the interface only to its own); not live without either.
+	 */
+	mk("sys/bus/vdpa/devices/d2/virtio5/", "");
+	CHECK_EQ(vdk_sys_live("d2", false, node, sizeof(node)), 0);
+	CHECK_EQ(vdk_sys_vdpa_netif("d2", buf, sizeof(buf)), -ENOENT);
+	mk("sys/bus/vdpa/devices/d2/virtio5/net/eth7/", "");
+	CHECK_EQ(vdk_sys_vdpa_netif("d2", buf, sizeof(buf)), 0);
+	CHECK(!strcmp(buf, "eth7"));
+	CHECK_EQ(vdk_sys_live("d2", false, node, sizeof(node)), 1);
+	CHECK(!strcmp(node, "eth7"));
+	rm("sys/bus/vdpa/devices/d2/virtio5/net/eth7");
+	CHECK_EQ(vdk_sys_live("d2", false, node, sizeof(node)), 0);
+	mk("sys/bus/virtio/drivers/virtio_net/", "");
+	ln("../../../../bus/virtio/drivers/virtio_net",
+	   "sys/bus/vdpa/devices/d2/virtio5/driver");
+	CHECK_EQ(vdk_sys_live("d2", false, node, sizeof(node)), 1);
+	CHECK(!strcmp(node, ""));
+	rm("sys/bus/vdpa/devices/d2/virtio5/driver");
+	rm("sys/bus/vdpa/devices/d2/virtio5/net");
+	rm("sys/bus/vdpa/devices/d2/virtio5");
+
 	CHECK_EQ(vdk_sys_vduse_list(&names, &n), 0);
 	CHECK_EQ(n, 3);
 	CHECK(!strcmp(names[0], "d0"));

@@ -10,14 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "blk-model.h"
 #include "blk.h"
-
-/* Longest wait for VDUSE_DESTROY_DEV while the kernel lets go. */
-#define DESTROY_TRIES 100
-#define DESTROY_SLEEP_MS 50
 
 enum {
 	OPT_QUEUES,
@@ -68,31 +63,6 @@ static void dev_log(struct vdk_model_dev *d, int level, const char *fmt, ...)
 	d->log(d->name, level, msg);
 }
 
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-/* A decimal number in [min, max], nothing around it.  0 or -EINVAL. */
-static int parse_num(const char *s, unsigned long min, unsigned long max,
-		     unsigned long *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static int bad_value(char *err, size_t errlen, const char *opt,
 		     const char *val, const char *range)
 {
@@ -132,20 +102,20 @@ static int blk_cfg_opt(struct vdk_model_cfg *cfg, int key, const char *val,
 
 	switch (key) {
 	case OPT_QUEUES:
-		if (parse_num(val, 1, VDK_BLK_MAX_QUEUES, &v))
+		if (vdk_parse_uint(val, 1, VDK_BLK_MAX_QUEUES, &v))
 			return bad_value(err, errlen, "--queues", val,
 					 "1..64");
 		cfg->queues = v;
 		break;
 	case OPT_QUEUE_SIZE:
-		if (parse_num(val, 2, VDK_BLK_MAX_QUEUE_SIZE, &v) ||
+		if (vdk_parse_uint(val, 2, VDK_BLK_MAX_QUEUE_SIZE, &v) ||
 		    (v & (v - 1)))
 			return bad_value(err, errlen, "--queue-size", val,
 					 "a power of 2, 2..1024");
 		cfg->queue_size = v;
 		break;
 	case OPT_BLOCK_SIZE:
-		if (parse_num(val, 512, 4096, &v) || (v != 512 && v != 4096))
+		if (vdk_parse_uint(val, 512, 4096, &v) || (v != 512 && v != 4096))
 			return bad_value(err, errlen, "--block-size", val,
 					 "512 or 4096");
 		cfg->block_size = v;
@@ -235,7 +205,7 @@ static int poll_us_from_env(void)
 	const char *v = getenv("VDK_POLL_US");
 	unsigned long n;
 
-	if (!v || parse_num(v, 0, 1000000, &n))
+	if (!v || vdk_parse_uint(v, 0, 1000000, &n))
 		return -1;
 	return (int)n;
 }
@@ -344,27 +314,13 @@ err_nomem:
 	return -ENOMEM;
 }
 
-/* VDUSE_DESTROY_DEV, waiting a little while the kernel lets go. */
-static int destroy_kernel_dev(const char *name)
-{
-	int ret, i;
-
-	for (i = 0; i < DESTROY_TRIES; i++) {
-		ret = vdk_dev_destroy(name);
-		if (ret != -EBUSY)
-			break;
-		sleep_ms(DESTROY_SLEEP_MS);
-	}
-	return ret;
-}
-
 static void blk_destroy(struct vdk_model_dev *d)
 {
 	int ret;
 
 	vdk_blk_free(d->blk);
 	d->blk = NULL;
-	ret = destroy_kernel_dev(d->name);
+	ret = vdk_model_destroy_vduse(d->name);
 	if (ret && ret != -ENOENT)
 		dev_log(d, VDK_LOG_ERR, "cannot destroy the VDUSE device: %s",
 			strerror(-ret));
@@ -480,7 +436,7 @@ static void blk_close(struct vdk_model_dev *d)
 
 static int blk_destroy_orphan(const char *name)
 {
-	return destroy_kernel_dev(name);
+	return vdk_model_destroy_vduse(name);
 }
 
 /*

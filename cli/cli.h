@@ -28,13 +28,6 @@ void vdk_cli_err(const char *verb, const char *fmt, ...)
  */
 int vdk_check_name(const char *name, char *err, size_t errlen);
 
-/*
- * Parse a decimal unsigned number in [min, max].  Rejects empty strings,
- * signs, trailing characters and overflow.  0 or -EINVAL.
- */
-int vdk_parse_uint(const char *s, unsigned long min, unsigned long max,
-		   unsigned long *out);
-
 /* "vdk" running as root?  (Checked early, with a clear message.) */
 bool vdk_is_root(void);
 

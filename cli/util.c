@@ -55,22 +55,6 @@ int vdk_check_name(const char *name, char *err, size_t errlen)
 	return 0;
 }
 
-int vdk_parse_uint(const char *s, unsigned long min, unsigned long max,
-		   unsigned long *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 bool vdk_is_root(void)
 {
 	return geteuid() == 0;

@@ -197,4 +197,18 @@ struct vdk_model_ops {
 			    struct vdk_model_confine *out);
 };
 
+/*
+ * For the models.  A decimal number in [@min, @max], nothing around it:
+ * 0, or -EINVAL.
+ */
+int vdk_parse_uint(const char *s, unsigned long min, unsigned long max,
+		   unsigned long *out);
+
+/*
+ * VDUSE_DESTROY_DEV of @name, tried again for a few seconds while the
+ * kernel answers -EBUSY (it lets go of a device a little after the
+ * vDPA bus does).  0 or -errno.
+ */
+int vdk_model_destroy_vduse(const char *name);
+
 #endif /* VDK_MODEL_H */

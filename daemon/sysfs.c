@@ -323,7 +323,9 @@ static int vdpa_virtio_dir(const char *name, char *buf, size_t len)
 	return 0;
 }
 
-int vdk_sys_vdpa_disk(const char *name, char *buf, size_t len)
+/* The first entry of the class directory @cls ("block") of @name's device. */
+static int vdpa_class_entry(const char *name, const char *cls, char *buf,
+			    size_t len)
 {
 	char dir[PATH_LEN];
 	size_t dl;
@@ -333,11 +335,16 @@ int vdk_sys_vdpa_disk(const char *name, char *buf, size_t len)
 	if (ret)
 		return ret;
 	dl = strlen(dir);
-	if (dl + sizeof("/block") > sizeof(dir))
+	if ((size_t)snprintf(dir + dl, sizeof(dir) - dl, "/%s", cls) >=
+	    sizeof(dir) - dl)
 		return -ENAMETOOLONG;
-	memcpy(dir + dl, "/block", sizeof("/block"));
 	ret = find_entry(dir, "", buf, len);
 	return ret == -ENOTDIR ? -ENOENT : ret;
+}
+
+int vdk_sys_vdpa_disk(const char *name, char *buf, size_t len)
+{
+	return vdpa_class_entry(name, "block", buf, len);
 }
 
 /* The virtio device of @name is bound to @driver ("virtio_net"). */
@@ -362,19 +369,7 @@ static bool virtio_driver_is(const char *name, const char *driver)
 
 int vdk_sys_vdpa_netif(const char *name, char *buf, size_t len)
 {
-	char dir[PATH_LEN];
-	size_t dl;
-	int ret;
-
-	ret = vdpa_virtio_dir(name, dir, sizeof(dir));
-	if (ret)
-		return ret;
-	dl = strlen(dir);
-	if (dl + sizeof("/net") > sizeof(dir))
-		return -ENAMETOOLONG;
-	memcpy(dir + dl, "/net", sizeof("/net"));
-	ret = find_entry(dir, "", buf, len);
-	return ret == -ENOTDIR ? -ENOENT : ret;
+	return vdpa_class_entry(name, "net", buf, len);
 }
 
 int vdk_sys_vdpa_disk_size(const char *name, const char *disk,

@@ -22,10 +22,6 @@
 #include "net-model.h"
 #include "net.h"
 
-/* Longest wait for VDUSE_DESTROY_DEV while the kernel lets go. */
-#define DESTROY_TRIES 100
-#define DESTROY_SLEEP_MS 50
-
 enum {
 	OPT_MAC,
 	OPT_MTU,
@@ -141,30 +137,6 @@ static void dev_log(struct vdk_model_dev *d, int level, const char *fmt, ...)
 	d->log(d->name, level, msg);
 }
 
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-static int parse_uint(const char *s, unsigned long min, unsigned long max,
-		      unsigned long *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 /* ---- settings ---- */
 
 static int net_cfg_new(struct vdk_model_cfg **out)
@@ -205,7 +177,7 @@ static int net_cfg_opt(struct vdk_model_cfg *cfg, int key, const char *val,
 		cfg->has_mac = true;
 		break;
 	case OPT_MTU:
-		if (parse_uint(val, VDK_NET_MIN_MTU, VDK_NET_MAX_MTU, &v)) {
+		if (vdk_parse_uint(val, VDK_NET_MIN_MTU, VDK_NET_MAX_MTU, &v)) {
 			snprintf(err, errlen, "bad --mtu value '%s' (%u..%u)",
 				 val, VDK_NET_MIN_MTU, VDK_NET_MAX_MTU);
 			return -EINVAL;
@@ -213,7 +185,7 @@ static int net_cfg_opt(struct vdk_model_cfg *cfg, int key, const char *val,
 		cfg->mtu = v;
 		break;
 	case OPT_QUEUE_SIZE:
-		if (parse_uint(val, 2, VDK_NET_MAX_QUEUE_SIZE, &v) ||
+		if (vdk_parse_uint(val, 2, VDK_NET_MAX_QUEUE_SIZE, &v) ||
 		    (v & (v - 1))) {
 			snprintf(err, errlen, "bad --queue-size value '%s' (a "
 				 "power of 2, 2..%u)", val,
@@ -273,7 +245,7 @@ static int net_cfg_from_state(struct vdk_model_cfg *cfg,
 				goto err_bad;
 			cfg->has_mac = true;
 		} else if (!strcmp(k, "mtu")) {
-			if (parse_uint(val, VDK_NET_MIN_MTU, VDK_NET_MAX_MTU,
+			if (vdk_parse_uint(val, VDK_NET_MIN_MTU, VDK_NET_MAX_MTU,
 				       &v))
 				goto err_bad;
 			cfg->mtu = v;
@@ -383,27 +355,13 @@ err_nomem:
 	return -ENOMEM;
 }
 
-/* VDUSE_DESTROY_DEV, waiting a little while the kernel lets go. */
-static int destroy_kernel_dev(const char *name)
-{
-	int ret, i;
-
-	for (i = 0; i < DESTROY_TRIES; i++) {
-		ret = vdk_dev_destroy(name);
-		if (ret != -EBUSY)
-			break;
-		sleep_ms(DESTROY_SLEEP_MS);
-	}
-	return ret;
-}
-
 static void net_destroy(struct vdk_model_dev *d)
 {
 	int ret;
 
 	vdk_net_free(d->net);
 	d->net = NULL;
-	ret = destroy_kernel_dev(d->name);
+	ret = vdk_model_destroy_vduse(d->name);
 	if (ret && ret != -ENOENT)
 		dev_log(d, VDK_LOG_ERR, "cannot destroy the VDUSE device: %s",
 			strerror(-ret));
@@ -447,7 +405,7 @@ static int net_create(struct vdk_model_dev *d, enum vdk_model_mode mode,
 		vdk_net_free(d->net);
 		d->net = NULL;
 		if (mode == VDK_MODEL_NEW)
-			destroy_kernel_dev(d->name);
+			vdk_model_destroy_vduse(d->name);
 		return ret;
 	}
 	return 0;
@@ -521,7 +479,7 @@ static int net_destroy_orphan(const char *name)
 	struct vdk_state st;
 	int ret;
 
-	ret = destroy_kernel_dev(name);
+	ret = vdk_model_destroy_vduse(name);
 	if (ret && ret != -ENOENT)
 		return ret;
 	if (vdk_state_read(name, &st))

@@ -13,6 +13,7 @@
 
 #include "blk-model.h"
 #include "blk.h"
+#include "sysfs.h"
 
 enum {
 	OPT_QUEUES,
@@ -462,6 +463,12 @@ static void blk_confinement(struct vdk_model_dev *d,
 				      VDK_MODEL_CONFINE_PATHS - n);
 }
 
+/* A disk: /dev/vdX with a non-zero size. */
+static int blk_virtio_live(const char *name, char *node, size_t len)
+{
+	return vdk_sys_disk_live(name, node, len);
+}
+
 const struct vdk_model_ops vdk_model_blk = {
 	.name = "blk",
 	.summary = "a virtio-blk disk served by a storage backend",
@@ -490,4 +497,5 @@ const struct vdk_model_ops vdk_model_blk = {
 	.close = blk_close,
 	.destroy_orphan = blk_destroy_orphan,
 	.confinement = blk_confinement,
+	.virtio_live = blk_virtio_live,
 };

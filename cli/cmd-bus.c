@@ -88,14 +88,14 @@ static int node_busy(const char *node, bool disk, pid_t *holder, int *claim)
 }
 
 /* Until the node of @name on @vhost is there: 0, or -ETIMEDOUT/-errno. */
-static int wait_node(const char *name, bool vhost, unsigned int timeout,
-		     char *node, size_t len)
+static int wait_node(const struct vdk_model_ops *model, const char *name,
+		     bool vhost, unsigned int timeout, char *node, size_t len)
 {
 	uint64_t deadline = now_ms() + (uint64_t)timeout * 1000;
 	int ret;
 
 	for (;;) {
-		ret = vdk_sys_live(name, vhost, node, len);
+		ret = vdk_model_live(model, name, vhost, node, len);
 		if (ret != 0)
 			return ret < 0 ? ret : 0;
 		if (now_ms() >= deadline)
@@ -171,8 +171,11 @@ int vdk_cmd_bus(int argc, char **argv)
 		model = vdk_model_find(vdk_models, st.type);
 		vdk_state_free(&st);
 	}
-	if (vdk_sys_missing_modules(a.vhost, model ? model->virtio_module :
-				    NULL, missing, sizeof(missing))) {
+	/* Without a state file, the device is the first model's. */
+	if (!model)
+		model = vdk_models[0];
+	if (vdk_sys_missing_modules(a.vhost, model->virtio_module, missing,
+				    sizeof(missing))) {
 		vdk_cli_err("bus", "kernel support missing: run 'modprobe %s'",
 			    missing);
 		return VDK_EXIT_KERNEL;
@@ -202,8 +205,8 @@ int vdk_cmd_bus(int argc, char **argv)
 		bool disk = !strcmp(drv, "virtio_vdpa");
 
 		/* Where it is now, if anywhere: in use means refused. */
-		if (drv[0] && vdk_sys_live(a.name, !disk, cur,
-					   sizeof(cur)) == 1 &&
+		if (drv[0] && vdk_model_live(model, a.name, !disk, cur,
+					     sizeof(cur)) == 1 &&
 		    node_busy(cur, disk, &holder, &claim)) {
 			if (holder > 0)
 				vdk_cli_err("bus", "%s is in use (process %d): "
@@ -222,7 +225,7 @@ int vdk_cmd_bus(int argc, char **argv)
 			return VDK_EXIT_FAIL;
 		}
 	}
-	ret = wait_node(a.name, a.vhost, a.timeout, node, sizeof(node));
+	ret = wait_node(model, a.name, a.vhost, a.timeout, node, sizeof(node));
 	if (ret == -ETIMEDOUT) {
 		vdk_cli_err("bus", "'%s' not live on %s after %u s", a.name,
 			    target, a.timeout);

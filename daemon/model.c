@@ -8,10 +8,25 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "sysfs.h"
 
 /* Longest wait for VDUSE_DESTROY_DEV while the kernel lets go. */
 #define DESTROY_TRIES 100
 #define DESTROY_SLEEP_MS 50
+
+int vdk_model_live(const struct vdk_model_ops *m, const char *name,
+		   bool vhost, char *node, size_t len)
+{
+	if (vhost)
+		return vdk_sys_vhost_live(name, node, len);
+	if (m->virtio_live)
+		return m->virtio_live(name, node, len);
+	if (!vdk_sys_virtio_driver_is(name, m->virtio_module))
+		return 0;
+	if (len)
+		node[0] = '\0';
+	return 1;
+}
 
 int vdk_parse_uint(const char *s, unsigned long min, unsigned long max,
 		   unsigned long *out)

@@ -195,7 +195,23 @@ struct vdk_model_ops {
 	 */
 	void (*confinement)(struct vdk_model_dev *d,
 			    struct vdk_model_confine *out);
+	/*
+	 * Optional.  Whether the device @name is live on the virtio bus:
+	 * 1 with what `vdk add` prints in @node ("/dev/vda", "eth1"), 0
+	 * when not yet, -errno.  Without it, the device is live once
+	 * virtio_module is bound to it, with no node.  Any process, any
+	 * time: it reads sysfs (daemon/sysfs.h).
+	 */
+	int (*virtio_live)(const char *name, char *node, size_t len);
 };
+
+/*
+ * Whether the device @name of model @m is live on its bus (@vhost:
+ * vhost_vdpa, else virtio_vdpa and the model's driver): 1 with its node
+ * in @node, 0 when not yet, -errno.
+ */
+int vdk_model_live(const struct vdk_model_ops *m, const char *name,
+		   bool vhost, char *node, size_t len);
 
 /*
  * For the models.  A decimal number in [@min, @max], nothing around it:

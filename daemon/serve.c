@@ -316,8 +316,8 @@ static int wait_live(struct serve_ctx *c)
 	int ret, sig;
 
 	for (;;) {
-		ret = vdk_sys_live(c->name, c->vhost, c->node,
-				   sizeof(c->node));
+		ret = vdk_model_live(c->model, c->name, c->vhost, c->node,
+				     sizeof(c->node));
 		if (ret != 0)
 			return ret < 0 ? ret : 0;
 		if (dev_status(c) & VIRTIO_CONFIG_S_FAILED)
@@ -353,7 +353,7 @@ static void bus_refresh(struct serve_ctx *c)
 		vhost = false;
 	else
 		return;
-	if (vdk_sys_live(c->name, vhost, node, sizeof(node)) != 1)
+	if (vdk_model_live(c->model, c->name, vhost, node, sizeof(node)) != 1)
 		return;
 	c->vhost = vhost;
 	memcpy(c->node, node, sizeof(node));

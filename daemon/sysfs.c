@@ -347,8 +347,7 @@ int vdk_sys_vdpa_disk(const char *name, char *buf, size_t len)
 	return vdpa_class_entry(name, "block", buf, len);
 }
 
-/* The virtio device of @name is bound to @driver ("virtio_net"). */
-static bool virtio_driver_is(const char *name, const char *driver)
+bool vdk_sys_virtio_driver_is(const char *name, const char *driver)
 {
 	char dir[PATH_LEN], link[PATH_LEN], target[PATH_LEN];
 	const char *base;
@@ -409,42 +408,12 @@ int vdk_sys_vdpa_vhost(const char *name, char *buf, size_t len)
 	return find_entry(dir, "vhost-vdpa-", buf, len);
 }
 
-int vdk_sys_live(const char *name, bool vhost, char *node, size_t len)
+/* @ent under /dev, if it is there, into @node: 1, 0 (not yet), -errno. */
+static int dev_node(const char *ent, char *node, size_t len)
 {
-	char ent[256], path[PATH_LEN];
-	uint64_t bytes;
+	char path[PATH_LEN];
 	int ret;
 
-	if (vhost)
-		ret = vdk_sys_vdpa_vhost(name, ent, sizeof(ent));
-	else
-		ret = vdk_sys_vdpa_disk(name, ent, sizeof(ent));
-	if (ret == -ENOENT && !vhost) {
-		/* A network interface has a name, not a node in /dev. */
-		ret = vdk_sys_vdpa_netif(name, ent, sizeof(ent));
-		if (ret == -ENOENT && virtio_driver_is(name, "virtio_net")) {
-			/*
-			 * In another network namespace: sysfs shows an
-			 * interface only to its own.
-			 */
-			snprintf(ent, sizeof(ent), "%s", "");
-			ret = 0;
-		}
-		if (ret == 0 && (size_t)snprintf(node, len, "%s", ent) >= len)
-			return -ENAMETOOLONG;
-		return ret == 0 ? 1 : ret == -ENOENT ? 0 : ret;
-	}
-	if (ret == -ENOENT)
-		return 0;
-	if (ret)
-		return ret;
-	if (!vhost) {
-		ret = vdk_sys_vdpa_disk_size(name, ent, &bytes);
-		if (ret == -ENOENT || (ret == 0 && bytes == 0))
-			return 0;
-		if (ret)
-			return ret;
-	}
 	ret = vdk_path(path, sizeof(path), VDK_ROOT_DEV, "%s", ent);
 	if (ret)
 		return ret;
@@ -454,6 +423,34 @@ int vdk_sys_live(const char *name, bool vhost, char *node, size_t len)
 	if ((size_t)snprintf(node, len, "%s", path) >= len)
 		return -ENAMETOOLONG;
 	return 1;
+}
+
+int vdk_sys_vhost_live(const char *name, char *node, size_t len)
+{
+	char ent[256];
+	int ret;
+
+	ret = vdk_sys_vdpa_vhost(name, ent, sizeof(ent));
+	if (ret)
+		return ret == -ENOENT ? 0 : ret;
+	return dev_node(ent, node, len);
+}
+
+int vdk_sys_disk_live(const char *name, char *node, size_t len)
+{
+	char ent[256];
+	uint64_t bytes;
+	int ret;
+
+	ret = vdk_sys_vdpa_disk(name, ent, sizeof(ent));
+	if (ret)
+		return ret == -ENOENT ? 0 : ret;
+	ret = vdk_sys_vdpa_disk_size(name, ent, &bytes);
+	if (ret == -ENOENT || (ret == 0 && bytes == 0))
+		return 0;
+	if (ret)
+		return ret;
+	return dev_node(ent, node, len);
 }
 
 int vdk_sys_bind(const char *name, const char *driver)

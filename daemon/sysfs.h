@@ -98,14 +98,21 @@ int vdk_sys_vdpa_disk_size(const char *name, const char *disk,
 int vdk_sys_vdpa_vhost(const char *name, char *buf, size_t len);
 
 /*
- * Whether @name is live on its bus: for the virtio bus, the disk exists in
- * sysfs and in /dev with a non-zero size, or the network interface exists
- * (its name is the node: "eth1"; "" when it is in another network
- * namespace, where sysfs does not show it); for vhost, the vhost-vdpa device
- * exists in sysfs and in /dev.  1 with the node ("/dev/vda") in @node, 0
- * when not yet, -errno on error.
+ * Whether @name is live on the vhost bus: the vhost-vdpa device exists in
+ * sysfs and in /dev.  1 with the node ("/dev/vhost-vdpa-0") in @node, 0
+ * when not yet, -errno on error.  (On the virtio bus, the device's model
+ * says: vdk_model_live().)
  */
-int vdk_sys_live(const char *name, bool vhost, char *node, size_t len);
+int vdk_sys_vhost_live(const char *name, char *node, size_t len);
+
+/*
+ * The same for a disk on the virtio bus: the disk exists in sysfs and in
+ * /dev with a non-zero size; the node is "/dev/vda".
+ */
+int vdk_sys_disk_live(const char *name, char *node, size_t len);
+
+/* The virtio device of @name is bound to @driver ("virtio_net"). */
+bool vdk_sys_virtio_driver_is(const char *name, const char *driver);
 
 /*
  * Bind @name to @driver ("vhost_vdpa", "virtio_vdpa"): unbind it from its

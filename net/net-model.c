@@ -21,6 +21,7 @@
 
 #include "net-model.h"
 #include "net.h"
+#include "sysfs.h"
 
 enum {
 	OPT_MAC,
@@ -511,6 +512,26 @@ static void net_confinement(struct vdk_model_dev *d,
 	}
 }
 
+/*
+ * An interface: its name is the node.  Moved to another network namespace
+ * it is not in sysfs any more (sysfs shows an interface only to its own):
+ * then live with no name, as long as virtio_net holds the device.
+ */
+static int net_virtio_live(const char *name, char *node, size_t len)
+{
+	int ret = vdk_sys_vdpa_netif(name, node, len);
+
+	if (ret == 0)
+		return 1;
+	if (ret != -ENOENT)
+		return ret;
+	if (!vdk_sys_virtio_driver_is(name, "virtio_net"))
+		return 0;
+	if (len)
+		node[0] = '\0';
+	return 1;
+}
+
 const struct vdk_model_ops vdk_model_net = {
 	.name = "net",
 	.summary = "a virtio-net interface served by a network backend",
@@ -537,4 +558,5 @@ const struct vdk_model_ops vdk_model_net = {
 	.close = net_close,
 	.destroy_orphan = net_destroy_orphan,
 	.confinement = net_confinement,
+	.virtio_live = net_virtio_live,
 };

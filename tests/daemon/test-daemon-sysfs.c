@@ -211,46 +211,44 @@ static void test_devices(void)
 	CHECK_EQ(vdk_sys_vdpa_vhost("d0", buf, sizeof(buf)), -ENOENT);
 
 	/* Live: sysfs, then the node in /dev, then a size. */
-	CHECK_EQ(vdk_sys_live("d0", false, node, sizeof(node)), 0);
+	CHECK_EQ(vdk_sys_disk_live("d0", node, sizeof(node)), 0);
 	mk("dev/vdb", "");
-	CHECK_EQ(vdk_sys_live("d0", false, node, sizeof(node)), 1);
+	CHECK_EQ(vdk_sys_disk_live("d0", node, sizeof(node)), 1);
 	snprintf(buf, sizeof(buf), "%s/dev/vdb", top);
 	CHECK(!strcmp(node, buf));
 	mk("sys/bus/vdpa/devices/d0/virtio3/block/vdb/size", "0\n");
-	CHECK_EQ(vdk_sys_live("d0", false, node, sizeof(node)), 0);
+	CHECK_EQ(vdk_sys_disk_live("d0", node, sizeof(node)), 0);
 	mk("sys/bus/vdpa/devices/d0/virtio3/block/vdb/size", "junk\n");
-	CHECK_EQ(vdk_sys_live("d0", false, node, sizeof(node)), -EINVAL);
+	CHECK_EQ(vdk_sys_disk_live("d0", node, sizeof(node)), -EINVAL);
 	mk("sys/bus/vdpa/devices/d0/virtio3/block/vdb/size", "8\n");
-	CHECK_EQ(vdk_sys_live("d0", false, node, sizeof(node)), 1);
-	CHECK_EQ(vdk_sys_live("d2", false, node, sizeof(node)), 0);
-	CHECK_EQ(vdk_sys_live("d1", true, node, sizeof(node)), 0);
+	CHECK_EQ(vdk_sys_disk_live("d0", node, sizeof(node)), 1);
+	CHECK_EQ(vdk_sys_disk_live("d2", node, sizeof(node)), 0);
+	CHECK_EQ(vdk_sys_vhost_live("d1", node, sizeof(node)), 0);
 	mk("dev/vhost-vdpa-2", "");
-	CHECK_EQ(vdk_sys_live("d1", true, node, sizeof(node)), 1);
+	CHECK_EQ(vdk_sys_vhost_live("d1", node, sizeof(node)), 1);
 	snprintf(buf, sizeof(buf), "%s/dev/vhost-vdpa-2", top);
 	CHECK(!strcmp(node, buf));
 
 	/*
-	 * A network interface: live with its name as the node; live with
-	 * no name once virtio_net holds it in another namespace (sysfs
-	 * shows the interface only to its own); not live without either.
+	 * A network interface: its name from its class directory, its
+	 * driver from the link (sysfs shows an interface only to its own
+	 * network namespace: the driver is what is left to see).
 	 */
 	mk("sys/bus/vdpa/devices/d2/virtio5/", "");
-	CHECK_EQ(vdk_sys_live("d2", false, node, sizeof(node)), 0);
+	CHECK_EQ(vdk_sys_disk_live("d2", node, sizeof(node)), 0);
 	CHECK_EQ(vdk_sys_vdpa_netif("d2", buf, sizeof(buf)), -ENOENT);
 	mk("sys/bus/vdpa/devices/d2/virtio5/net/eth7/", "");
 	CHECK_EQ(vdk_sys_vdpa_netif("d2", buf, sizeof(buf)), 0);
 	CHECK(!strcmp(buf, "eth7"));
-	CHECK_EQ(vdk_sys_live("d2", false, node, sizeof(node)), 1);
-	CHECK(!strcmp(node, "eth7"));
-	rm("sys/bus/vdpa/devices/d2/virtio5/net/eth7");
-	CHECK_EQ(vdk_sys_live("d2", false, node, sizeof(node)), 0);
+	CHECK_EQ(vdk_sys_disk_live("d2", node, sizeof(node)), 0);
+	CHECK(!vdk_sys_virtio_driver_is("d2", "virtio_net"));
 	mk("sys/bus/virtio/drivers/virtio_net/", "");
 	ln("../../../../bus/virtio/drivers/virtio_net",
 	   "sys/bus/vdpa/devices/d2/virtio5/driver");
-	CHECK_EQ(vdk_sys_live("d2", false, node, sizeof(node)), 1);
-	CHECK(!strcmp(node, ""));
+	CHECK(vdk_sys_virtio_driver_is("d2", "virtio_net"));
+	CHECK(!vdk_sys_virtio_driver_is("d2", "virtio_blk"));
+	CHECK(!vdk_sys_virtio_driver_is("d0", "virtio_net"));
 	rm("sys/bus/vdpa/devices/d2/virtio5/driver");
-	rm("sys/bus/vdpa/devices/d2/virtio5/net");
 	rm("sys/bus/vdpa/devices/d2/virtio5");
 
 	CHECK_EQ(vdk_sys_vduse_list(&names, &n), 0);

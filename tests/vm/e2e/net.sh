@@ -240,10 +240,31 @@ net_orphan_rescue() {
 	no_leftovers
 }
 
+# 13g: a net device moved to the vhost bus and back: the interface goes,
+# /dev/vhost-vdpa-N comes, then a new interface with the same address.
+net_bus_move() {
+	local ifc node
+	load_net_modules
+	modprobe vhost_vdpa
+	ifc=$(add vn5 --type net --mac 52:54:00:ab:cd:05 tap)
+	node=$(vdk bus vn5 vhost)
+	echo "  $ifc -> $node"
+	[[ -c $node ]]
+	[[ ! -e /sys/class/net/$ifc ]]
+	vdk list vn5 | grep -q vhost
+	ifc=$(vdk bus vn5 virtio)
+	echo "  -> $ifc"
+	[[ $(cat "/sys/class/net/$ifc/address") == 52:54:00:ab:cd:05 ]]
+	vdk list -j vn5 | grep -q "\"node\": *\"$ifc\""
+	del vn5
+	no_leftovers
+}
+
 net_scenarios() {
 	run_scenario "13a. net: MAC and MTU as asked, ping, link down and up" net_basic
 	run_scenario "13b. net: iperf3 TCP both ways, data and checksums checked" net_iperf 1500
 	run_scenario "13c. net: MTU 9000, unfragmented ping and iperf3 both ways" net_iperf 9000
 	run_scenario "13d. net: SIGKILL mid-transfer, recover, the TCP stream goes on" net_kill_recover
 	run_scenario "13f. net: an orphan deleted, another rescued: taps go too" net_orphan_rescue
+	run_scenario "13g. net: to the vhost bus and back" net_bus_move
 }

@@ -303,8 +303,12 @@ static int rx_one(struct net_queue *q, size_t need, bool *starved)
 		*starved = true;
 		return 0;
 	}
-	/* Every chain held: a frame larger than expected may fit too. */
-	while (chains < q->held_n) {
+	/*
+	 * As many chains as the largest frame needs, no more: the kernel
+	 * copies in the whole vector list on each read, however small the
+	 * frame that comes.
+	 */
+	while (chains < q->held_n && room < need) {
 		struct vdk_req *req = held_at(q, chains);
 
 		if (cnt + req->n_in > NET_RX_IOV_MAX)

@@ -399,17 +399,28 @@ static int net_create(struct vdk_model_dev *d, enum vdk_model_mode mode,
 	}
 	if (ret)
 		return ret; /* the daemon explains vdk_dev_create()'s */
+	if (d->nd && d->ops->hold) {
+		ret = d->ops->hold(d->nd);
+		if (ret) {
+			snprintf(err, errlen, "%s: cannot keep it through a "
+				 "restart: %s", d->ops->name, strerror(-ret));
+			goto err_free;
+		}
+	}
 	ret = vdk_net_start(d->net);
 	if (ret) {
 		snprintf(err, errlen, "cannot start the device: %s",
 			 strerror(-ret));
-		vdk_net_free(d->net);
-		d->net = NULL;
-		if (mode == VDK_MODEL_NEW)
-			vdk_model_destroy_vduse(d->name);
-		return ret;
+		goto err_free;
 	}
 	return 0;
+
+err_free:
+	vdk_net_free(d->net);
+	d->net = NULL;
+	if (mode == VDK_MODEL_NEW)
+		vdk_model_destroy_vduse(d->name);
+	return ret;
 }
 
 static void net_describe(struct vdk_model_dev *d, struct vdk_state *st)

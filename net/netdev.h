@@ -49,6 +49,13 @@ struct vdk_netdev_ops {
 		    unsigned int mtu, struct vdk_netdev **out, char *err,
 		    size_t errlen);
 	/*
+	 * Optional.  The kernel device exists: from now on the host side
+	 * must outlive the daemon (a crash, a restart), for recover to
+	 * open it again.  Until then, what open() made goes with close().
+	 * 0 or -errno.
+	 */
+	int (*hold)(struct vdk_netdev *nd);
+	/*
 	 * Required.  The device goes for good (`vdk del`): undo what
 	 * open() made that must not outlive it.  Not called when the
 	 * daemon only stops (a crash, a restart): recover opens it again.

@@ -5,9 +5,10 @@
  * host bridges or routes the interface like any other.
  *
  * An interface that exists is taken as it is (it must be a tap nobody
- * holds); one that does not is created and brought up.  While the device
- * lives the tap is persistent, so that a daemon killed and recovered
- * finds the same interface with its addresses, routes and bridge port.
+ * holds); one that does not is created and brought up.  Once the kernel
+ * device exists the tap is persistent, so that a daemon killed and
+ * recovered finds the same interface with its addresses, routes and
+ * bridge port; a command that fails before leaves no tap behind.
  * When the device goes (`vdk del`) a tap vdk created goes with it,
  * unless persist=on; one that existed stays, unless persist=off.
  */
@@ -141,9 +142,6 @@ static int attach(struct vdk_netdev *t, char *err, size_t errlen)
 	if (ioctl(t->fd, TUNSETOFFLOAD, 0) < 0)
 		return tap_err(err, errlen, -errno, "tap '%s': offloads: %s",
 			       t->ifname, strerror(errno));
-	if (ioctl(t->fd, TUNSETPERSIST, 1) < 0)
-		return tap_err(err, errlen, -errno, "tap '%s': persist: %s",
-			       t->ifname, strerror(errno));
 	return 0;
 }
 
@@ -242,13 +240,17 @@ static int tap_open(struct vdk_params *ps, const char *devname,
 	return 0;
 
 err_remove:
-	/* A tap made here and now goes again. */
-	if (created && t->fd >= 0 && ioctl(t->fd, TUNSETPERSIST, 0) < 0) {
-		/* it goes anyway if it never became persistent */
-	}
+	/* A tap made here and now goes again as it is closed. */
 err_close:
 	tap_close(t);
 	return ret;
+}
+
+static int tap_hold(struct vdk_netdev *t)
+{
+	if (ioctl(t->fd, TUNSETPERSIST, 1) < 0)
+		return -errno;
+	return 0;
 }
 
 static void tap_remove(struct vdk_netdev *t)
@@ -347,6 +349,7 @@ const struct vdk_netdev_ops vdk_netdev_tap = {
 	"ifname=NAME     the tap, taken if it exists, else created and brought up (default: the device's name)\n"
 	"persist=on|off  whether the tap outlives the device (default: on for a tap that existed, off for one vdk created)\n",
 	.open = tap_open,
+	.hold = tap_hold,
 	.remove = tap_remove,
 	.remove_orphan = tap_remove_orphan,
 	.close = tap_close,

@@ -126,6 +126,9 @@ net_basic() {
 	vdk list -j vn0 | grep -q '"type": *"net"'
 	# Served without root, as a disk is.
 	check_confined vn0
+	# A command that fails after opening its tap leaves none behind.
+	expect_fail 5 "in use" vdk add --type net vn0 tap ifname=vnx
+	! ip link show vnx >/dev/null 2>&1 || { echo "  tap vnx left" >&2; return 1; }
 	net_up vn0 "$ifc" 1500
 	ip netns exec vdkns ping -c 5 -i 0.2 "$NET_B" | tail -2 | sed 's/^/  /'
 	ip netns exec peerns ping -c 5 -i 0.2 "$NET_A" >/dev/null

@@ -23,6 +23,14 @@ __attribute__((format(printf, 3, 4)))
 void vdk__blog(const struct vdk_backend_log *log, int level,
 	       const char *fmt, ...);
 
+/* Event @ev of queue @qidx to @ev (as given to set_events), if set. */
+static inline void vdk__bevent(const struct vdk_backend_events *evs,
+			       enum vdk_backend_event ev, unsigned int qidx)
+{
+	if (evs->fn)
+		evs->fn(evs->opaque, ev, qidx);
+}
+
 /*
  * Requests a queue failed because the storage did not answer within
  * timeout=, told to the log in one line every few seconds at most rather

@@ -102,7 +102,10 @@ struct vdk_backend_log {
  * bios' results: an event and the queue it happened on.
  */
 enum vdk_backend_event {
-	/* info() says another size now (any queue: @qidx is 0). */
+	/*
+	 * The size may have changed: read info() again (@qidx is 0).  Not
+	 * from inside the callback: it may run on a library's thread.
+	 */
 	VDK_BACKEND_EV_RESIZED,
 	/* Queue @qidx lost its connection to the storage; bios wait. */
 	VDK_BACKEND_EV_LOST,

@@ -29,10 +29,9 @@
  * requests failed by the timeout, a few seconds' worth to a line, and the
  * first read or flush answered after them.
  *
- * Online resize: an update watch on the image sends this process SIGHUP,
- * the very path of `vdk resize`, when the daemon blocks SIGHUP to read it
- * from a signalfd (it does, before start()).  info() then reads the new
- * size.
+ * Online resize: an update watch on the image tells the device model
+ * (set_events: VDK_BACKEND_EV_RESIZED), which does what `vdk resize`
+ * does; info() then reads the new size.  Without set_events, no watch.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -85,7 +84,7 @@ struct vdk_bdev {
 	rbd_image_t img;
 	uint64_t watch;
 	bool watching;
-	bool sighup_on_update;
+	struct vdk_backend_events events;
 	/* Queues that gave up waiting for librbd: close nothing then. */
 	atomic_uint abandoned;
 	struct vdk_backend_log log;
@@ -529,8 +528,7 @@ static void update_cb(void *arg)
 {
 	struct vdk_bdev *b = arg;
 
-	if (b->sighup_on_update)
-		kill(getpid(), SIGHUP);
+	vdk__bevent(&b->events, VDK_BACKEND_EV_RESIZED, 0);
 }
 
 struct start_ctx {
@@ -558,7 +556,6 @@ static int rb_start(struct vdk_bdev *b, char *err, size_t errlen)
 {
 	struct start_ctx *s;
 	struct timespec ts;
-	sigset_t cur;
 	pthread_t t;
 	int ret;
 
@@ -597,14 +594,8 @@ static int rb_start(struct vdk_bdev *b, char *err, size_t errlen)
 	ret = apply_stat(b, &s->p, err, errlen);
 	if (ret)
 		goto err;
-	/*
-	 * SIGHUP is the daemon's "read the size again": send it only when
-	 * it is blocked here (so read from a signalfd), never to a process
-	 * that SIGHUP would end.  librbd's threads inherit the mask.
-	 */
-	if (!pthread_sigmask(SIG_BLOCK, NULL, &cur) &&
-	    sigismember(&cur, SIGHUP) == 1) {
-		b->sighup_on_update = true;
+	/* Watch only for someone who listens. */
+	if (b->events.fn) {
 		ret = rbd_update_watch(b->img, &b->watch, update_cb, b);
 		if (ret < 0) {
 			vdk__errf(err, errlen,
@@ -667,6 +658,12 @@ static void rb_close(struct vdk_bdev *b)
 static void rb_set_log(struct vdk_bdev *b, const struct vdk_backend_log *log)
 {
 	b->log = *log;
+}
+
+static void rb_set_events(struct vdk_bdev *b,
+			  const struct vdk_backend_events *ev)
+{
+	b->events = *ev;
 }
 
 static int rb_info(struct vdk_bdev *b, struct vdk_backend_info *info)
@@ -1047,4 +1044,5 @@ const struct vdk_backend_ops vdk_backend_rbd = {
 	.syscalls = rbd_syscalls,
 	.ro_paths = rbd_ro_paths,
 	.confine_paths = rbd_confine_paths,
+	.set_events = rb_set_events,
 };

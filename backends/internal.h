@@ -113,4 +113,34 @@ int vdk__get_size_and_block_size(struct vdk_params *ps, uint64_t *size,
 int vdk__get_block_size(struct vdk_params *ps, uint32_t *out, char *err,
 			size_t errlen);
 
+/*
+ * Backends that complete every operation inside the submitting call on a
+ * fixed geometry (ram, null; inline.c): their struct vdk_bdev starts with
+ * this head, and their queues are the device itself (no state per queue).
+ */
+struct vdk__inline_dev {
+	uint64_t size;
+	uint32_t block_size;
+};
+
+/*
+ * Parse size= and block-size=, allocate @dev_size bytes (zeroed) with the
+ * head filled.  0 or -errno with a message; free it with free().
+ */
+int vdk__inline_open(struct vdk_params *ps, size_t dev_size,
+		     struct vdk_bdev **out, char *err, size_t errlen);
+/* info(): the size, and every ability (flush, FUA, discard, zero). */
+int vdk__inline_info(struct vdk_bdev *b, struct vdk_backend_info *info);
+int vdk__inline_queue_open(struct vdk_bdev *b, unsigned int qidx,
+			   unsigned int depth, struct vdk_bq **out);
+void vdk__inline_queue_close(struct vdk_bq *q);
+/* Nothing is cached: a flush is done at once. */
+int vdk__inline_flush(struct vdk_bq *q, struct vdk_bio *bio);
+
+/* The device of such a queue. */
+static inline struct vdk_bdev *vdk__inline_bdev(struct vdk_bq *q)
+{
+	return (struct vdk_bdev *)q;
+}
+
 #endif /* VDK_BACKENDS_INTERNAL_H */

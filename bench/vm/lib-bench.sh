@@ -133,6 +133,8 @@ nbd_export_get() {
 		nbdkit -U "$sock" -P "$W/nbdexp$q.pid" memory "${SIZE}M" \
 			2>"$R/nbdexp$q.nbdkit.log" || return
 		wait_for 20 test -S "$sock" || return
+		# vdk's serving process connects as its own user, not root.
+		chmod 0666 "$sock" || return
 	fi
 	NBD_EXPORT_USERS[$q]=$((${NBD_EXPORT_USERS[$q]:-0} + 1))
 	NBD_SOCK=$sock

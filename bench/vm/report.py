@@ -47,9 +47,9 @@ CONTENDER_NOTE = {
                 "(file driver, cache.direct=off, default aio=threads)",
     "qsd-null": "qemu-storage-daemon vduse-blk export of a null-co node "
                 "(reads return without touching the buffers)",
-    "vdk-nbd": "vdk blk, nbd backend on an nbdkit memory export of its own, "
-               "unix socket (one connection per queue); daemon CPU is vdk's "
-               "alone",
+    "vdk-nbd": "vdk blk, nbd backend on an nbdkit memory export, unix "
+               "socket (one connection per queue), shared with qsd-nbd and "
+               "vdk-nbd-base when they run; daemon CPU is vdk's alone",
     "nbd": "nbdkit memory plugin + kernel nbd client, unix socket "
            "(2 connections for the 2-queue job)",
     "fio-nbd": "fio's nbd engine (libnbd) straight on an nbdkit memory "

@@ -97,6 +97,33 @@ struct vdk_backend_log {
 	int level;
 };
 
+/*
+ * What a backend tells the device model (set_events below), beside the
+ * bios' results: an event and the queue it happened on.
+ */
+enum vdk_backend_event {
+	/*
+	 * The size may have changed: read info() again (@qidx is 0).  Not
+	 * from inside the callback: it may run on a library's thread.
+	 */
+	VDK_BACKEND_EV_RESIZED,
+	/* Queue @qidx lost its connection to the storage; bios wait. */
+	VDK_BACKEND_EV_LOST,
+	/* Queue @qidx is connected again; waiting bios are sent. */
+	VDK_BACKEND_EV_RESTORED,
+};
+
+/*
+ * Where a backend's events go.  @fn may be called from any thread the
+ * backend runs (a queue's, or a library's own for RESIZED): it must be
+ * quick, must not block and must not call back into the backend.
+ */
+struct vdk_backend_events {
+	void (*fn)(void *opaque, enum vdk_backend_event ev,
+		   unsigned int qidx);
+	void *opaque;
+};
+
 struct vdk_backend_ops {
 	const char *name;
 	/* One line for `vdk add --help`. */
@@ -187,6 +214,13 @@ struct vdk_backend_ops {
 	 */
 	unsigned int (*confine_paths)(struct vdk_bdev *b, const char **paths,
 				      unsigned int max);
+
+	/*
+	 * Optional.  Send events to @ev from now on (it is copied); by
+	 * default a backend tells nothing.  Main thread, before start().
+	 */
+	void (*set_events)(struct vdk_bdev *b,
+			   const struct vdk_backend_events *ev);
 };
 
 /* Registered backends, NULL-terminated. */

@@ -23,6 +23,14 @@ __attribute__((format(printf, 3, 4)))
 void vdk__blog(const struct vdk_backend_log *log, int level,
 	       const char *fmt, ...);
 
+/* Event @ev of queue @qidx to @ev (as given to set_events), if set. */
+static inline void vdk__bevent(const struct vdk_backend_events *evs,
+			       enum vdk_backend_event ev, unsigned int qidx)
+{
+	if (evs->fn)
+		evs->fn(evs->opaque, ev, qidx);
+}
+
 /*
  * Requests a queue failed because the storage did not answer within
  * timeout=, told to the log in one line every few seconds at most rather
@@ -104,5 +112,35 @@ int vdk__get_size_and_block_size(struct vdk_params *ps, uint64_t *size,
 /* "block-size": -ENOENT when absent, -EINVAL unless 512 or 4096. */
 int vdk__get_block_size(struct vdk_params *ps, uint32_t *out, char *err,
 			size_t errlen);
+
+/*
+ * Backends that complete every operation inside the submitting call on a
+ * fixed geometry (ram, null; inline.c): their struct vdk_bdev starts with
+ * this head, and their queues are the device itself (no state per queue).
+ */
+struct vdk__inline_dev {
+	uint64_t size;
+	uint32_t block_size;
+};
+
+/*
+ * Parse size= and block-size=, allocate @dev_size bytes (zeroed) with the
+ * head filled.  0 or -errno with a message; free it with free().
+ */
+int vdk__inline_open(struct vdk_params *ps, size_t dev_size,
+		     struct vdk_bdev **out, char *err, size_t errlen);
+/* info(): the size, and every ability (flush, FUA, discard, zero). */
+int vdk__inline_info(struct vdk_bdev *b, struct vdk_backend_info *info);
+int vdk__inline_queue_open(struct vdk_bdev *b, unsigned int qidx,
+			   unsigned int depth, struct vdk_bq **out);
+void vdk__inline_queue_close(struct vdk_bq *q);
+/* Nothing is cached: a flush is done at once. */
+int vdk__inline_flush(struct vdk_bq *q, struct vdk_bio *bio);
+
+/* The device of such a queue. */
+static inline struct vdk_bdev *vdk__inline_bdev(struct vdk_bq *q)
+{
+	return (struct vdk_bdev *)q;
+}
 
 #endif /* VDK_BACKENDS_INTERNAL_H */

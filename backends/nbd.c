@@ -14,6 +14,9 @@
  * or beyond connections=, queue_open() refuses queues after the first and
  * info() says multi_queue = false.
  *
+ * The connection of each queue, lost and made again, is nbd-conn.c's;
+ * slots, deadlines and bounce buffers are the engine's (engine.h).
+ *
  * The queue's loop drives the connection: queue_events() asks poll() for
  * what libnbd waits for, queue_ready() lets libnbd read and write, and
  * reap() also does so itself without blocking (the device may call only
@@ -45,149 +48,19 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libnbd.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "internal.h"
+#include "nbd-int.h"
 
-#define NS_PER_MS 1000000ull
-#define NS_PER_S 1000000000ull
-
-#define DEFAULT_TIMEOUT_S 30
-#define MAX_TIMEOUT_S 86400
-#define MAX_CONNECTIONS 64
 /* Largest read or write per command when the server says nothing. */
 #define DEFAULT_MAX_RW (32u << 20)
 /* Largest trim or zero per command: well inside NBD's 32-bit length. */
 #define MAX_RANGE (1u << 30)
-/* Reconnect back-off, and how long one attempt may take. */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-#define CONNECT_TIMEOUT_MS 10000
-/* A connection that lived this long starts the back-off afresh. */
-#define STABLE_MS 1000
-
-struct vdk_bdev {
-	char *uri;               /* with export= applied */
-	int tls;                 /* LIBNBD_TLS_*, or -1: as the URI says */
-	int tls_verify;          /* 0/1, or -1: libnbd's default */
-	char *tls_certificates;
-	char *tls_username;
-	char *tls_psk_file;
-	uint64_t timeout_ns;
-	unsigned int connections;
-	/* What the export offered at open(); a new connection must match. */
-	uint64_t export_size;
-	uint64_t size;           /* served: a whole number of blocks */
-	uint32_t block_size;
-	uint32_t pref_block;
-	uint64_t max_rw;         /* a multiple of block_size */
-	bool read_only;
-	bool can_flush;
-	bool can_fua;
-	bool can_trim;
-	bool can_zero;
-	bool can_multi_conn;
-	struct vdk_backend_log log;
-};
-
-enum conn_state {
-	CONN_DOWN,       /* no handle: waiting until retry_at */
-	CONN_CONNECTING, /* handle made, handshake under way */
-	CONN_UP,         /* ready for commands */
-};
-
-enum slot_state {
-	SLOT_FREE,
-	SLOT_WAIT, /* on the wait list: no connection to send it on */
-	SLOT_SENT, /* commands in libnbd */
-	SLOT_DONE, /* on the done list: for reap() to finish */
-};
-
-enum phase {
-	PHASE_DATA,
-	PHASE_FLUSH, /* FUA without server support: a flush after the write */
-};
-
-/* One bio in the backend. */
-struct slot {
-	struct vdk_bio *bio;
-	struct vdk_bq *q;
-	struct slot *next;      /* free, wait or done list */
-	uint64_t deadline;      /* ns: fail with -EIO after this */
-	unsigned int inflight;  /* commands in libnbd (+1 while issuing) */
-	int err;                /* the first error a command got, -errno */
-	bool lost;              /* a command died with its connection */
-	bool fua_flush;         /* send a flush after the data */
-	unsigned int gen;       /* the connection it was last sent on */
-	uint8_t state;          /* enum slot_state */
-	uint8_t phase;          /* enum phase */
-	uint8_t *buf;           /* the bio's data, contiguous */
-	struct vdk__bounce bounce; /* the slot's bounce buffer */
-};
-
-struct vdk_bq {
-	struct vdk_bdev *b;
-	struct nbd_handle *h;
-	uint8_t state;          /* enum conn_state */
-	int fd;                 /* queue_fd(): the socket, dup'ed, or idle_fd */
-	int idle_fd;            /* an eventfd never written */
-	ino_t sock_ino;         /* which socket fd holds now, 0 if none */
-	uint64_t retry_at;      /* CONN_DOWN: next attempt */
-	uint64_t connect_by;    /* CONN_CONNECTING: give up then */
-	uint64_t up_since;
-	unsigned int gen;       /* counts connections that came up */
-	unsigned int backoff_ms;
-	uint64_t next_check;    /* earliest deadline of a bio, or UINT64_MAX */
-	bool pumped;            /* queue_ready() just did the socket's I/O */
-	unsigned int depth;
-	unsigned int busy;      /* slots not free */
-	struct slot *slots;
-	struct slot *free;
-	struct slot *wait, *wait_tail;
-	struct slot *done, *done_tail;
-	unsigned int qidx;
-	struct vdk__stall stall; /* requests failed by timeout= */
-	bool mismatch_told;     /* the log heard of a mismatched server */
-	size_t bounce_held;     /* bytes of the slots' bounce buffers */
-};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
-/* libnbd's last error, without the "nbd_function: " it starts with. */
-static const char *nbd_msg(void)
-{
-	const char *m = nbd_get_error(), *p;
-
-	if (!m || !*m)
-		return "unknown error";
-	p = strstr(m, ": ");
-	if (p && !strncmp(m, "nbd_", 4) && !memchr(m, ' ', p - m))
-		return p + 2;
-	return m;
-}
-
-static int nbd_err(void)
-{
-	int e = nbd_get_errno();
-
-	return e > 0 ? -e : -EIO;
-}
 
 /* ---- parameters and the URI ---- */
 
@@ -266,15 +139,11 @@ static int parse_params(struct vdk_bdev *b, struct vdk_params *ps,
 		return -ENOMEM;
 	}
 
-	ret = vdk_params_get_uint(ps, "timeout", 1, MAX_TIMEOUT_S, &v, err,
-				  errlen);
-	if (ret == -ENOENT)
-		v = DEFAULT_TIMEOUT_S;
-	else if (ret)
+	ret = vdk__get_timeout(ps, &b->timeout_s, err, errlen);
+	if (ret)
 		return ret;
-	b->timeout_ns = v * NS_PER_S;
 
-	ret = vdk_params_get_uint(ps, "connections", 1, MAX_CONNECTIONS, &v,
+	ret = vdk_params_get_uint(ps, "connections", 1, NBD_MAX_CONNECTIONS, &v,
 				  err, errlen);
 	if (ret == -ENOENT)
 		v = 0; /* decided once the server said whether it may */
@@ -322,47 +191,6 @@ static int parse_params(struct vdk_bdev *b, struct vdk_params *ps,
 	return ret;
 }
 
-/* A new handle, set up as the parameters say, not yet connecting. */
-static struct nbd_handle *handle_new(const struct vdk_bdev *b)
-{
-	struct nbd_handle *h = nbd_create();
-
-	if (!h)
-		return NULL;
-	/* The URI comes from the administrator: let it name files. */
-	if (nbd_set_uri_allow_local_file(h, true) == -1 ||
-	    /* Buffers are ours to keep defined: no memset per read. */
-	    nbd_set_pread_initialize(h, false) == -1 ||
-	    /*
-	     * Simple replies: a read's reply is a header and the data, two
-	     * reads of the socket instead of four.  Structured replies
-	     * serve block status and sparse reads, which vdk does not use.
-	     */
-	    nbd_set_request_structured_replies(h, false) == -1 ||
-	    (b->tls >= 0 && nbd_set_tls(h, b->tls) == -1) ||
-	    (b->tls_verify >= 0 &&
-	     nbd_set_tls_verify_peer(h, b->tls_verify) == -1) ||
-	    (b->tls_certificates &&
-	     nbd_set_tls_certificates(h, b->tls_certificates) == -1) ||
-	    (b->tls_username &&
-	     nbd_set_tls_username(h, b->tls_username) == -1) ||
-	    (b->tls_psk_file &&
-	     nbd_set_tls_psk_file(h, b->tls_psk_file) == -1)) {
-		nbd_close(h);
-		return NULL;
-	}
-	return h;
-}
-
-/* Close a handle, saying goodbye to the server if it is listening. */
-static void handle_close(struct nbd_handle *h)
-{
-	if (!h)
-		return;
-	if (nbd_aio_is_ready(h) || nbd_aio_is_processing(h))
-		nbd_aio_disconnect(h, 0);
-	nbd_close(h);
-}
 
 /* ---- open, close, info ---- */
 
@@ -381,29 +209,28 @@ static void nb_close(struct vdk_bdev *b)
 static int probe_connect(struct vdk_bdev *b, struct nbd_handle *h,
 			 char *err, size_t errlen)
 {
-	uint64_t deadline = now_ns() + b->timeout_ns, now;
+	uint64_t deadline = vdk__now_ns() + b->timeout_s * VDK_NS_PER_S, now;
 	int ret;
 
 	if (nbd_aio_connect_uri(h, b->uri) == -1) {
-		ret = nbd_err();
+		ret = vdk__nbd_err();
 		vdk__errf(err, errlen, "cannot connect to '%.160s': %s",
-			  b->uri, nbd_msg());
+			  b->uri, vdk__nbd_msg());
 		return ret;
 	}
 	while (!nbd_aio_is_ready(h)) {
-		now = now_ns();
+		now = vdk__now_ns();
 		if (now >= deadline) {
 			vdk__errf(err, errlen,
-				  "cannot connect to '%.160s': no answer within %llu s (timeout=)",
-				  b->uri,
-				  (unsigned long long)(b->timeout_ns / NS_PER_S));
+				  "cannot connect to '%.160s': no answer within %u s (timeout=)",
+				  b->uri, b->timeout_s);
 			return -ETIMEDOUT;
 		}
 		if (nbd_aio_is_dead(h) || nbd_aio_is_closed(h) ||
-		    nbd_poll(h, (deadline - now) / NS_PER_MS + 1) == -1) {
-			ret = nbd_err();
+		    nbd_poll(h, (deadline - now) / VDK_NS_PER_MS + 1) == -1) {
+			ret = vdk__nbd_err();
 			vdk__errf(err, errlen, "cannot connect to '%.160s': %s",
-				  b->uri, nbd_msg());
+				  b->uri, vdk__nbd_msg());
 			return ret;
 		}
 	}
@@ -429,8 +256,8 @@ static int probe_export(struct vdk_bdev *b, struct nbd_handle *h,
 	ro = nbd_is_read_only(h);
 	if (size < 0 || min < 0 || pref < 0 || max < 0 || fl < 0 || fua < 0 ||
 	    tr < 0 || ze < 0 || mc < 0 || ro < 0) {
-		vdk__errf(err, errlen, "'%.160s': %s", b->uri, nbd_msg());
-		return nbd_err();
+		vdk__errf(err, errlen, "'%.160s': %s", b->uri, vdk__nbd_msg());
+		return vdk__nbd_err();
 	}
 	if (min > 4096) {
 		vdk__errf(err, errlen,
@@ -483,10 +310,10 @@ static int nb_open(struct vdk_params *ps, struct vdk_bdev **out,
 	ret = parse_params(b, ps, err, errlen);
 	if (ret)
 		goto err;
-	h = handle_new(b);
+	h = vdk__nbd_handle_new(b);
 	if (!h) {
-		ret = nbd_err();
-		vdk__errf(err, errlen, "libnbd: %s", nbd_msg());
+		ret = vdk__nbd_err();
+		vdk__errf(err, errlen, "libnbd: %s", vdk__nbd_msg());
 		goto err;
 	}
 	ret = probe_connect(b, h, err, errlen);
@@ -496,7 +323,7 @@ static int nb_open(struct vdk_params *ps, struct vdk_bdev **out,
 	if (ret)
 		goto err;
 	if (!b->connections) {
-		b->connections = b->can_multi_conn ? MAX_CONNECTIONS : 1;
+		b->connections = b->can_multi_conn ? NBD_MAX_CONNECTIONS : 1;
 	} else if (b->connections > 1 && !b->can_multi_conn) {
 		vdk__errf(err, errlen,
 			  "connections=%u: the server does not allow multi-conn (one connection, one queue)",
@@ -505,7 +332,7 @@ static int nb_open(struct vdk_params *ps, struct vdk_bdev **out,
 		goto err;
 	}
 	/* Made before the fork: the queues connect anew after it. */
-	handle_close(h);
+	vdk__nbd_handle_close(h);
 	*out = b;
 	return 0;
 
@@ -519,6 +346,12 @@ err:
 static void nb_set_log(struct vdk_bdev *b, const struct vdk_backend_log *log)
 {
 	b->log = *log;
+}
+
+static void nb_set_events(struct vdk_bdev *b,
+			  const struct vdk_backend_events *ev)
+{
+	b->events = *ev;
 }
 
 static int nb_info(struct vdk_bdev *b, struct vdk_backend_info *info)
@@ -546,84 +379,44 @@ static int nb_info(struct vdk_bdev *b, struct vdk_backend_info *info)
 
 static struct slot *slot_get(struct vdk_bq *q, struct vdk_bio *bio)
 {
-	struct slot *s = q->free;
+	struct vdk__slot *vs = vdk__eng_get(&q->e, bio);
+	struct slot *s;
 
-	if (!s)
+	if (!vs)
 		return NULL;
-	q->free = s->next;
-	s->next = NULL;
-	s->bio = bio;
-	s->deadline = now_ns() + q->b->timeout_ns;
+	s = slot_of(vs);
 	s->inflight = 0;
 	s->err = 0;
 	s->lost = false;
 	s->fua_flush = false;
 	s->phase = PHASE_DATA;
 	s->buf = NULL;
-	q->busy++;
-	if (s->deadline < q->next_check)
-		q->next_check = s->deadline;
 	return s;
 }
 
-static void slot_put(struct vdk_bq *q, struct slot *s)
+/* The slot is free first: done() may submit the next bio at once. */
+static void finish(struct slot *s, int result)
 {
-	vdk__bounce_put(&s->bounce, &q->bounce_held);
-	s->bio = NULL;
 	s->state = SLOT_FREE;
-	s->next = q->free;
-	q->free = s;
-	q->busy--;
-}
-
-/* Free the slot first: done() may submit the next bio at once. */
-static void finish(struct vdk_bq *q, struct slot *s, int result)
-{
-	struct vdk_bio *bio = s->bio;
-
-	slot_put(q, s);
-	bio->done(bio, result);
-}
-
-static void list_push(struct slot **head, struct slot **tail, struct slot *s)
-{
-	s->next = NULL;
-	if (*tail)
-		(*tail)->next = s;
-	else
-		*head = s;
-	*tail = s;
-}
-
-static struct slot *list_pop(struct slot **head, struct slot **tail)
-{
-	struct slot *s = *head;
-
-	if (s) {
-		*head = s->next;
-		if (!*head)
-			*tail = NULL;
-		s->next = NULL;
-	}
-	return s;
+	vdk__eng_finish(&s->s, result);
 }
 
 static void wait_push(struct vdk_bq *q, struct slot *s)
 {
 	s->state = SLOT_WAIT;
-	list_push(&q->wait, &q->wait_tail, s);
+	vdk__slist_push(&q->wait, &s->s);
 }
 
-static void done_push(struct vdk_bq *q, struct slot *s)
+void vdk__nbd_done_push(struct vdk_bq *q, struct slot *s)
 {
 	s->state = SLOT_DONE;
-	list_push(&q->done, &q->done_tail, s);
+	vdk__slist_push(&q->done, &s->s);
 }
 
 static void slot_unref(struct vdk_bq *q, struct slot *s)
 {
 	if (--s->inflight == 0)
-		done_push(q, s);
+		vdk__nbd_done_push(q, s);
 }
 
 /*
@@ -646,45 +439,26 @@ static int cmd_done(void *opaque, int *error)
 		s->lost = true;
 	else if (*error && !s->err)
 		s->err = -*error;
-	slot_unref(s->q, s);
+	slot_unref(queue_of(s), s);
 	return lost ? 0 : 1; /* 1: retire the command */
-}
-
-/* Where the bio's data can be given to libnbd in one piece, or NULL. */
-static uint8_t *contiguous(const struct vdk_bio *bio)
-{
-	uint8_t *start = NULL, *end = NULL;
-	unsigned int i;
-
-	for (i = 0; i < bio->iovcnt; i++) {
-		uint8_t *p = bio->iov[i].iov_base;
-
-		if (!bio->iov[i].iov_len)
-			continue;
-		if (!start)
-			start = p;
-		else if (p != end)
-			return NULL;
-		end = p + bio->iov[i].iov_len;
-	}
-	return start;
 }
 
 /* The data of a read or write, contiguous: the iovecs or the bounce. */
 static int slot_buffer(struct vdk_bq *q, struct slot *s)
 {
-	struct vdk_bio *bio = s->bio;
+	struct vdk_bio *bio = s->s.bio;
 
+	(void)q;
 	if (s->buf)
 		return 0;
-	s->buf = contiguous(bio);
+	s->buf = vdk__iov_contiguous(bio->iov, bio->iovcnt);
 	if (s->buf)
 		return 0;
 	if (bio->len > SIZE_MAX)
 		return -ENOMEM;
-	if (vdk__bounce_get(&s->bounce, &q->bounce_held, bio->len))
+	if (vdk__eng_bounce(&s->s, bio->len))
 		return -ENOMEM;
-	s->buf = s->bounce.p;
+	s->buf = s->s.bounce.p;
 	if (bio->op == VDK_BIO_WRITE)
 		vdk__iov_to_buf(bio->iov, bio->iovcnt, 0, s->buf, bio->len);
 	return 0;
@@ -703,15 +477,15 @@ static void issue_failed(struct vdk_bq *q, struct slot *s)
 }
 
 /*
- * Send the slot's commands on the connection, which is up.  The slot
- * holds one more reference while issuing, so that it reaches the done
- * list only once, after the last command, whatever libnbd does inside
- * these calls (a connection dying while sending fails every command).
+ * The slot holds one more reference while issuing, so that it reaches
+ * the done list only once, after the last command, whatever libnbd does
+ * inside these calls (a connection dying while sending fails every
+ * command).
  */
-static void slot_issue(struct vdk_bq *q, struct slot *s)
+void vdk__nbd_slot_issue(struct vdk_bq *q, struct slot *s)
 {
 	struct vdk_bdev *b = q->b;
-	struct vdk_bio *bio = s->bio;
+	struct vdk_bio *bio = s->s.bio;
 	nbd_completion_callback cb = { .callback = cmd_done, .user_data = s };
 	uint64_t off, n, chunk = b->max_rw;
 	uint32_t flags = 0;
@@ -804,196 +578,9 @@ static void slot_issue(struct vdk_bq *q, struct slot *s)
 static void slot_start(struct vdk_bq *q, struct slot *s)
 {
 	if (q->state == CONN_UP)
-		slot_issue(q, s);
+		vdk__nbd_slot_issue(q, s);
 	else
 		wait_push(q, s);
-}
-
-/* ---- the connection ---- */
-
-/* Point q->fd at the handle's socket, or at idle_fd when there is none. */
-static void sync_fd(struct vdk_bq *q)
-{
-	struct stat st;
-	int fd = q->h ? nbd_aio_get_fd(q->h) : -1;
-
-	if (fd < 0 || fstat(fd, &st)) {
-		if (q->sock_ino) {
-			dup3(q->idle_fd, q->fd, O_CLOEXEC);
-			q->sock_ino = 0;
-		}
-		return;
-	}
-	/* libnbd may try address after address, each with a new socket. */
-	if (st.st_ino != q->sock_ino && dup3(fd, q->fd, O_CLOEXEC) >= 0)
-		q->sock_ino = st.st_ino;
-}
-
-/*
- * Close the connection, alive or not.  Commands still in libnbd are lost
- * (closing a handle runs no completion callback): their bios go to the
- * done list, to be sent again or failed.
- */
-static void conn_drop(struct vdk_bq *q, uint64_t now)
-{
-	unsigned int i, delay;
-
-	if (q->h) {
-		for (i = 0; i < q->depth; i++) {
-			struct slot *s = &q->slots[i];
-
-			if (s->state == SLOT_SENT && s->inflight) {
-				s->inflight = 0;
-				s->lost = true;
-				done_push(q, s);
-			}
-		}
-		handle_close(q->h);
-		q->h = NULL;
-	}
-	sync_fd(q);
-	if (q->state == CONN_UP && now - q->up_since >= STABLE_MS * NS_PER_MS)
-		q->backoff_ms = 0;
-	delay = q->backoff_ms;
-	q->backoff_ms = !delay ? BACKOFF_MIN_MS :
-			delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
-	q->state = CONN_DOWN;
-	q->retry_at = now + delay * NS_PER_MS;
-}
-
-/* @n bios failed by timeout= at @now, for the log. */
-static void stall_failed(struct vdk_bq *q, unsigned int n, uint64_t now)
-{
-	vdk__stall_failed(&q->stall, &q->b->log, q->qidx, "the server",
-			  (unsigned int)(q->b->timeout_ns / NS_PER_S), n, now);
-}
-
-/* A live connection given up, and why, for the log. */
-static void conn_lost(struct vdk_bq *q, uint64_t now, const char *why)
-{
-	if (q->state == CONN_UP)
-		vdk__blog(&q->b->log, VDK_LOG_WARNING,
-			  "queue %u: %s; reconnecting", q->qidx, why);
-	conn_drop(q, now);
-}
-
-static void conn_start(struct vdk_bq *q, uint64_t now)
-{
-	q->h = handle_new(q->b);
-	if (!q->h || nbd_aio_connect_uri(q->h, q->b->uri) == -1) {
-		conn_drop(q, now);
-		return;
-	}
-	q->state = CONN_CONNECTING;
-	q->connect_by = now + CONNECT_TIMEOUT_MS * NS_PER_MS;
-	sync_fd(q);
-}
-
-/*
- * Does the new connection offer what the device was promised?  A server
- * that came back with another size or fewer abilities is not used.
- */
-static bool conn_matches(struct vdk_bq *q)
-{
-	const struct vdk_bdev *b = q->b;
-	struct nbd_handle *h = q->h;
-
-	return nbd_get_size(h) == (int64_t)b->export_size &&
-	       (!b->can_flush || nbd_can_flush(h) == 1) &&
-	       (!b->can_fua || nbd_can_fua(h) == 1) &&
-	       (!b->can_trim || nbd_can_trim(h) == 1) &&
-	       (!b->can_zero || nbd_can_zero(h) == 1) &&
-	       (b->read_only || nbd_is_read_only(h) == 0) &&
-	       (b->connections == 1 || nbd_can_multi_conn(h) == 1);
-}
-
-/* Move the connection along: connect, notice death, send what waits. */
-static void conn_step(struct vdk_bq *q, uint64_t now)
-{
-	struct slot *s;
-
-	switch (q->state) {
-	case CONN_DOWN:
-		if (now >= q->retry_at)
-			conn_start(q, now);
-		break;
-	case CONN_CONNECTING:
-		if (nbd_aio_is_ready(q->h)) {
-			if (!conn_matches(q)) {
-				if (!q->mismatch_told)
-					vdk__blog(&q->b->log, VDK_LOG_WARNING,
-						  "queue %u: the server came back with another size or fewer abilities: not used",
-						  q->qidx);
-				q->mismatch_told = true;
-				conn_drop(q, now);
-				break;
-			}
-			q->mismatch_told = false;
-			q->state = CONN_UP;
-			q->up_since = now;
-			if (q->gen)
-				vdk__blog(&q->b->log, VDK_LOG_NOTICE,
-					  "queue %u: connected to the server again",
-					  q->qidx);
-			vdk__stall_answered(&q->stall, &q->b->log, q->qidx,
-					    "the server");
-			q->gen++;
-			while (q->state == CONN_UP &&
-			       (s = list_pop(&q->wait, &q->wait_tail)))
-				slot_issue(q, s);
-		} else if (nbd_aio_is_dead(q->h) || nbd_aio_is_closed(q->h) ||
-			   nbd_aio_is_negotiating(q->h) ||
-			   now >= q->connect_by) {
-			vdk__blog(&q->b->log, VDK_LOG_INFO,
-				  "queue %u: cannot connect to the server (%s)",
-				  q->qidx, now >= q->connect_by ?
-				  "no answer" : nbd_msg());
-			conn_drop(q, now);
-		} else {
-			sync_fd(q);
-		}
-		break;
-	case CONN_UP:
-		if (nbd_aio_is_dead(q->h) || nbd_aio_is_closed(q->h))
-			conn_lost(q, now, "the connection to the server died");
-		break;
-	}
-}
-
-static short events_of(struct vdk_bq *q)
-{
-	unsigned int dir;
-	short ev = 0;
-
-	if (!q->h || q->sock_ino == 0 || nbd_aio_is_dead(q->h) ||
-	    nbd_aio_is_closed(q->h))
-		return 0;
-	dir = nbd_aio_get_direction(q->h);
-	if (dir & LIBNBD_AIO_DIRECTION_READ)
-		ev |= POLLIN;
-	if (dir & LIBNBD_AIO_DIRECTION_WRITE)
-		ev |= POLLOUT;
-	return ev;
-}
-
-/* Let libnbd read and write as far as poll()'s @revents allow. */
-static void pump(struct vdk_bq *q, short revents)
-{
-	unsigned int dir;
-
-	if (!q->h || !revents)
-		return;
-	dir = nbd_aio_get_direction(q->h);
-	if ((dir & LIBNBD_AIO_DIRECTION_READ) &&
-	    (revents & (POLLIN | POLLHUP | POLLERR)))
-		nbd_aio_notify_read(q->h);
-	if (nbd_aio_is_dead(q->h) || nbd_aio_is_closed(q->h))
-		return;
-	/* Reading may have left something to send: ask again. */
-	dir = nbd_aio_get_direction(q->h);
-	if ((dir & LIBNBD_AIO_DIRECTION_WRITE) &&
-	    (revents & (POLLOUT | POLLHUP | POLLERR)))
-		nbd_aio_notify_write(q->h);
 }
 
 /* ---- deadlines ---- */
@@ -1005,39 +592,27 @@ static void pump(struct vdk_bq *q, short revents)
  */
 static int check_deadlines(struct vdk_bq *q, uint64_t now)
 {
-	struct slot *s, *keep = NULL, *keep_tail = NULL;
-	struct slot *expired = NULL, *expired_tail = NULL;
+	struct vdk__slist keep = { 0 }, expired = { 0 };
+	struct vdk__slot *vs;
 	bool stuck = false;
-	unsigned int i;
 	int n = 0;
 
-	while ((s = list_pop(&q->wait, &q->wait_tail))) {
-		if (s->deadline <= now)
-			list_push(&expired, &expired_tail, s);
-		else
-			list_push(&keep, &keep_tail, s);
-	}
+	while ((vs = vdk__slist_pop(&q->wait)))
+		vdk__slist_push(vs->deadline <= now ? &expired : &keep, vs);
 	q->wait = keep;
-	q->wait_tail = keep_tail;
-	for (i = 0; i < q->depth; i++) {
-		if (q->slots[i].state == SLOT_SENT &&
-		    q->slots[i].deadline <= now)
+	vdk__eng_for_each(&q->e, vs) {
+		if (slot_of(vs)->state == SLOT_SENT && vs->deadline <= now)
 			stuck = true;
 	}
 	if (stuck)
-		conn_lost(q, now, "the server did not answer within timeout=");
-	q->next_check = UINT64_MAX;
-	for (i = 0; i < q->depth; i++) {
-		s = &q->slots[i];
-		if (s->state != SLOT_FREE && s->deadline > now &&
-		    s->deadline < q->next_check)
-			q->next_check = s->deadline;
-	}
-	while ((s = list_pop(&expired, &expired_tail))) {
-		finish(q, s, -EIO);
+		vdk__nbd_conn_lost(q, now,
+				   "the server did not answer within timeout=");
+	vdk__eng_rearm(&q->e, now);
+	while ((vs = vdk__slist_pop(&expired))) {
+		finish(slot_of(vs), -EIO);
 		n++;
 	}
-	stall_failed(q, (unsigned int)n, now);
+	vdk__eng_stall_failed(&q->e, (unsigned int)n, now);
 	return n;
 }
 
@@ -1045,8 +620,7 @@ static int check_deadlines(struct vdk_bq *q, uint64_t now)
 
 static void nb_queue_close(struct vdk_bq *q)
 {
-	struct slot *s;
-	unsigned int i;
+	struct vdk__slot *vs;
 
 	if (!q)
 		return;
@@ -1056,16 +630,13 @@ static void nb_queue_close(struct vdk_bq *q)
 	 * is left so that each bio still completes once.
 	 */
 	if (q->h) {
-		handle_close(q->h);
+		vdk__nbd_handle_close(q->h);
 		q->h = NULL;
 	}
-	for (i = 0; q->slots && i < q->depth; i++) {
-		s = &q->slots[i];
-		if (s->state != SLOT_FREE)
-			finish(q, s, -EIO);
-		vdk__bounce_free(&s->bounce, &q->bounce_held);
-	}
-	free(q->slots);
+	vdk__eng_for_each(&q->e, vs)
+		slot_of(vs)->state = SLOT_FREE;
+	vdk__eng_fail_all(&q->e, -EIO);
+	vdk__eng_fini(&q->e);
 	vdk__close_fd(&q->fd);
 	vdk__close_fd(&q->idle_fd);
 	free(q);
@@ -1074,11 +645,18 @@ static void nb_queue_close(struct vdk_bq *q)
 static int nb_queue_open(struct vdk_bdev *b, unsigned int qidx,
 			  unsigned int depth, struct vdk_bq **out)
 {
+	struct vdk__eng_cfg ec = {
+		.qidx = qidx,
+		.depth = depth,
+		.slot_size = sizeof(struct slot),
+		.timeout_s = b->timeout_s,
+		.log = &b->log,
+		.who = "the server",
+	};
 	struct vdk_bq *q;
-	unsigned int i;
 	int ret;
 
-	if (!depth || depth > 32768)
+	if (!depth || depth > VDK_ENG_DEPTH_MAX)
 		return -EINVAL;
 	/* One connection per queue, and no more connections than allowed. */
 	if (qidx >= b->connections)
@@ -1089,19 +667,10 @@ static int nb_queue_open(struct vdk_bdev *b, unsigned int qidx,
 	q->b = b;
 	q->fd = -1;
 	q->idle_fd = -1;
-	q->depth = depth;
 	q->qidx = qidx;
-	q->next_check = UINT64_MAX;
-	q->slots = calloc(depth, sizeof(*q->slots));
-	if (!q->slots) {
-		ret = -ENOMEM;
+	ret = vdk__eng_init(&q->e, &ec);
+	if (ret)
 		goto err;
-	}
-	for (i = 0; i < depth; i++) {
-		q->slots[i].q = q;
-		q->slots[i].next = i + 1 < depth ? &q->slots[i + 1] : NULL;
-	}
-	q->free = q->slots;
 	q->idle_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->idle_fd < 0) {
 		ret = -errno;
@@ -1114,7 +683,7 @@ static int nb_queue_open(struct vdk_bdev *b, unsigned int qidx,
 	}
 	/* Not waiting for the handshake: bios wait for it if they come. */
 	q->state = CONN_DOWN;
-	conn_start(q, now_ns());
+	vdk__nbd_conn_start(q, vdk__now_ns());
 	*out = q;
 	return 0;
 
@@ -1130,53 +699,42 @@ static int nb_queue_fd(struct vdk_bq *q)
 
 static short nb_queue_events(struct vdk_bq *q)
 {
-	return events_of(q);
+	return vdk__nbd_conn_events(q);
 }
 
 static int nb_queue_ready(struct vdk_bq *q, short revents)
 {
-	pump(q, revents);
+	vdk__nbd_conn_pump(q, revents);
 	q->pumped = true;
 	return 0;
 }
 
 static int nb_queue_timeout(struct vdk_bq *q)
 {
-	uint64_t now = now_ns(), t = UINT64_MAX, ms;
-
-	if (q->state == CONN_DOWN)
-		t = q->retry_at;
-	else if (q->state == CONN_CONNECTING)
-		t = q->connect_by;
-	if (q->busy && q->next_check < t)
-		t = q->next_check;
-	if (t == UINT64_MAX)
-		return -1;
-	if (t <= now)
-		return 0;
-	ms = (t - now + NS_PER_MS - 1) / NS_PER_MS;
-	return ms > INT_MAX ? INT_MAX : (int)ms;
+	return vdk__eng_timeout_ms(&q->e, vdk__nbd_conn_wake_at(q));
 }
 
 /* Finish, send again or fail what the callbacks recorded. */
 static int run_done(struct vdk_bq *q, uint64_t now)
 {
-	struct slot *s;
+	struct vdk__slot *vs;
 	unsigned int expired = 0;
 	int n = 0;
 
-	while ((s = list_pop(&q->done, &q->done_tail))) {
-		struct vdk_bio *bio = s->bio;
+	while ((vs = vdk__slist_pop(&q->done))) {
+		struct slot *s = slot_of(vs);
+		struct vdk_bio *bio = vs->bio;
 
 		if (s->err) {
-			finish(q, s, s->err);
+			finish(s, s->err);
 			n++;
 		} else if (s->lost) {
 			/* One lost command condemns its connection. */
 			if (q->state == CONN_UP && s->gen == q->gen)
-				conn_lost(q, now, "the connection to the server was lost");
-			if (now >= s->deadline) {
-				finish(q, s, -EIO);
+				vdk__nbd_conn_lost(q, now,
+						   "the connection to the server was lost");
+			if (now >= vs->deadline) {
+				finish(s, -EIO);
 				expired++;
 				n++;
 			} else {
@@ -1190,19 +748,19 @@ static int run_done(struct vdk_bq *q, uint64_t now)
 			 */
 			if (q->state == CONN_UP && s->gen == q->gen) {
 				s->phase = PHASE_FLUSH;
-				slot_issue(q, s);
+				vdk__nbd_slot_issue(q, s);
 			} else {
 				wait_push(q, s);
 			}
 		} else {
-			if (bio->op == VDK_BIO_READ && s->buf == s->bounce.p)
+			if (bio->op == VDK_BIO_READ && s->buf == vs->bounce.p)
 				vdk__iov_from_buf(bio->iov, bio->iovcnt, 0,
 						  s->buf, bio->len);
-			finish(q, s, 0);
+			finish(s, 0);
 			n++;
 		}
 	}
-	stall_failed(q, expired, now);
+	vdk__eng_stall_failed(&q->e, expired, now);
 	return n;
 }
 
@@ -1216,21 +774,22 @@ static int nb_reap(struct vdk_bq *q)
 	 * anything is in flight; an idle connection waits for the poll()
 	 * of the queue's sleep, which sees a server hanging up as well.
 	 */
-	if (!q->pumped && q->busy) {
-		struct pollfd p = { .fd = q->fd, .events = events_of(q) };
+	if (!q->pumped && q->e.busy) {
+		struct pollfd p = { .fd = q->fd,
+				    .events = vdk__nbd_conn_events(q) };
 
 		if (p.events && poll(&p, 1, 0) > 0)
-			pump(q, p.revents);
+			vdk__nbd_conn_pump(q, p.revents);
 	}
 	q->pumped = false;
-	now = now_ns();
-	conn_step(q, now);
-	if (now >= q->next_check)
+	now = vdk__now_ns();
+	vdk__nbd_conn_step(q, now);
+	if (vdk__eng_due(&q->e, now))
 		n += check_deadlines(q, now);
 	n += run_done(q, now);
 	/* Lost bios dropped the connection: start over if it is time. */
-	if (q->state == CONN_DOWN && q->wait)
-		conn_step(q, now);
+	if (q->state == CONN_DOWN && q->wait.head)
+		vdk__nbd_conn_step(q, now);
 	return n;
 }
 
@@ -1369,4 +928,5 @@ const struct vdk_backend_ops vdk_backend_nbd = {
 	.syscalls = nbd_syscalls,
 	.ro_paths = nbd_ro_paths,
 	.confine_paths = nbd_confine_paths,
+	.set_events = nb_set_events,
 };

@@ -2,7 +2,8 @@
 /*
  * Backend "null": writes go nowhere, reads return zeros (or, with
  * zeroes=off, leave the buffers untouched, to measure the device without
- * any backend cost).  Everything succeeds inside the submitting call.
+ * any backend cost).  Everything succeeds inside the submitting call; what
+ * it shares with ram is in inline.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,38 +12,25 @@
 #include "internal.h"
 
 struct vdk_bdev {
-	uint64_t size;
-	uint32_t block_size;
+	struct vdk__inline_dev h; /* first: size, block size */
 	bool zeroes;
-};
-
-struct vdk_bq {
-	struct vdk_bdev *b;
 };
 
 static int null_open(struct vdk_params *ps, struct vdk_bdev **out, char *err,
 		     size_t errlen)
 {
 	struct vdk_bdev *b;
-	uint32_t block_size;
-	uint64_t size;
 	bool zeroes = true;
 	int ret;
 
-	ret = vdk__get_size_and_block_size(ps, &size, &block_size, err,
-					   errlen);
+	ret = vdk__inline_open(ps, sizeof(*b), &b, err, errlen);
 	if (ret)
 		return ret;
 	ret = vdk_params_get_bool(ps, "zeroes", &zeroes, err, errlen);
-	if (ret && ret != -ENOENT)
+	if (ret && ret != -ENOENT) {
+		free(b);
 		return ret;
-	b = calloc(1, sizeof(*b));
-	if (!b) {
-		vdk__errf(err, errlen, "out of memory");
-		return -ENOMEM;
 	}
-	b->size = size;
-	b->block_size = block_size;
 	b->zeroes = zeroes;
 	*out = b;
 	return 0;
@@ -53,43 +41,13 @@ static void null_close(struct vdk_bdev *b)
 	free(b);
 }
 
-static int null_info(struct vdk_bdev *b, struct vdk_backend_info *info)
-{
-	*info = (struct vdk_backend_info){
-		.size = b->size,
-		.block_size = b->block_size,
-		.can_flush = true,
-		.can_fua = true,
-		.can_discard = true,
-		.can_zero = true,
-		.can_zero_unmap = true,
-		.multi_queue = true,
-	};
-	return 0;
-}
-
-static int null_queue_open(struct vdk_bdev *b, unsigned int qidx,
-			   unsigned int depth, struct vdk_bq **out)
-{
-	struct vdk_bq *q = calloc(1, sizeof(*q));
-
-	if (!q)
-		return -ENOMEM;
-	q->b = b;
-	*out = q;
-	return 0;
-}
-
-static void null_queue_close(struct vdk_bq *q)
-{
-	free(q);
-}
-
 static int null_read(struct vdk_bq *q, struct vdk_bio *bio)
 {
-	if (vdk__bio_check_rw(bio, q->b->size))
+	struct vdk_bdev *b = vdk__inline_bdev(q);
+
+	if (vdk__bio_check_rw(bio, b->h.size))
 		return -EINVAL;
-	if (q->b->zeroes)
+	if (b->zeroes)
 		vdk__iov_from_buf(bio->iov, bio->iovcnt, 0, NULL, bio->len);
 	bio->done(bio, 0);
 	return 0;
@@ -97,14 +55,8 @@ static int null_read(struct vdk_bq *q, struct vdk_bio *bio)
 
 static int null_write(struct vdk_bq *q, struct vdk_bio *bio)
 {
-	if (vdk__bio_check_rw(bio, q->b->size))
+	if (vdk__bio_check_rw(bio, vdk__inline_bdev(q)->h.size))
 		return -EINVAL;
-	bio->done(bio, 0);
-	return 0;
-}
-
-static int null_flush(struct vdk_bq *q, struct vdk_bio *bio)
-{
 	bio->done(bio, 0);
 	return 0;
 }
@@ -112,7 +64,7 @@ static int null_flush(struct vdk_bq *q, struct vdk_bio *bio)
 /* Discard and zero: nothing to do. */
 static int null_range(struct vdk_bq *q, struct vdk_bio *bio)
 {
-	if (vdk__bio_check_range(bio, q->b->size))
+	if (vdk__bio_check_range(bio, vdk__inline_bdev(q)->h.size))
 		return -EINVAL;
 	bio->done(bio, 0);
 	return 0;
@@ -127,12 +79,12 @@ const struct vdk_backend_ops vdk_backend_null = {
 		"zeroes=on|off      reads return zeros (default on); off: buffers left as they are\n",
 	.open = null_open,
 	.close = null_close,
-	.info = null_info,
-	.queue_open = null_queue_open,
-	.queue_close = null_queue_close,
+	.info = vdk__inline_info,
+	.queue_open = vdk__inline_queue_open,
+	.queue_close = vdk__inline_queue_close,
 	.read = null_read,
 	.write = null_write,
-	.flush = null_flush,
+	.flush = vdk__inline_flush,
 	.discard = null_range,
 	.zero = null_range,
 };

@@ -29,10 +29,9 @@
  * requests failed by the timeout, a few seconds' worth to a line, and the
  * first read or flush answered after them.
  *
- * Online resize: an update watch on the image sends this process SIGHUP,
- * the very path of `vdk resize`, when the daemon blocks SIGHUP to read it
- * from a signalfd (it does, before start()).  info() then reads the new
- * size.
+ * Online resize: an update watch on the image tells the device model
+ * (set_events: VDK_BACKEND_EV_RESIZED), which does what `vdk resize`
+ * does; info() then reads the new size.  Without set_events, no watch.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,13 +52,9 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "engine.h"
 #include "internal.h"
 
-#define NS_PER_MS 1000000ull
-#define NS_PER_S 1000000000ull
-
-#define DEFAULT_TIMEOUT_S 30
-#define MAX_TIMEOUT_S 86400
 #define DEFAULT_POOL "rbd"
 /* queue_close() waits this long at most for librbd to give ops back. */
 #define CLOSE_WAIT_MAX_S 10
@@ -89,57 +84,33 @@ struct vdk_bdev {
 	rbd_image_t img;
 	uint64_t watch;
 	bool watching;
-	bool sighup_on_update;
+	struct vdk_backend_events events;
 	/* Queues that gave up waiting for librbd: close nothing then. */
 	atomic_uint abandoned;
 	struct vdk_backend_log log;
 };
 
-/* One request in librbd, or free. */
+/* One request in librbd: a slot of the engine (engine.h). */
 struct op {
-	struct vdk_bq *q;
-	struct vdk_bio *bio;    /* NULL: free, or failed by the timeout */
-	struct op *next;        /* free list, or done list */
-	struct op *all_next;    /* every op of the queue */
-	uint64_t deadline;
+	struct vdk__slot s;     /* bio NULL: free, or failed by the timeout */
 	ssize_t ret;            /* librbd's answer */
-	bool in_librbd;
 	bool fua;               /* flush after the write */
-	struct vdk__bounce bounce; /* reads land here */
 };
 
 struct vdk_bq {
 	struct vdk_bdev *b;
-	int efd;                /* written when the done list gets an op */
-	pthread_mutex_t lock;   /* the done list, against librbd's threads */
-	bool lock_ok;
-	struct op *_Atomic done; /* LIFO, pushed by the callbacks */
-	struct op *free;
-	struct op *all;
-	struct op *slab;        /* the first @depth ops, one allocation */
-	unsigned int depth;
-	unsigned int busy;      /* ops with a bio */
-	unsigned int in_librbd; /* ops librbd holds, with a bio or not */
-	uint64_t next_check;    /* earliest deadline, UINT64_MAX if none */
-	unsigned int qidx;
-	struct vdk__stall stall; /* requests failed by timeout= */
-	size_t bounce_held;     /* bytes of the ops' bounce buffers */
+	/*
+	 * Slots held while librbd has them (s.held); reads land in their
+	 * bounce buffers; librbd's threads complete them onto the done list.
+	 */
+	struct vdk__eng e;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- parameters ---- */
 
 static int parse_params(struct vdk_bdev *b, struct vdk_params *ps,
 			char *err, size_t errlen)
 {
-	uint64_t v;
 	bool ro;
 	int ret;
 
@@ -189,14 +160,10 @@ static int parse_params(struct vdk_bdev *b, struct vdk_params *ps,
 		return ret;
 	}
 
-	ret = vdk_params_get_uint(ps, "timeout", 1, MAX_TIMEOUT_S, &v, err,
-				  errlen);
-	if (ret == -ENOENT)
-		v = DEFAULT_TIMEOUT_S;
-	else if (ret)
+	ret = vdk__get_timeout(ps, &b->timeout_s, err, errlen);
+	if (ret)
 		return ret;
-	b->timeout_s = v;
-	b->timeout_ns = v * NS_PER_S;
+	b->timeout_ns = b->timeout_s * VDK_NS_PER_S;
 
 	b->block_size = 512;
 	ret = vdk__get_block_size(ps, &b->block_size, err, errlen);
@@ -437,7 +404,7 @@ static void probe_child(struct vdk_bdev *b, int fd)
 static int probe(struct vdk_bdev *b, struct probe *p, char *err,
 		 size_t errlen)
 {
-	uint64_t deadline = now_ns() + 2 * b->timeout_ns + 5 * NS_PER_S, now;
+	uint64_t deadline = vdk__now_ns() + 2 * b->timeout_ns + 5 * VDK_NS_PER_S, now;
 	char *q = (char *)p;
 	size_t got = 0;
 	int fds[2], ret = 0, status;
@@ -464,7 +431,7 @@ static int probe(struct vdk_bdev *b, struct probe *p, char *err,
 		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
 		ssize_t r;
 
-		now = now_ns();
+		now = vdk__now_ns();
 		if (now >= deadline) {
 			vdk__errf(err, errlen,
 				  "no answer from the cluster within %u s (timeout=)",
@@ -472,7 +439,7 @@ static int probe(struct vdk_bdev *b, struct probe *p, char *err,
 			ret = -ETIMEDOUT;
 			break;
 		}
-		r = poll(&pfd, 1, (deadline - now) / NS_PER_MS + 1);
+		r = poll(&pfd, 1, (deadline - now) / VDK_NS_PER_MS + 1);
 		if (r < 0 && errno != EINTR) {
 			ret = -errno;
 			vdk__errf(err, errlen, "poll: %s", strerror(errno));
@@ -561,8 +528,7 @@ static void update_cb(void *arg)
 {
 	struct vdk_bdev *b = arg;
 
-	if (b->sighup_on_update)
-		kill(getpid(), SIGHUP);
+	vdk__bevent(&b->events, VDK_BACKEND_EV_RESIZED, 0);
 }
 
 struct start_ctx {
@@ -590,7 +556,6 @@ static int rb_start(struct vdk_bdev *b, char *err, size_t errlen)
 {
 	struct start_ctx *s;
 	struct timespec ts;
-	sigset_t cur;
 	pthread_t t;
 	int ret;
 
@@ -629,14 +594,8 @@ static int rb_start(struct vdk_bdev *b, char *err, size_t errlen)
 	ret = apply_stat(b, &s->p, err, errlen);
 	if (ret)
 		goto err;
-	/*
-	 * SIGHUP is the daemon's "read the size again": send it only when
-	 * it is blocked here (so read from a signalfd), never to a process
-	 * that SIGHUP would end.  librbd's threads inherit the mask.
-	 */
-	if (!pthread_sigmask(SIG_BLOCK, NULL, &cur) &&
-	    sigismember(&cur, SIGHUP) == 1) {
-		b->sighup_on_update = true;
+	/* Watch only for someone who listens. */
+	if (b->events.fn) {
 		ret = rbd_update_watch(b->img, &b->watch, update_cb, b);
 		if (ret < 0) {
 			vdk__errf(err, errlen,
@@ -701,6 +660,12 @@ static void rb_set_log(struct vdk_bdev *b, const struct vdk_backend_log *log)
 	b->log = *log;
 }
 
+static void rb_set_events(struct vdk_bdev *b,
+			  const struct vdk_backend_events *ev)
+{
+	b->events = *ev;
+}
+
 static int rb_info(struct vdk_bdev *b, struct vdk_backend_info *info)
 {
 	uint64_t size;
@@ -730,91 +695,23 @@ static int rb_info(struct vdk_bdev *b, struct vdk_backend_info *info)
 	return 0;
 }
 
-/* ---- ops and the done list ---- */
+/* ---- ops ---- */
 
 /* librbd's thread: record, hand over, wake the queue.  Nothing else. */
 static void aio_cb(rbd_completion_t c, void *arg)
 {
 	struct op *op = arg;
-	struct vdk_bq *q = op->q;
-	uint64_t one = 1;
 
 	op->ret = rbd_aio_get_return_value(c);
 	rbd_aio_release(c);
-	/*
-	 * Under the lock, the eventfd write included: queue_close() takes
-	 * the lock before freeing the queue, so it cannot go under our feet.
-	 */
-	pthread_mutex_lock(&q->lock);
-	op->next = atomic_load_explicit(&q->done, memory_order_relaxed);
-	atomic_store_explicit(&q->done, op, memory_order_release);
-	if (!op->next && write(q->efd, &one, sizeof(one)) < 0) {
-		/* an eventfd write fails only on overflow */
-	}
-	pthread_mutex_unlock(&q->lock);
-}
-
-static struct op *op_new(struct vdk_bq *q)
-{
-	struct op *op = calloc(1, sizeof(*op));
-
-	if (!op)
-		return NULL;
-	op->q = q;
-	op->all_next = q->all;
-	q->all = op;
-	return op;
-}
-
-static struct op *op_get(struct vdk_bq *q, struct vdk_bio *bio)
-{
-	struct op *op = q->free;
-
-	if (op) {
-		q->free = op->next;
-	} else {
-		/* Only when timed-out ops are still in librbd. */
-		op = op_new(q);
-		if (!op)
-			return NULL;
-	}
-	op->next = NULL;
-	op->bio = bio;
-	op->ret = 0;
-	op->fua = false;
-	op->deadline = now_ns() + q->b->timeout_ns;
-	if (op->deadline < q->next_check)
-		q->next_check = op->deadline;
-	q->busy++;
-	return op;
-}
-
-static void op_put(struct vdk_bq *q, struct op *op)
-{
-	vdk__bounce_put(&op->bounce, &q->bounce_held);
-	op->bio = NULL;
-	op->next = q->free;
-	q->free = op;
-}
-
-/* Complete the op's bio; the op is free unless librbd still holds it. */
-static void finish(struct vdk_bq *q, struct op *op, int result)
-{
-	struct vdk_bio *bio = op->bio;
-
-	op->bio = NULL;
-	q->busy--;
-	if (!op->in_librbd)
-		op_put(q, op);
-	/* Last: done() may submit the next bio at once. */
-	bio->done(bio, result);
+	vdk__eng_complete(&op->s);
 }
 
 /* Hand the op's request to librbd.  0, or -errno when it was not taken. */
 static int op_issue(struct vdk_bq *q, struct op *op, uint8_t opcode)
 {
 	struct vdk_bdev *b = q->b;
-	struct vdk_bio *bio = op->bio;
+	struct vdk_bio *bio = op->s.bio;
 	rbd_completion_t c;
 	int ret;
 
@@ -824,7 +721,7 @@ static int op_issue(struct vdk_bq *q, struct op *op, uint8_t opcode)
 	switch (opcode) {
 	case VDK_BIO_READ:
 		ret = rbd_aio_read(b->img, bio->offset, bio->len,
-				   (char *)op->bounce.p, c);
+				   (char *)op->s.bounce.p, c);
 		break;
 	case VDK_BIO_WRITE:
 		ret = rbd_aio_writev(b->img, bio->iov, (int)bio->iovcnt,
@@ -852,20 +749,21 @@ static int op_issue(struct vdk_bq *q, struct op *op, uint8_t opcode)
 		rbd_aio_release(c);
 		return ret;
 	}
-	op->in_librbd = true;
-	q->in_librbd++;
+	vdk__eng_hold(&op->s);
 	return 0;
 }
 
 static int submit(struct vdk_bq *q, struct vdk_bio *bio)
 {
-	struct op *op = op_get(q, bio);
+	struct vdk__slot *s = vdk__eng_get(&q->e, bio);
+	struct op *op = (struct op *)s;
 	int ret;
 
-	if (!op)
+	if (!s)
 		return -ENOMEM;
+	op->ret = 0;
 	if (bio->op == VDK_BIO_READ) {
-		ret = vdk__bounce_get(&op->bounce, &q->bounce_held, bio->len);
+		ret = vdk__eng_bounce(s, bio->len);
 		if (ret)
 			goto err;
 	}
@@ -876,20 +774,16 @@ static int submit(struct vdk_bq *q, struct vdk_bio *bio)
 	return 0;
 
 err:
-	op->bio = NULL;
-	q->busy--;
-	op_put(q, op);
+	vdk__eng_unget(s);
 	return ret;
 }
 
 /* An answer from librbd, in the queue's thread. */
 static int op_answered(struct vdk_bq *q, struct op *op)
 {
-	struct vdk_bio *bio = op->bio;
+	struct vdk_bio *bio = op->s.bio;
 	int ret;
 
-	op->in_librbd = false;
-	q->in_librbd--;
 	/*
 	 * The cluster is back when it answers a read or a flush: librbd's
 	 * write-around cache acknowledges writes by itself once the driver
@@ -897,95 +791,57 @@ static int op_answered(struct vdk_bq *q, struct op *op)
 	 */
 	if (bio && op->ret >= 0 &&
 	    (bio->op == VDK_BIO_READ || bio->op == VDK_BIO_FLUSH))
-		vdk__stall_answered(&q->stall, &q->b->log, q->qidx,
-				    "the cluster");
-	if (!bio) {
-		/* Its bio already failed by the timeout: just free it. */
-		op_put(q, op);
+		vdk__eng_answered(&q->e);
+	/* Its bio already failed by the timeout: this frees it. */
+	vdk__eng_release(&op->s);
+	if (!bio)
 		return 0;
-	}
 	if (op->ret < 0) {
-		finish(q, op, (int)op->ret);
+		vdk__eng_finish(&op->s, (int)op->ret);
 		return 1;
 	}
 	if (bio->op == VDK_BIO_READ) {
 		if ((uint64_t)op->ret != bio->len) {
-			finish(q, op, -EIO); /* short read */
+			vdk__eng_finish(&op->s, -EIO); /* short read */
 			return 1;
 		}
-		vdk__iov_from_buf(bio->iov, bio->iovcnt, 0, op->bounce.p,
+		vdk__iov_from_buf(bio->iov, bio->iovcnt, 0, op->s.bounce.p,
 				  bio->len);
 	} else if (op->fua) {
 		op->fua = false;
 		ret = op_issue(q, op, VDK_BIO_FLUSH);
 		if (!ret)
 			return 0;
-		finish(q, op, ret);
+		vdk__eng_finish(&op->s, ret);
 		return 1;
 	}
-	finish(q, op, 0);
+	vdk__eng_finish(&op->s, 0);
 	return 1;
 }
 
-/* Fail the bios older than timeout=; their ops stay with librbd. */
-static int check_deadlines(struct vdk_bq *q, uint64_t now)
+/* A bio older than timeout= fails; its op stays with librbd. */
+static bool expire(struct vdk__slot *s, void *arg)
 {
-	struct op *op;
-	int n = 0;
-
-	q->next_check = UINT64_MAX;
-	for (op = q->all; op; op = op->all_next) {
-		if (!op->bio)
-			continue;
-		if (op->deadline <= now) {
-			finish(q, op, -EIO);
-			n++;
-		} else if (op->deadline < q->next_check) {
-			q->next_check = op->deadline;
-		}
-	}
-	vdk__stall_failed(&q->stall, &q->b->log, q->qidx, "the cluster",
-			  q->b->timeout_s, (unsigned int)n, now);
-	return n;
-}
-
-/* Take the done list, oldest first.  Cheap when it is empty. */
-static struct op *take_done(struct vdk_bq *q)
-{
-	struct op *list, *rev = NULL, *next;
-	uint64_t v;
-
-	if (!atomic_load_explicit(&q->done, memory_order_acquire))
-		return NULL;
-	pthread_mutex_lock(&q->lock);
-	list = atomic_exchange_explicit(&q->done, NULL, memory_order_acquire);
-	if (read(q->efd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: already cleared */
-	}
-	pthread_mutex_unlock(&q->lock);
-	for (; list; list = next) {
-		next = list->next;
-		list->next = rev;
-		rev = list;
-	}
-	return rev;
+	(void)arg;
+	vdk__eng_finish(s, -EIO);
+	return true;
 }
 
 static int rb_reap(struct vdk_bq *q)
 {
-	struct op *op, *next;
+	struct vdk__slot *s, *next;
 	uint64_t now;
 	int n = 0;
 
-	for (op = take_done(q); op; op = next) {
-		next = op->next;
-		op->next = NULL;
-		n += op_answered(q, op);
+	for (s = vdk__eng_take(&q->e); s; s = next) {
+		next = s->next;
+		s->next = NULL;
+		n += op_answered(q, (struct op *)s);
 	}
-	if (q->busy && q->next_check != UINT64_MAX) {
-		now = now_ns();
-		if (now >= q->next_check)
-			n += check_deadlines(q, now);
+	if (q->e.busy && q->e.next_check != UINT64_MAX) {
+		now = vdk__now_ns();
+		if (vdk__eng_due(&q->e, now))
+			n += vdk__eng_expire(&q->e, now, expire, NULL);
 	}
 	return n;
 }
@@ -995,35 +851,31 @@ static int rb_reap(struct vdk_bq *q)
 /* Wait up to @ms for librbd to give back every op.  True if it did. */
 static bool wait_librbd(struct vdk_bq *q, unsigned int ms)
 {
-	uint64_t deadline = now_ns() + ms * NS_PER_MS, now;
+	uint64_t deadline = vdk__now_ns() + ms * VDK_NS_PER_MS, now;
 
-	while (q->in_librbd) {
-		struct pollfd p = { .fd = q->efd, .events = POLLIN };
+	while (q->e.held) {
+		struct pollfd p = { .fd = vdk__eng_fd(&q->e), .events = POLLIN };
 
 		rb_reap(q);
-		if (!q->in_librbd)
+		if (!q->e.held)
 			break;
-		now = now_ns();
+		now = vdk__now_ns();
 		if (now >= deadline)
 			return false;
-		poll(&p, 1, (deadline - now) / NS_PER_MS + 1);
+		poll(&p, 1, (deadline - now) / VDK_NS_PER_MS + 1);
 	}
 	return true;
 }
 
 static void rb_queue_close(struct vdk_bq *q)
 {
-	struct op *op, *next;
 	unsigned int s;
 
 	if (!q)
 		return;
 	/* What the device stopped waiting for fails, once. */
-	for (op = q->all; op; op = op->all_next) {
-		if (op->bio)
-			finish(q, op, -EIO);
-	}
-	if (q->in_librbd) {
+	vdk__eng_fail_all(&q->e, -EIO);
+	if (q->e.held) {
 		s = q->b->timeout_s < CLOSE_WAIT_MAX_S ? q->b->timeout_s :
 							 CLOSE_WAIT_MAX_S;
 		if (!wait_librbd(q, s * 1000)) {
@@ -1032,31 +884,27 @@ static void rb_queue_close(struct vdk_bq *q)
 			return;
 		}
 	}
-	if (q->lock_ok) {
-		/* A callback may still be leaving the lock. */
-		pthread_mutex_lock(&q->lock);
-		pthread_mutex_unlock(&q->lock);
-		pthread_mutex_destroy(&q->lock);
-	}
-	for (op = q->all; op; op = next) {
-		next = op->all_next;
-		vdk__bounce_free(&op->bounce, &q->bounce_held);
-		if (op < q->slab || op >= q->slab + q->depth)
-			free(op);
-	}
-	free(q->slab);
-	vdk__close_fd(&q->efd);
+	vdk__eng_fini(&q->e);
 	free(q);
 }
 
 static int rb_queue_open(struct vdk_bdev *b, unsigned int qidx,
 			 unsigned int depth, struct vdk_bq **out)
 {
+	struct vdk__eng_cfg ec = {
+		.qidx = qidx,
+		.depth = depth,
+		.slot_size = sizeof(struct op),
+		.timeout_s = b->timeout_s,
+		.log = &b->log,
+		.who = "the cluster",
+		.grow = true,
+		.wake = true,
+	};
 	struct vdk_bq *q;
-	unsigned int i;
 	int ret;
 
-	if (!depth || depth > 32768)
+	if (!depth || depth > VDK_ENG_DEPTH_MAX)
 		return -EINVAL;
 	if (!b->started)
 		return -ENOTCONN;
@@ -1064,33 +912,9 @@ static int rb_queue_open(struct vdk_bdev *b, unsigned int qidx,
 	if (!q)
 		return -ENOMEM;
 	q->b = b;
-	q->efd = -1;
-	q->depth = depth;
-	q->qidx = qidx;
-	q->next_check = UINT64_MAX;
-	ret = -pthread_mutex_init(&q->lock, NULL);
+	ret = vdk__eng_init(&q->e, &ec);
 	if (ret)
 		goto err;
-	q->lock_ok = true;
-	q->slab = calloc(depth, sizeof(*q->slab));
-	if (!q->slab) {
-		ret = -ENOMEM;
-		goto err;
-	}
-	for (i = depth; i-- > 0;) {
-		struct op *op = &q->slab[i];
-
-		op->q = q;
-		op->all_next = q->all;
-		q->all = op;
-		op->next = q->free;
-		q->free = op;
-	}
-	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (q->efd < 0) {
-		ret = -errno;
-		goto err;
-	}
 	*out = q;
 	return 0;
 
@@ -1101,20 +925,12 @@ err:
 
 static int rb_queue_fd(struct vdk_bq *q)
 {
-	return q->efd;
+	return vdk__eng_fd(&q->e);
 }
 
 static int rb_queue_timeout(struct vdk_bq *q)
 {
-	uint64_t now, ms;
-
-	if (!q->busy || q->next_check == UINT64_MAX)
-		return -1;
-	now = now_ns();
-	if (q->next_check <= now)
-		return 0;
-	ms = (q->next_check - now + NS_PER_MS - 1) / NS_PER_MS;
-	return ms > INT_MAX ? INT_MAX : (int)ms;
+	return vdk__eng_timeout_ms(&q->e, UINT64_MAX);
 }
 
 static int rb_read(struct vdk_bq *q, struct vdk_bio *bio)
@@ -1228,4 +1044,5 @@ const struct vdk_backend_ops vdk_backend_rbd = {
 	.syscalls = rbd_syscalls,
 	.ro_paths = rbd_ro_paths,
 	.confine_paths = rbd_confine_paths,
+	.set_events = rb_set_events,
 };

@@ -6,10 +6,13 @@
  * again.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blk-model.h"
 #include "blk.h"
@@ -46,6 +49,7 @@ struct vdk_model_dev {
 	bool read_only;
 	struct vdk_blk *blk;
 	struct vdk_syscalls backend_syscalls; /* the backend's, named */
+	bool hup_on_resize;    /* the daemon reads SIGHUP as "resize" */
 };
 
 static void dev_log(struct vdk_model_dev *d, int level, const char *fmt, ...)
@@ -327,6 +331,21 @@ static void blk_destroy(struct vdk_model_dev *d)
 			strerror(-ret));
 }
 
+/*
+ * The backend's news (set_events), from its threads.  A resize goes to
+ * the daemon, which re-reads the size as for `vdk resize` and records it;
+ * a lost or restored connection is already in the log (set_log).
+ */
+static void backend_event(void *opaque, enum vdk_backend_event ev,
+			  unsigned int qidx)
+{
+	struct vdk_model_dev *d = opaque;
+
+	(void)qidx;
+	if (ev == VDK_BACKEND_EV_RESIZED && d->hup_on_resize)
+		kill(getpid(), SIGHUP);
+}
+
 static int blk_create(struct vdk_model_dev *d, enum vdk_model_mode mode,
 		      char *err, size_t errlen)
 {
@@ -358,6 +377,22 @@ static int blk_create(struct vdk_model_dev *d, enum vdk_model_mode mode,
 		};
 
 		d->ops->set_log(d->bdev, &blog);
+	}
+	if (d->ops->set_events) {
+		struct vdk_backend_events ev = {
+			.fn = backend_event,
+			.opaque = d,
+		};
+		sigset_t cur;
+
+		/*
+		 * The daemon's "read the size again" is a SIGHUP it blocks
+		 * and reads from a signalfd: pass a resize on that way, and
+		 * only then (an unblocked SIGHUP would end the process).
+		 */
+		d->hup_on_resize = !pthread_sigmask(SIG_BLOCK, NULL, &cur) &&
+				   sigismember(&cur, SIGHUP) == 1;
+		d->ops->set_events(d->bdev, &ev);
 	}
 	if (d->ops->start && mode != VDK_MODEL_FAIL_IO) {
 		ret = d->ops->start(d->bdev, err, errlen);

@@ -9,8 +9,14 @@
 #   qsd-file   qemu-storage-daemon vduse-blk export of the same file
 #              (file driver, cache.direct=off, default aio)
 #   qsd-null   qemu-storage-daemon vduse-blk export of a null-co node
-#   vdk-nbd    vdk blk, nbd backend on its own nbdkit memory export (unix
-#              socket): the same server as nbd, vdk in place of the kernel
+#   vdk-nbd    vdk blk, nbd backend on an nbdkit memory export (unix
+#              socket): the same kind of server as nbd, vdk in place of the
+#              kernel
+#   qsd-nbd    (named only) qemu-storage-daemon's vduse-blk export over its
+#              nbd block driver, on the very export vdk-nbd uses: the
+#              user-space peer of vdk-nbd
+#   vdk-nbd-base  (named only) vdk-nbd served by bin/vdk-base (run.sh
+#              --base): the commit before, in the same boot
 #   nbd        nbdkit memory plugin, kernel nbd client over a unix socket
 #   fio-nbd    (named only) fio's nbd engine straight on an nbdkit memory
 #              export: a user-space NBD client with no block device

@@ -70,7 +70,7 @@ vdk_setup() {
 }
 
 vdk_teardown() {
-	vdk del "$1" || return
+	"${VDK_BIN:-vdk}" del "$1" || return
 	wait_for 20 bash -c "! test -e /dev/vduse/$1"
 }
 
@@ -119,23 +119,70 @@ setup_qsd-null() {
 teardown_qsd-file() { qsd_teardown "$1"; }
 teardown_qsd-null() { qsd_teardown "$1"; }
 
+# The user-space NBD clients that make a disk (vdk-nbd, vdk-nbd-base,
+# qsd-nbd) share one nbdkit memory export per phase, on a unix socket
+# (nbdkit's memory plugin allows multi-conn: one connection per queue);
+# runs never overlap, so each finds the server to itself.  The kernel's
+# client (nbd) and fio-nbd keep an export of their own of the same kind.
+# nbd_export_get QUEUES: the socket, the server started by the first user;
+# nbd_export_put QUEUES: stopped by the last.
+declare -A NBD_EXPORT_USERS
+nbd_export_get() {
+	local q=$1 sock=$W/nbdexp$1.sock
+	if ((${NBD_EXPORT_USERS[$q]:-0} == 0)); then
+		nbdkit -U "$sock" -P "$W/nbdexp$q.pid" memory "${SIZE}M" \
+			2>"$R/nbdexp$q.nbdkit.log" || return
+		wait_for 20 test -S "$sock" || return
+		# vdk's serving process connects as its own user, not root.
+		chmod 0666 "$sock" || return
+	fi
+	NBD_EXPORT_USERS[$q]=$((${NBD_EXPORT_USERS[$q]:-0} + 1))
+	NBD_SOCK=$sock
+}
+
+nbd_export_put() {
+	local q=$1 p
+	NBD_EXPORT_USERS[$q]=$((${NBD_EXPORT_USERS[$q]:-1} - 1))
+	((NBD_EXPORT_USERS[$q] == 0)) || return 0
+	p=$(pid_of "$W/nbdexp$q.pid")
+	kill -TERM "$p" || return
+	wait_gone 20 "$p"
+}
+
+# The queue count of a contender's disk name (b<contender><queues>).
+name_queues() { echo "${1##*[!0-9]}"; }
+
 # vdk blk on the nbd backend, in front of the same kind of server as the
-# kernel nbd client below: its own nbdkit memory export on a unix socket
-# (one connection per queue, nbdkit's memory plugin allows multi-conn).
+# kernel nbd client below.
 setup_vdk-nbd() {
 	local q=$1 name=$2
-	nbdkit -U "$W/$name.sock" -P "$W/$name.nbdkit.pid" memory "${SIZE}M" \
-		2>"$R/$name.nbdkit.log" || return
-	wait_for 20 test -S "$W/$name.sock" || return
-	vdk_setup "$q" "$name" nbd uri="nbd+unix:///?socket=$W/$name.sock"
+	nbd_export_get "$q" || return
+	vdk_setup "$q" "$name" nbd uri="nbd+unix:///?socket=$NBD_SOCK"
 }
 
 teardown_vdk-nbd() {
-	local p
-	p=$(pid_of "$W/$1.nbdkit.pid")
 	vdk_teardown "$1" || return
-	kill -TERM "$p" || return
-	wait_gone 20 "$p"
+	nbd_export_put "$(name_queues "$1")"
+}
+
+# The same served by another vdk binary (bench/vm/run.sh --base PATH puts
+# it in the guest as vdk-base): the commit before, in the same boot.
+setup_vdk-nbd-base() { VDK_BIN=vdk-base setup_vdk-nbd "$@"; }
+teardown_vdk-nbd-base() { VDK_BIN=vdk-base teardown_vdk-nbd "$@"; }
+
+# qemu-storage-daemon's vduse-blk export over its own NBD client (the nbd
+# block driver, one connection), on the same export as vdk-nbd: the
+# user-space peer of vdk-nbd.  QSD_OPTS is for the file drivers: not here.
+setup_qsd-nbd() {
+	local q=$1 name=$2
+	nbd_export_get "$q" || return
+	QSD_OPTS='' qsd_setup "$q" "$name" \
+		"nbd,server.type=unix,server.path=$NBD_SOCK,node-name=n0"
+}
+
+teardown_qsd-nbd() {
+	qsd_teardown "$1" || return
+	nbd_export_put "$(name_queues "$1")"
 }
 
 NBD_N=0
@@ -193,7 +240,7 @@ teardown_fio-nbd() {
 	wait_gone 20 "${PID[$1]}"
 }
 
-stores_data() { [[ $1 == vdk-ram* || $1 == *nbd ]]; }
+stores_data() { [[ $1 == vdk-ram* || $1 == *nbd || $1 == *nbd-base ]]; }
 
 # fio_target DEV: fio's options for a disk, or for an NBD URI, into the
 # array FIO_TARGET.

@@ -38,7 +38,7 @@ JOB_UNIT = {j: u for j, _, u in JOBS}
 
 CONTENDERS = ["vdk-ram", "vdk-ram-1q", "vdk-file", "qsd-file", "qsd-null",
               "vdk-nbd", "nbd", "fio-nbd", "null_blk", "vdk-rbd", "qsd-rbd",
-              "vdk-file-root", "vdk-ram-root"]
+              "vdk-file-root", "vdk-ram-root", "vdk-nbd-base", "qsd-nbd"]
 CONTENDER_NOTE = {
     "vdk-ram": "vdk blk, ram backend",
     "vdk-ram-1q": "vdk blk, ram backend, 1 queue (2-queue job only)",
@@ -47,9 +47,9 @@ CONTENDER_NOTE = {
                 "(file driver, cache.direct=off, default aio=threads)",
     "qsd-null": "qemu-storage-daemon vduse-blk export of a null-co node "
                 "(reads return without touching the buffers)",
-    "vdk-nbd": "vdk blk, nbd backend on an nbdkit memory export of its own, "
-               "unix socket (one connection per queue); daemon CPU is vdk's "
-               "alone",
+    "vdk-nbd": "vdk blk, nbd backend on an nbdkit memory export, unix "
+               "socket (one connection per queue), shared with qsd-nbd and "
+               "vdk-nbd-base when they run; daemon CPU is vdk's alone",
     "nbd": "nbdkit memory plugin + kernel nbd client, unix socket "
            "(2 connections for the 2-queue job)",
     "fio-nbd": "fio's nbd engine (libnbd) straight on an nbdkit memory "
@@ -65,6 +65,11 @@ CONTENDER_NOTE = {
     "vdk-file-root": "vdk-file served as root in one process "
                      "(--no-confine): the confinement's cost",
     "vdk-ram-root": "vdk-ram served as root in one process (--no-confine)",
+    "vdk-nbd-base": "vdk-nbd served by another vdk binary (run.sh --base: "
+                    "the commit before), on the same export",
+    "qsd-nbd": "qemu-storage-daemon vduse-blk export over its nbd block "
+               "driver (one connection), on the same nbdkit export as "
+               "vdk-nbd: the user-space peer",
 }
 
 # Ratios shown for every job: (numerator, denominator).
@@ -73,7 +78,9 @@ RATIOS = [("vdk-file", "qsd-file"), ("vdk-ram", "qsd-null"),
           ("vdk-nbd", "nbd"), ("fio-nbd", "nbd"), ("vdk-nbd", "fio-nbd"),
           ("vdk-ram", "null_blk"),
           ("vdk-ram", "vdk-ram-1q"), ("vdk-rbd", "qsd-rbd"),
-          ("vdk-file", "vdk-file-root"), ("vdk-ram", "vdk-ram-root")]
+          ("vdk-file", "vdk-file-root"), ("vdk-ram", "vdk-ram-root"),
+          ("vdk-nbd", "qsd-nbd"), ("vdk-nbd", "vdk-nbd-base"),
+          ("qsd-nbd", "nbd")]
 
 # Targets: (job, what, the pair that decides, pairs shown beside it,
 # threshold).  QSD is judged on the same backing as vdk (the file on
@@ -99,6 +106,21 @@ TARGETS = [
      [("fio-nbd", "nbd")], 1.5),
     ("sr1m-qd8", "vdk nbd backend ≥ 1.5× kernel nbd", ("vdk-nbd", "nbd"),
      [("fio-nbd", "nbd")], 1.5),
+    # vdk's nbd backend against its user-space peer, QSD's nbd driver
+    # behind a vduse-blk export, on the same nbdkit export.
+    ("rr4k-qd1", "vdk nbd backend ≥ 1.3× QSD nbd", ("vdk-nbd", "qsd-nbd"),
+     [("vdk-nbd", "nbd")], 1.3),
+    ("rr4k-qd32", "vdk nbd backend ≥ 1.3× QSD nbd", ("vdk-nbd", "qsd-nbd"),
+     [("vdk-nbd", "nbd")], 1.3),
+    ("sr1m-qd8", "vdk nbd backend ≥ 1.0× QSD nbd", ("vdk-nbd", "qsd-nbd"),
+     [("vdk-nbd", "nbd")], 1.0),
+    # No speed lost to the engine: the commit before, same boot.
+    ("rr4k-qd1", "vdk-nbd ≥ 1.0× the commit before",
+     ("vdk-nbd", "vdk-nbd-base"), [], 1.0),
+    ("rr4k-qd32", "vdk-nbd ≥ 1.0× the commit before",
+     ("vdk-nbd", "vdk-nbd-base"), [], 1.0),
+    ("sr1m-qd8", "vdk-nbd ≥ 1.0× the commit before",
+     ("vdk-nbd", "vdk-nbd-base"), [], 1.0),
 ] + [
     # vdk's rbd backend against QSD's rbd driver, on the same image.
     (j, "vdk rbd backend ≥ 1.0× QSD rbd", ("vdk-rbd", "qsd-rbd"), [], 1.0)
@@ -594,7 +616,8 @@ def chart(st, path, title):
     colors = {"vdk-ram": "#1b7837", "vdk-ram-1q": "#a6dba0",
               "vdk-file": "#5aae61", "qsd-file": "#762a83",
               "qsd-null": "#c2a5cf", "vdk-nbd": "#92c5de", "nbd": "#2166ac",
-              "fio-nbd": "#4393c3",
+              "fio-nbd": "#4393c3", "qsd-nbd": "#b2abd2",
+              "vdk-nbd-base": "#d1e5f0",
               "null_blk": "#999999", "vdk-rbd": "#d95f02",
               "qsd-rbd": "#7570b3"}
     cols = 3

@@ -12,7 +12,7 @@ usage() {
 Usage: bench/vm/run.sh [--kernel trixie|sid] [--quick] [--reps N]
           [--runtime SECS] [--ramp SECS] [--size MIB] [--jobs A,B,...]
           [--contenders A,B,...] [--dest DIR] [--mem SIZE] [--smp N]
-          [--timeout SECS] [--build DIR] [--no-build]
+          [--timeout SECS] [--build DIR] [--no-build] [--base PATH]
 
 Boots the test guest (tests/vm/run.sh) once and runs every job against every
 contender, interleaved, --reps times. A full run takes about 25 minutes
@@ -37,6 +37,10 @@ bench/out/ instead, which git ignores, and leave latest.* alone.
   --timeout SECS      time allowed to the guest (default from the run count)
   --build DIR         meson build directory (build-release), configured
                       --buildtype=release if new; --no-build: use it as is
+  --base PATH         another vdk binary (a release build of the commit
+                      before) for the contender vdk-nbd-base
+  Also named only: qsd-nbd (QSD's vduse-blk export over its nbd driver,
+                      on the export vdk-nbd uses)
 
 Needs what tests/vm/ needs (root, QEMU, the image cache), python3, and
 gnuplot for the chart (the gnuplot-nox package is installed if missing).
@@ -47,7 +51,7 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 2; }
 log() { printf 'bench: %s\n' "$*" >&2; }
 
 KERNEL=trixie QUICK=0 SETTINGS=() DEST='' MEM=4G SMP=2 TIMEOUT=''
-BUILD=$TOP/build-release DO_BUILD=1 PARTIAL=0 RBD=0
+BUILD=$TOP/build-release DO_BUILD=1 PARTIAL=0 RBD=0 BASE=
 REPS=3 RUNTIME=8 RAMP=2 NJOBS=6 NCONT=6
 COMMAND="bench/vm/run.sh${*:+ $*}"
 while (($#)); do
@@ -68,6 +72,7 @@ while (($#)); do
 	--timeout) TIMEOUT=${2:?}; shift 2 ;;
 	--build) BUILD=${2:?}; shift 2 ;;
 	--no-build) DO_BUILD=0; shift ;;
+	--base) BASE=${2:?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -135,6 +140,10 @@ if ((RBD)); then
 	fi
 fi
 cp "$VDK" "$STAGE/bin/vdk"
+if [[ -n $BASE ]]; then
+	[[ -x $BASE ]] || die "--base: no vdk binary at $BASE"
+	cp "$BASE" "$STAGE/bin/vdk-base"
+fi
 
 # The guest's time: every run plus fio's start (~2 s under TCG), the
 # setup and filling of the disks, and a margin.
@@ -155,6 +164,7 @@ data_path_changes() {
 	commit=$(git -C "$TOP" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 	changes=$(data_path_changes)
 	echo "git_commit=$commit${changes:+ (with uncommitted changes in: $changes)}"
+	[[ -z $BASE ]] || echo "base_binary=$BASE ($("$BASE" --version 2>&1 | head -n 1))"
 	echo "vdk_build=$(meson introspect --buildoptions "$BUILD" 2>/dev/null |
 		python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"))' 2>/dev/null || echo '?')"
 	echo "host_cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"

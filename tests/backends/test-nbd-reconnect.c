@@ -25,6 +25,17 @@
 #define TIMEOUT 6
 
 static char file_arg[160];
+/* What set_events told, by event; queue 0 only. */
+static unsigned int events[VDK_BACKEND_EV_RESTORED + 1];
+
+static void on_event(void *opaque, enum vdk_backend_event ev,
+		     unsigned int qidx)
+{
+	(void)opaque;
+	CHECK(ev == VDK_BACKEND_EV_LOST || ev == VDK_BACKEND_EV_RESTORED);
+	CHECK_EQ(qidx, 0);
+	events[ev]++;
+}
 static uint8_t model[SIZE];
 static uint8_t buf[SIZE];
 
@@ -105,6 +116,7 @@ int main(void)
 	start(&s, false);
 	snprintf(timeout, sizeof(timeout), "timeout=%d", TIMEOUT);
 	CHECK_EQ(TB_OPEN(&t, "nbd", s.param, timeout), 0);
+	t.ops->set_events(t.b, &(struct vdk_backend_events){ .fn = on_event });
 	tq_open(&q, &t, N);
 	memset(model, 0, SIZE);
 	batch(&q, bios, ptrs, iov, N, VDK_BIO_WRITE, 1);
@@ -140,6 +152,10 @@ int main(void)
 	CHECK(tb_logged(&t, "reconnecting"));
 	CHECK(tb_logged(&t, "queue 0: connected to the server again"));
 	CHECK(!tb_logged(&t, "failed with an I/O error"));
+	/* And the device model: lost once, back once (idle: no loss seen). */
+	CHECK(events[VDK_BACKEND_EV_LOST] >= 1);
+	CHECK_EQ(events[VDK_BACKEND_EV_RESTORED],
+		 events[VDK_BACKEND_EV_LOST]);
 	tb_log_clear(&t);
 	check_disk(&q, "after a restart with writes in flight");
 

@@ -11,7 +11,7 @@
  * timeout= and not before, each exactly once, the late answers of librbd
  * neither complete them again nor write into their buffers, and I/O works
  * again once the stall ends; an image that grows reaches info() through
- * the update watch and SIGHUP.
+ * the update watch and its event.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -526,39 +526,44 @@ static void test_stall(void)
 	tb_close(&t);
 }
 
+static int resized;
+
+static void on_event(void *opaque, enum vdk_backend_event ev,
+		     unsigned int qidx)
+{
+	CHECK(opaque == &resized);
+	CHECK_EQ(ev, VDK_BACKEND_EV_RESIZED);
+	CHECK_EQ(qidx, 0);
+	resized++;
+}
+
 /*
- * An image that grows: the update watch (set up only when the daemon
- * blocks SIGHUP) sends SIGHUP, and info() then says the new size.
+ * An image that grows: the update watch (set up only when someone
+ * listens to set_events) tells of it, and info() then says the new size.
+ * No signal reaches the process.
  */
 static void test_resize(void)
 {
+	struct vdk_backend_events ev = { .fn = on_event, .opaque = &resized };
 	struct vdk_backend_info info;
-	sigset_t set, waiting;
+	sigset_t waiting;
 	struct tb t;
-	int sig;
 
-	/*
-	 * SIGHUP not blocked where start() runs: no watch (SIGHUP would end
-	 * the process).  The other threads keep it blocked (see main()).
-	 */
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	CHECK(!pthread_sigmask(SIG_UNBLOCK, &set, NULL));
 	CHECK_EQ(TB_OPEN(&t, "rbd", "image=a"), 0);
 	start(&t);
 	CHECK(!watch_cb);
 	tb_close(&t);
 
-	CHECK(!pthread_sigmask(SIG_BLOCK, &set, NULL));
 	CHECK_EQ(TB_OPEN(&t, "rbd", "image=a"), 0);
+	CHECK(t.ops->set_events);
+	t.ops->set_events(t.b, &ev);
 	start(&t);
 	CHECK(watch_cb);
 	image_size = IMG_SIZE + 4096;
 	watch_cb(watch_arg);
+	CHECK_EQ(resized, 1);
 	CHECK(!sigpending(&waiting));
-	CHECK(sigismember(&waiting, SIGHUP) == 1);
-	CHECK(!sigwait(&set, &sig));
-	CHECK_EQ(sig, SIGHUP);
+	CHECK(sigismember(&waiting, SIGHUP) == 0);
 	CHECK_EQ(t.ops->info(t.b, &info), 0);
 	CHECK_EQ(info.size, IMG_SIZE + 4096);
 	tb_close(&t);

@@ -553,6 +553,26 @@ static void net_confinement(struct vdk_model_dev *d,
 	}
 }
 
+/* Two queues as `vdk stat` shows them: rx as reads, tx as writes. */
+static int net_stats(struct vdk_model_dev *d, unsigned int queue,
+		     struct vdk_model_qstats *out)
+{
+	const struct vdk_net_qstats *q;
+	struct vdk_net_info info;
+
+	if (queue > 1)
+		return 2;
+	vdk_net_get_info(d->net, &info);
+	q = queue ? &info.tx : &info.rx;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->label, sizeof(out->label), "%s", queue ? "tx" : "rx");
+	out->requests[queue ? VDK_STAT_WRITE : VDK_STAT_READ] = q->packets;
+	out->bytes[queue ? VDK_STAT_WRITE : VDK_STAT_READ] = q->bytes;
+	out->errors = q->errors;
+	out->dropped = q->dropped;
+	return 2;
+}
+
 const struct vdk_model_ops vdk_model_net = {
 	.name = "net",
 	.summary = "a virtio-net interface served by a network backend",
@@ -579,4 +599,5 @@ const struct vdk_model_ops vdk_model_net = {
 	.close = net_close,
 	.destroy_orphan = net_destroy_orphan,
 	.confinement = net_confinement,
+	.stats = net_stats,
 };

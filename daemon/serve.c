@@ -58,6 +58,7 @@ struct serve_ctx {
 	bool pidfile_written;
 	int stats_fd;   /* listening: RUN_DIR/NAME.sock, or -1 */
 	pid_t start_pid;  /* the process systemd started, before -d */
+	uint64_t start_ns; /* when the device was made: its counters' 0 */
 
 	/*
 	 * Confined (split.h): the server's pid and our end of the socket
@@ -288,6 +289,7 @@ static void stats_answer(struct serve_ctx *c)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	m->h.time_ns = (uint64_t)ts.tv_sec * 1000000000ull +
 		       (uint64_t)ts.tv_nsec;
+	m->h.start_ns = c->start_ns;
 	vdk_stats_answer(c->stats_fd, m);
 	free(m);
 }
@@ -718,6 +720,7 @@ static void serve_run(struct serve_ctx *c)
 		goto err_signals;
 	}
 
+	c->start_ns = now_ms() * 1000000;
 	if (c->split)
 		ret = server_start(c, err, sizeof(err));
 	else

@@ -23,6 +23,7 @@ struct vdk_stats_hdr {
 	uint32_t qsize;       /* sizeof(struct vdk_model_qstats) */
 	int32_t count;        /* queues that follow, or -errno */
 	uint64_t time_ns;     /* CLOCK_MONOTONIC when they were read */
+	uint64_t start_ns;    /* ... when the counters started, about */
 	char type[16];        /* the device model: "blk" */
 };
 

@@ -153,7 +153,8 @@ int vdk_cmd_stat(int argc, char **argv)
 				}
 				vdk_cli_err("stat", "%s: %s", d->name,
 					    why(ret));
-				code = VDK_EXIT_FAIL;
+				code = ret == -EACCES || ret == -EPERM ?
+					       VDK_EXIT_PERM : VDK_EXIT_FAIL;
 				goto out;
 			}
 			pr[k].name = d->name;

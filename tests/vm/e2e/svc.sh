@@ -151,8 +151,31 @@ svc_kill_up() {
 	no_leftovers
 }
 
+# A declared net device: vdk stat shows its rx and tx as two queues.
+svc_net_stat() {
+	local ifc s a
+	export VDK_CONF_DIR=$SVC_CONF
+	load_net_modules
+	svc_declare vnsvc "type=net" "mtu=1500" "backend=tap" \
+		"param.ifname=vnsvct"
+	ifc=$(vdk up -d --log "$WORK/vnsvc.log" vnsvc)
+	net_up vnsvct "$ifc" 1500
+	ip netns exec vdkns ping -c 20 -i 0.05 -q "$NET_B" | sed 's/^/  /'
+	s=$(vdk stat -j vnsvc)
+	vdk stat vnsvc | sed 's/^/  /'
+	[[ $s == *'"type":"net"'* ]]
+	[[ $s == *'"queue":"rx"'* && $s == *'"queue":"tx"'* ]]
+	a=($(svc_totals "$s"))
+	echo "  rx ${a[0]} frames, tx ${a[2]} frames, errors ${a[4]}"
+	((a[0] >= 20 && a[2] >= 20 && a[4] == 0))
+	net_down
+	vdk down vnsvc
+	no_leftovers
+}
+
 svc_scenarios() {
 	run_scenario "14a. vdk up / down from a declared file, sd_notify" svc_up_down
 	run_scenario "14b. vdk stat counts what fio did (1 %)" svc_stat
 	run_scenario "14c. vdk up after SIGKILL recovers under fio verify" svc_kill_up
+	run_scenario "14d. a declared net device, its rx and tx in vdk stat" svc_net_stat
 }

@@ -68,6 +68,28 @@ static const char *why(int ret)
 	}
 }
 
+/*
+ * What to print of @d: since the previous sample, or since the device
+ * was made (the first, or another device of the same name since).
+ */
+static void report_fill(struct vdk_stat_dev *p, const struct dev *d)
+{
+	const struct vdk_stats_hdr *now = &d->now.h, *prev = &d->prev.h;
+
+	p->name = d->name;
+	p->type = now->type;
+	p->nq = (unsigned int)now->count;
+	p->q = d->now.q;
+	if (d->have_prev && prev->start_ns == now->start_ns &&
+	    prev->count == now->count) {
+		p->prev = d->prev.q;
+		p->seconds = (now->time_ns - prev->time_ns) / 1e9;
+	} else {
+		p->prev = NULL;
+		p->seconds = (now->time_ns - now->start_ns) / 1e9;
+	}
+}
+
 /* The devices to show: @name, or all with a daemon that answers. */
 static int devices(const char *name, struct dev **out, size_t *n)
 {
@@ -157,21 +179,7 @@ int vdk_cmd_stat(int argc, char **argv)
 					       VDK_EXIT_PERM : VDK_EXIT_FAIL;
 				goto out;
 			}
-			pr[k].name = d->name;
-			pr[k].type = d->now.h.type;
-			pr[k].nq = (unsigned int)d->now.h.count;
-			pr[k].q = d->now.q;
-			/* Another device of the same name: start over. */
-			if (d->have_prev && d->prev.h.start_ns == d->now.h.start_ns &&
-			    d->prev.h.count == d->now.h.count) {
-				pr[k].prev = d->prev.q;
-				pr[k].seconds = (d->now.h.time_ns -
-						 d->prev.h.time_ns) / 1e9;
-			} else {
-				pr[k].prev = NULL;
-				pr[k].seconds = (d->now.h.time_ns -
-						 d->now.h.start_ns) / 1e9;
-			}
+			report_fill(&pr[k], d);
 			k++;
 		}
 		vdk_stat_print(stdout, a.json, pr, k);

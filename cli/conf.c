@@ -252,8 +252,9 @@ static int yes_no(const char *v)
 }
 
 /* The item with @key, after @from; NULL if none. */
-static const struct vdk_conf_item *
-find(const struct vdk_conf *c, const char *key, const struct vdk_conf_item *from)
+static const struct vdk_conf_item *find(const struct vdk_conf *c,
+					const char *key,
+					const struct vdk_conf_item *from)
 {
 	size_t i = from ? (size_t)(from - c->items) + 1 : 0;
 

@@ -77,8 +77,10 @@ static void test_print(void)
 	CHECK(strstr(out, "\ndisk0        all       150.0      600.0      25.0"
 			  "      200.0     2.0     0.0     0.0      1      0"
 			  "     3"));
-	CHECK(strstr(out, "\ndisk0        q0        150.0      600.0       0.0"));
-	CHECK(strstr(out, "\ndisk0        q1          0.0        0.0      25.0"));
+	CHECK(strstr(out, "\ndisk0        q0        150.0      600.0"
+			  "       0.0"));
+	CHECK(strstr(out, "\ndisk0        q1          0.0        0.0"
+			  "      25.0"));
 	free(out);
 
 	/* An interval of 4 s: the differences. */

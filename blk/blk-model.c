@@ -504,6 +504,30 @@ static int blk_virtio_live(const char *name, char *node, size_t len)
 	return vdk_sys_disk_live(name, node, len);
 }
 
+_Static_assert((int)VDK_BLK_STAT_KINDS == (int)VDK_STAT_KINDS &&
+	       (int)VDK_BLK_STAT_ZERO == (int)VDK_STAT_ZERO &&
+	       VDK_BLK_LAT_BUCKETS == VDK_STAT_LAT_BUCKETS,
+	       "blk's counters are laid out as the daemon's");
+
+static int blk_stats(struct vdk_model_dev *d, unsigned int queue,
+		     struct vdk_model_qstats *out)
+{
+	struct vdk_blk_qstats qs;
+	struct vdk_blk_info bi;
+
+	vdk_blk_get_info(d->blk, &bi);
+	if (vdk_blk_get_qstats(d->blk, queue, &qs))
+		return (int)bi.num_queues;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->label, sizeof(out->label), "q%u", queue);
+	memcpy(out->requests, qs.requests, sizeof(out->requests));
+	memcpy(out->bytes, qs.bytes, sizeof(out->bytes));
+	memcpy(out->latency, qs.latency, sizeof(out->latency));
+	out->errors = qs.errors;
+	out->in_flight = qs.in_flight;
+	return (int)bi.num_queues;
+}
+
 const struct vdk_model_ops vdk_model_blk = {
 	.name = "blk",
 	.summary = "a virtio-blk disk served by a storage backend",
@@ -533,4 +557,5 @@ const struct vdk_model_ops vdk_model_blk = {
 	.destroy_orphan = blk_destroy_orphan,
 	.confinement = blk_confinement,
 	.virtio_live = blk_virtio_live,
+	.stats = blk_stats,
 };

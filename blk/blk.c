@@ -639,6 +639,33 @@ void vdk_blk_get_info(const struct vdk_blk *blk, struct vdk_blk_info *info)
 	info->status = vdk_dev_status(blk->dev);
 }
 
+int vdk_blk_get_qstats(const struct vdk_blk *blk, unsigned int queue,
+		       struct vdk_blk_qstats *out)
+{
+	const struct blk_queue *q;
+	uint64_t done = 0;
+	unsigned int i;
+
+	if (queue >= blk->num_queues)
+		return -EINVAL;
+	q = &blk->queues[queue];
+	for (i = 0; i < VDK_BLK_STAT_KINDS; i++) {
+		out->requests[i] = __atomic_load_n(&q->st.requests[i],
+						   __ATOMIC_RELAXED);
+		out->bytes[i] = __atomic_load_n(&q->st.bytes[i],
+						__ATOMIC_RELAXED);
+		done += out->requests[i];
+	}
+	out->errors = __atomic_load_n(&q->st.errors, __ATOMIC_RELAXED);
+	for (i = 0; i < VDK_BLK_LAT_BUCKETS; i++)
+		out->latency[i] = __atomic_load_n(&q->st.latency[i],
+						  __ATOMIC_RELAXED);
+	/* Popped after the completions were read: never below them. */
+	out->in_flight = __atomic_load_n(&q->popped, __ATOMIC_RELAXED);
+	out->in_flight = out->in_flight > done ? out->in_flight - done : 0;
+	return 0;
+}
+
 struct vdk_dev *vdk_blk_dev(struct vdk_blk *blk)
 {
 	return blk->dev;

@@ -93,6 +93,42 @@ struct vdk_blk_info {
 };
 void vdk_blk_get_info(const struct vdk_blk *blk, struct vdk_blk_info *info);
 
+/*
+ * Counters of one queue, monotonic from vdk_blk_create() on, kept by
+ * its thread and readable from any other while it runs.
+ */
+enum vdk_blk_stat_kind {
+	VDK_BLK_STAT_READ,
+	VDK_BLK_STAT_WRITE,
+	VDK_BLK_STAT_FLUSH,
+	VDK_BLK_STAT_DISCARD,
+	VDK_BLK_STAT_ZERO,
+	VDK_BLK_STAT_OTHER,   /* GET_ID, unknown, malformed */
+	VDK_BLK_STAT_KINDS,
+};
+/* Latency buckets: <1 us, then [2^(i-1), 2^i) us, the last open-ended. */
+#define VDK_BLK_LAT_BUCKETS 32
+struct vdk_blk_qstats {
+	uint64_t requests[VDK_BLK_STAT_KINDS]; /* completed */
+	uint64_t bytes[VDK_BLK_STAT_KINDS];    /* of those that succeeded */
+	uint64_t errors;
+	uint64_t in_flight;                    /* popped, not completed */
+	uint64_t latency[VDK_BLK_LAT_BUCKETS]; /* pop to completion */
+};
+
+/* Queue @queue's counters.  0, or -EINVAL past the last queue. */
+int vdk_blk_get_qstats(const struct vdk_blk *blk, unsigned int queue,
+		       struct vdk_blk_qstats *out);
+
+/* The bucket of a latency of @ns nanoseconds. */
+static inline unsigned int vdk_blk_lat_bucket(uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	unsigned int b = us ? 64 - (unsigned int)__builtin_clzll(us) : 0;
+
+	return b < VDK_BLK_LAT_BUCKETS ? b : VDK_BLK_LAT_BUCKETS - 1;
+}
+
 struct vdk_dev *vdk_blk_dev(struct vdk_blk *blk);
 
 #endif /* VDK_BLK_H */

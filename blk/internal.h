@@ -61,6 +61,8 @@ struct blk_req {
 	uint8_t *status;      /* last writable byte */
 	uint32_t used_len;    /* reported on success */
 	uint64_t held;        /* bytes counted in the queue's inflight_bytes */
+	uint64_t t0;          /* when it was popped, ns (monotonic) */
+	uint8_t kind;         /* enum vdk_blk_stat_kind */
 	struct iovec iov[BLK_MAX_IOVECS];
 };
 
@@ -96,7 +98,19 @@ struct blk_queue {
 	uint64_t poll_ns;     /* keep polling this long after work, now */
 	uint64_t poll_max_ns; /* ... at most (0: never poll) */
 	uint64_t completed, errors;
+	/*
+	 * `vdk stat`: written by the queue's thread alone (relaxed atomic
+	 * stores, no read-modify-write), read by any thread.
+	 */
+	struct vdk_blk_qstats st;
+	uint64_t popped;
 };
+
+/* @p += @v by the one thread that writes it, tear-free for readers. */
+static inline void blk_stat_add(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, *p + v, __ATOMIC_RELAXED);
+}
 
 /* Where an adaptive polling window starts, and its first step up. */
 #define BLK_POLL_START_NS 10000u

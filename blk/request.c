@@ -12,6 +12,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include <linux/virtio_blk.h>
 
@@ -92,10 +93,32 @@ static unsigned int iov_slice(const struct iovec *iov, unsigned int n,
 	return k;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* `vdk stat`'s counters of a request completed with @status. */
+static void count(struct blk_queue *q, struct blk_req *br, uint8_t status)
+{
+	struct vdk_blk_qstats *st = &q->st;
+
+	blk_stat_add(&st->requests[br->kind], 1);
+	if (status == VIRTIO_BLK_S_OK)
+		blk_stat_add(&st->bytes[br->kind], br->bio.len);
+	else
+		blk_stat_add(&st->errors, 1);
+	blk_stat_add(&st->latency[vdk_blk_lat_bucket(now_ns() - br->t0)], 1);
+}
+
 static void complete(struct blk_req *br, uint8_t status)
 {
 	struct blk_queue *q = br->q;
 
+	count(q, br, status);
 	q->inflight_bytes -= br->held;
 	br->held = 0;
 	if (status != VIRTIO_BLK_S_OK)
@@ -217,6 +240,23 @@ static uint8_t prepare(struct blk_queue *q, struct blk_req *br,
 	type = le32toh(hdr.type);
 	sector = le64toh(hdr.sector);
 	br->used_len = 1;
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+		br->kind = VDK_BLK_STAT_READ;
+		break;
+	case VIRTIO_BLK_T_OUT:
+		br->kind = VDK_BLK_STAT_WRITE;
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		br->kind = VDK_BLK_STAT_FLUSH;
+		break;
+	case VIRTIO_BLK_T_DISCARD:
+		br->kind = VDK_BLK_STAT_DISCARD;
+		break;
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		br->kind = VDK_BLK_STAT_ZERO;
+		break;
+	}
 
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
@@ -280,8 +320,12 @@ void blk_handle(struct blk_queue *q, struct vdk_req *req)
 	br->req = req;
 	br->q = q;
 	br->held = 0;
+	br->kind = VDK_BLK_STAT_OTHER;
+	br->t0 = now_ns();
+	blk_stat_add(&q->popped, 1);
 	/* No writable byte: nowhere to put a status.  Complete it bare. */
 	if (req->n_in == 0) {
+		count(q, br, VIRTIO_BLK_S_IOERR);
 		q->errors++;
 		q->completed++;
 		if (!q->stopping) {

@@ -485,3 +485,113 @@ int vdk_args_backends(int argc, char **argv, struct vdk_backends_args *a,
 	}
 	return no_more(argc, argv, err, errlen);
 }
+
+int vdk_args_up(int argc, char **argv, struct vdk_up_args *a, char *err,
+		size_t errlen)
+{
+	static const struct option lopts[] = {
+		{ "daemon", no_argument, NULL, 'd' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "log", required_argument, NULL, OPT_LOG },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned int timeout;
+	int c, first;
+
+	memset(a, 0, sizeof(*a));
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":dp:jvh", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+		case 'j':
+		case 'v':
+			break;
+		case 'p':
+		case OPT_LOG:
+			if (!*optarg)
+				return bad_value(err, errlen,
+						 c == 'p' ? "--pidfile" :
+							    "--log",
+						 optarg, "a file name");
+			break;
+		case OPT_TIMEOUT:
+			if (parse_timeout(optarg, &timeout, err, errlen))
+				return -EINVAL;
+			break;
+		case 'h':
+			a->help = true;
+			return 0;
+		default:
+			return opt_error(c, argv, err, errlen);
+		}
+	}
+	/* getopt put the options first: they are argv[1 .. optind - 1]. */
+	first = 1;
+	a->opts = argv + first;
+	a->nopts = optind - first;
+	if (a->nopts > 0 && !strcmp(argv[optind - 1], "--"))
+		a->nopts--;
+	a->name = optind < argc ? argv[optind++] : NULL;
+	if (check_name(a->name, err, errlen))
+		return -EINVAL;
+	return no_more(argc, argv, err, errlen);
+}
+
+int vdk_args_stat(int argc, char **argv, struct vdk_stat_args *a, char *err,
+		  size_t errlen)
+{
+	static const struct option lopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long v;
+	int c, left;
+
+	memset(a, 0, sizeof(*a));
+	getopt_reset();
+	while ((c = getopt_long(argc, argv, ":jc:h", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			a->json = true;
+			break;
+		case 'c':
+			if (vdk_parse_uint(optarg, 1, 1000000000, &v))
+				return bad_value(err, errlen, "--count",
+						 optarg, "1 or more");
+			a->count = v;
+			break;
+		case 'h':
+			a->help = true;
+			return 0;
+		default:
+			return opt_error(c, argv, err, errlen);
+		}
+	}
+	/*
+	 * [NAME] [INTERVAL]: a lone number is the interval (as iostat's);
+	 * a device whose name is a number takes both.
+	 */
+	left = argc - optind;
+	if (left == 2 || (left == 1 && vdk_parse_uint(argv[optind], 0,
+						       ~0ul, &v))) {
+		a->name = argv[optind++];
+		if (check_name(a->name, err, errlen))
+			return -EINVAL;
+	}
+	if (optind < argc) {
+		if (vdk_parse_uint(argv[optind], 1, 86400, &v))
+			return bad_value(err, errlen, "interval",
+					 argv[optind], "seconds, 1..86400");
+		a->interval = v;
+		optind++;
+	}
+	if (a->count && !a->interval)
+		a->interval = 1;
+	return no_more(argc, argv, err, errlen);
+}

@@ -59,6 +59,24 @@ struct vdk_bus_args {
 	bool help;
 };
 
+/* vdk up: the options it passes on to add or recover. */
+struct vdk_up_args {
+	const char *name;
+	/* The options as given, for the command line of add or recover. */
+	int nopts;
+	char **opts;
+	bool help;
+};
+
+/* vdk stat [-j] [-c COUNT] [NAME] [INTERVAL] */
+struct vdk_stat_args {
+	const char *name;         /* NULL: every device */
+	bool json;
+	unsigned int interval;    /* seconds; 0: one report */
+	unsigned int count;       /* reports; 0: until interrupted */
+	bool help;
+};
+
 struct vdk_backends_args {
 	bool json;
 	bool help;
@@ -86,6 +104,10 @@ int vdk_args_resize(int argc, char **argv, struct vdk_resize_args *a,
 		    char *err, size_t errlen);
 int vdk_args_bus(int argc, char **argv, struct vdk_bus_args *a, char *err,
 		 size_t errlen);
+int vdk_args_up(int argc, char **argv, struct vdk_up_args *a, char *err,
+		size_t errlen);
+int vdk_args_stat(int argc, char **argv, struct vdk_stat_args *a, char *err,
+		  size_t errlen);
 int vdk_args_backends(int argc, char **argv, struct vdk_backends_args *a,
 		      char *err, size_t errlen);
 

@@ -43,6 +43,9 @@ int vdk_cmd_recover(int argc, char **argv);
 int vdk_cmd_rescue(int argc, char **argv);
 int vdk_cmd_backends(int argc, char **argv);
 int vdk_cmd_bus(int argc, char **argv);
+int vdk_cmd_up(int argc, char **argv);
+int vdk_cmd_down(int argc, char **argv);
+int vdk_cmd_stat(int argc, char **argv);
 
 /* Usage text of a verb, for `vdk help VERB` and `vdk VERB --help`. */
 void vdk_add_usage(FILE *f);
@@ -53,5 +56,8 @@ extern const char vdk_list_usage[];
 extern const char vdk_resize_usage[];
 extern const char vdk_backends_usage[];
 extern const char vdk_bus_usage[];
+extern const char vdk_up_usage[];
+extern const char vdk_down_usage[];
+extern const char vdk_stat_usage[];
 
 #endif /* VDK_CLI_H */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * vdk: virtio-blk devices in userspace on Linux VDUSE.  Verb dispatch.
+ * vdk: virtio devices in userspace on Linux VDUSE.  Verb dispatch.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +28,11 @@ static const char main_usage[] =
 "                       move a device to the other bus, data kept\n"
 "  recover NAME         serve again a device whose daemon died\n"
 "  rescue NAME          fail the I/O of a daemonless device, remove it\n"
+"  up [-d] NAME         bring up the device declared in /etc/vdk/NAME.conf\n"
+"                       (add, or recover after its daemon died)\n"
+"  down NAME            take a device down (as del)\n"
+"  stat [-j] [NAME] [INTERVAL]\n"
+"                       per-queue requests, bytes, errors, latency\n"
 "  backends [-j]        backends and their parameters\n"
 "  help [VERB]          this text, or a verb's\n"
 "\n"
@@ -56,6 +61,9 @@ static const struct verb verbs[] = {
 	{ "bus", vdk_cmd_bus, vdk_bus_usage, NULL },
 	{ "recover", vdk_cmd_recover, vdk_recover_usage, NULL },
 	{ "rescue", vdk_cmd_rescue, vdk_rescue_usage, NULL },
+	{ "up", vdk_cmd_up, vdk_up_usage, NULL },
+	{ "down", vdk_cmd_down, vdk_down_usage, NULL },
+	{ "stat", vdk_cmd_stat, vdk_stat_usage, NULL },
 	{ "backends", vdk_cmd_backends, vdk_backends_usage, NULL },
 };
 

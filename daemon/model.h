@@ -19,7 +19,7 @@
  *   create()         after the fork: make the kernel device (or take over
  *                    the one a dead daemon left) and start the device's
  *                    threads; it answers the kernel from then on.
- *   describe(), status(), resize()   while the device is served;
+ *   describe(), status(), resize(), stats()   while the device is served;
  *   stop()           stop the device's threads (it is off the bus);
  *   destroy()        close the device and destroy the kernel device;
  *   close()          what open() opened;
@@ -88,6 +88,40 @@ enum vdk_model_mode {
 	 * gone for good.
 	 */
 	VDK_MODEL_FAIL_IO,
+};
+
+/*
+ * Counters of one queue for `vdk stat`, all monotonic since the device
+ * was created (or taken over), so that a reader makes intervals from two
+ * samples.  Fixed size: it crosses the socket pair of a confined daemon.
+ */
+enum vdk_stat_kind {
+	VDK_STAT_READ,      /* blk: reads; net: frames to the driver (rx) */
+	VDK_STAT_WRITE,     /* blk: writes; net: frames from it (tx) */
+	VDK_STAT_FLUSH,
+	VDK_STAT_DISCARD,
+	VDK_STAT_ZERO,      /* write-zeroes */
+	VDK_STAT_OTHER,     /* GET_ID, unknown or malformed requests */
+	VDK_STAT_KINDS,
+};
+/*
+ * Completion latency in log2 buckets of microseconds: bucket 0 holds
+ * latencies under 1 us, bucket i (1..30) those in [2^(i-1), 2^i) us, the
+ * last everything from 2^30 us (about 18 minutes) on.
+ */
+#define VDK_STAT_LAT_BUCKETS 32
+#define VDK_STAT_LABEL_MAX 16
+/* The most queues `vdk stat` shows of a device (blk has up to 64). */
+#define VDK_STAT_QUEUES_MAX 64
+struct vdk_model_qstats {
+	char label[VDK_STAT_LABEL_MAX]; /* "q0", "rx": NUL-terminated */
+	uint64_t requests[VDK_STAT_KINDS]; /* completed, failed ones too */
+	uint64_t bytes[VDK_STAT_KINDS];    /* of the successful ones */
+	uint64_t errors;    /* completed with an error */
+	uint64_t dropped;   /* net: frames lost (no room, link down) */
+	uint64_t in_flight; /* taken from the ring, not completed: a gauge */
+	/* Completions by latency; all zero when the model measures none. */
+	uint64_t latency[VDK_STAT_LAT_BUCKETS];
 };
 
 struct vdk_model_ops {
@@ -203,6 +237,15 @@ struct vdk_model_ops {
 	 * time: it reads sysfs (daemon/sysfs.h).
 	 */
 	int (*virtio_live)(const char *name, char *node, size_t len);
+	/*
+	 * Optional.  The counters of queue @queue into @out, read while
+	 * the queue threads run (they may lag by a request).  Returns the
+	 * number of queues (>= 1; @out untouched when @queue is not below
+	 * it) or -errno.  After create(), in the serving process's main
+	 * thread.
+	 */
+	int (*stats)(struct vdk_model_dev *d, unsigned int queue,
+		     struct vdk_model_qstats *out);
 };
 
 /*

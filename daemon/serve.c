@@ -23,7 +23,9 @@
 #include "background.h"
 #include "daemon-log.h"
 #include "daemon.h"
+#include "notify.h"
 #include "split.h"
+#include "stats-sock.h"
 #include "state.h"
 #include "sysfs.h"
 #include "vdpa-netlink.h"
@@ -54,6 +56,9 @@ struct serve_ctx {
 	struct vdk_nl *nl;
 	char node[4096];
 	bool pidfile_written;
+	int stats_fd;   /* listening: RUN_DIR/NAME.sock, or -1 */
+	pid_t start_pid;  /* the process systemd started, before -d */
+	uint64_t start_ns; /* when the device was made: its counters' 0 */
 
 	/*
 	 * Confined (split.h): the server's pid and our end of the socket
@@ -216,6 +221,77 @@ static int dev_resize(struct serve_ctx *c)
 		return ret;
 	c->desc = r.desc;
 	return r.ret;
+}
+
+/*
+ * Confined: the server's counters, one STATS message per queue.  The
+ * number of queues, or -errno.
+ */
+static int server_stats(struct serve_ctx *c, struct vdk_model_qstats *q,
+			unsigned int max)
+{
+	struct split_msg m = { .type = SPLIT_STATS_Q }, r;
+	int ret, n = 0;
+
+	ret = vdk_split_send(c->sock, &m);
+	while (ret == 0) {
+		ret = vdk_split_recv(c->sock, &r, 10000);
+		if (ret)
+			break;
+		if (r.type == SPLIT_HANGUP) {
+			c->hup_pending = true; /* unasked: done after */
+			continue;
+		}
+		if (r.type != SPLIT_STATS)
+			return -EPROTO;
+		if (r.ret <= 0)
+			return r.ret ? r.ret : -EPROTO;
+		if (r.queue < max && r.queue < (uint32_t)r.ret)
+			q[r.queue] = r.qstats;
+		n = r.ret;
+		if (r.queue + 1 >= (uint32_t)r.ret)
+			break;
+	}
+	if (ret)
+		return ret;
+	return n < (int)max ? n : (int)max;
+}
+
+static int dev_stats(struct serve_ctx *c, struct vdk_model_qstats *q,
+		     unsigned int max)
+{
+	unsigned int i = 0;
+	int n;
+
+	if (c->split)
+		return server_stats(c, q, max);
+	if (!c->model->stats)
+		return -EOPNOTSUPP;
+	do {
+		n = c->model->stats(c->dev, i, &q[i]);
+	} while (n > 0 && ++i < (unsigned int)n && i < max);
+	return n > (int)max ? (int)max : n;
+}
+
+/* A client of the stats socket: the counters of every queue. */
+static void stats_answer(struct serve_ctx *c)
+{
+	struct vdk_stats_msg *m = calloc(1, sizeof(*m));
+	struct timespec ts;
+
+	if (!m)
+		return;
+	m->h.magic = VDK_STATS_MAGIC;
+	m->h.version = VDK_STATS_VERSION;
+	m->h.qsize = sizeof(m->q[0]);
+	snprintf(m->h.type, sizeof(m->h.type), "%s", c->model->name);
+	m->h.count = dev_stats(c, m->q, VDK_STAT_QUEUES_MAX);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	m->h.time_ns = (uint64_t)ts.tv_sec * 1000000000ull +
+		       (uint64_t)ts.tv_nsec;
+	m->h.start_ns = c->start_ns;
+	vdk_stats_answer(c->stats_fd, m);
+	free(m);
 }
 
 /* The device as the state file and the command's output show it. */
@@ -391,21 +467,43 @@ static bool server_said(struct serve_ctx *c)
 	return ret != -EPIPE;
 }
 
+/*
+ * Under systemd (Type=notify): the device is live.  With -d the process
+ * that serves is not the one systemd started: say which it is.
+ */
+static void notify_ready(struct serve_ctx *c)
+{
+	char mainpid[32] = "";
+	int ret;
+
+	if (getpid() != c->start_pid)
+		snprintf(mainpid, sizeof(mainpid), "\nMAINPID=%d",
+			 (int)getpid());
+	ret = vdk_notifyf("READY=1\nSTATUS=serving %s at %s%s", c->name,
+			  c->node, mainpid);
+	if (ret < 0)
+		vdk_log(VDK_LOG_WARNING, "%s: cannot notify systemd: %s",
+			c->name, strerror(-ret));
+}
+
 /* Serve until SIGINT or SIGTERM. */
 static void serve(struct serve_ctx *c)
 {
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = c->sfd, .events = POLLIN },
-		{ .fd = c->sock, .events = POLLIN },
+		{ .fd = c->stats_fd, .events = POLLIN },
+		{ .fd = c->split ? c->sock : -1, .events = POLLIN },
 	};
 	uint64_t sigbus_seen = vdk_sigbus_pages();
 	int sig, ret;
 
 	for (;;) {
-		ret = poll(pfd, c->split ? 2 : 1, SERVE_TICK_MS);
+		ret = poll(pfd, 3, SERVE_TICK_MS);
 		vdk_sigbus_report(c->name, &sigbus_seen);
-		if (ret > 0 && c->split && pfd[1].revents && !server_said(c))
-			pfd[1].fd = -1;
+		if (ret > 0 && c->split && pfd[2].revents && !server_said(c))
+			pfd[2].fd = -1;
+		if (ret > 0 && pfd[1].revents)
+			stats_answer(c);
 		while (c->hup_pending) {
 			c->hup_pending = false;
 			hangup(c);
@@ -622,6 +720,7 @@ static void serve_run(struct serve_ctx *c)
 		goto err_signals;
 	}
 
+	c->start_ns = now_ms() * 1000000;
 	if (c->split)
 		ret = server_start(c, err, sizeof(err));
 	else
@@ -714,10 +813,20 @@ static void serve_run(struct serve_ctx *c)
 		goto err_dev_del;
 	}
 
+	/* `vdk stat`: a device without it is served all the same. */
+	ret = vdk_stats_listen(c->name, &c->stats_fd);
+	if (ret)
+		vdk_log(VDK_LOG_WARNING, "%s: no stats socket: %s", c->name,
+			strerror(-ret));
+
 	serve_report(c, out, outlen);
 	free(out);
 	vdk_log(VDK_LOG_INFO, "%s: serving %s", c->name, c->node);
+	notify_ready(c);
 	serve(c);
+	vdk_stats_unlisten(c->name, &c->stats_fd);
+	if (!c->server_died)
+		vdk_notifyf("STOPPING=1\nSTATUS=stopping %s", c->name);
 	if (c->server_died) {
 		/* As for a daemon killed outright: all left to recover. */
 		c->code = VDK_EXIT_FAIL;
@@ -1012,6 +1121,8 @@ int vdk_daemon_run(const struct vdk_daemon_cfg *cfg)
 	c->report_fd = -1;
 	c->sock = -1;
 	c->server = -1;
+	c->stats_fd = -1;
+	c->start_pid = getpid();
 	if (c->mode != VDK_DAEMON_ADD) {
 		code = takeover_prepare(c);
 		if (code)

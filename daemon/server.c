@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -134,6 +135,28 @@ static void test_syscall(const struct split_server *s)
 #endif
 }
 
+/* STATS?: one STATS per queue, or one with the error. */
+static bool send_stats(const struct split_server *s)
+{
+	struct split_msg r;
+	unsigned int i = 0;
+	int n;
+
+	do {
+		memset(&r, 0, sizeof(r));
+		r.type = SPLIT_STATS;
+		r.queue = i;
+		n = s->model->stats ? s->model->stats(s->dev, i, &r.qstats) :
+				      -EOPNOTSUPP;
+		if (n > VDK_STAT_QUEUES_MAX)
+			n = VDK_STAT_QUEUES_MAX;
+		r.ret = n;
+		if (vdk_split_send(s->sock, &r))
+			return false;
+	} while (n > 0 && ++i < (unsigned int)n);
+	return true;
+}
+
 /* Answer the supervisor until STOP or its end; false on STOP. */
 static bool answer(const struct split_server *s)
 {
@@ -156,6 +179,8 @@ static bool answer(const struct split_server *s)
 		r.ret = s->model->resize ? s->model->resize(s->dev) : 0;
 		describe(s, &r.desc);
 		break;
+	case SPLIT_STATS_Q:
+		return send_stats(s);
 	case SPLIT_TEST_SYSCALL:
 		test_syscall(s);
 		return true;
@@ -203,6 +228,8 @@ void vdk_split_server(const struct split_server *s)
 	hup = signalfd(-1, &hupset, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (hup < 0)
 		_exit(1);
+	/* The supervisor alone speaks to systemd (notify.h). */
+	unsetenv("NOTIFY_SOCKET");
 	/* Never outlive the supervisor: the device would have no owner. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != s->supervisor)
 		_exit(1);

@@ -10,8 +10,9 @@
  *
  *   server -> supervisor  CREATED (the device answers the kernel, the
  *                         server is confined) or FAILED, once;
- *   supervisor -> server  STATUS?, RESIZE, STOP (and TEST_SYSCALL in test
- *                         builds); the server answers each but STOP;
+ *   supervisor -> server  STATUS?, RESIZE, STATS?, STOP (and TEST_SYSCALL
+ *                         in test builds); the server answers each but
+ *                         STOP, STATS? with one STATS per queue;
  *   server -> supervisor  HANGUP, unasked, when its backend says the size
  *                         changed (rbd's update watch): the supervisor
  *                         then does what `vdk resize` does.
@@ -39,6 +40,8 @@ enum split_type {
 	SPLIT_STOP,
 	SPLIT_TEST_SYSCALL,
 	SPLIT_HANGUP,        /* server -> supervisor, unasked: read the size */
+	SPLIT_STATS_Q,
+	SPLIT_STATS,         /* queue @queue of @ret, or @ret < 0 alone */
 };
 
 /* The device's fields of the state file, as describe() gave them. */
@@ -57,6 +60,8 @@ struct split_msg {
 	struct split_desc desc;             /* CREATED, RESIZED */
 	struct vdk_confine_info confine;    /* CREATED */
 	char err[VDK_MODEL_ERR_MAX];        /* FAILED */
+	uint32_t queue;                     /* STATS */
+	struct vdk_model_qstats qstats;     /* STATS */
 };
 
 /* How the server is to confine itself, and what it serves. */

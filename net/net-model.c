@@ -543,6 +543,26 @@ static int net_virtio_live(const char *name, char *node, size_t len)
 	return 1;
 }
 
+/* Two queues as `vdk stat` shows them: rx as reads, tx as writes. */
+static int net_stats(struct vdk_model_dev *d, unsigned int queue,
+		     struct vdk_model_qstats *out)
+{
+	const struct vdk_net_qstats *q;
+	struct vdk_net_info info;
+
+	if (queue > 1)
+		return 2;
+	vdk_net_get_info(d->net, &info);
+	q = queue ? &info.tx : &info.rx;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->label, sizeof(out->label), "%s", queue ? "tx" : "rx");
+	out->requests[queue ? VDK_STAT_WRITE : VDK_STAT_READ] = q->packets;
+	out->bytes[queue ? VDK_STAT_WRITE : VDK_STAT_READ] = q->bytes;
+	out->errors = q->errors;
+	out->dropped = q->dropped;
+	return 2;
+}
+
 const struct vdk_model_ops vdk_model_net = {
 	.name = "net",
 	.summary = "a virtio-net interface served by a network backend",
@@ -570,4 +590,5 @@ const struct vdk_model_ops vdk_model_net = {
 	.destroy_orphan = net_destroy_orphan,
 	.confinement = net_confinement,
 	.virtio_live = net_virtio_live,
+	.stats = net_stats,
 };

@@ -424,6 +424,59 @@ static void test_multiqueue(const char *backend, int argc, char **argv)
 	env_close(&e);
 }
 
+/* `vdk stat`'s counters: by kind and queue, errors, latency, none left. */
+static void test_stats(void)
+{
+	char *ram[] = { "size=4M" };
+	struct vdk_blk_qstats qs;
+	uint64_t lat = 0, done = 0;
+	struct env e;
+	unsigned int i;
+
+	env_open(&e, "ram", 2, false, 1, ram);
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(write_blocks(&e, 0, i * 8, 4096, i), VIRTIO_BLK_S_OK);
+	check_blocks(&e, 0, 0, 4096, 0);
+	check_blocks(&e, 0, 8, 4096, 1);
+	CHECK_EQ(io(&e, 0, VIRTIO_BLK_T_IN, DISK / 512, 512, true, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(io(&e, 0, 0x1234, 0, 0, false, NULL), VIRTIO_BLK_S_UNSUPP);
+	CHECK_EQ(write_blocks(&e, 1, 64, 512, 9), VIRTIO_BLK_S_OK);
+
+	CHECK_EQ(vdk_blk_get_qstats(e.blk, 0, &qs), 0);
+	CHECK_EQ(qs.requests[VDK_BLK_STAT_WRITE], 3);
+	CHECK_EQ(qs.bytes[VDK_BLK_STAT_WRITE], 3 * 4096);
+	CHECK_EQ(qs.requests[VDK_BLK_STAT_READ], 3);
+	CHECK_EQ(qs.bytes[VDK_BLK_STAT_READ], 2 * 4096); /* not the failed */
+	CHECK_EQ(qs.requests[VDK_BLK_STAT_OTHER], 1);
+	CHECK_EQ(qs.requests[VDK_BLK_STAT_FLUSH], 0);
+	CHECK_EQ(qs.errors, 2);
+	CHECK_EQ(qs.in_flight, 0);
+	for (i = 0; i < VDK_BLK_STAT_KINDS; i++)
+		done += qs.requests[i];
+	for (i = 0; i < VDK_BLK_LAT_BUCKETS; i++)
+		lat += qs.latency[i];
+	CHECK_EQ(lat, done);
+	/* The simulator answers in far less than 2^30 us. */
+	CHECK_EQ(qs.latency[VDK_BLK_LAT_BUCKETS - 1], 0);
+
+	CHECK_EQ(vdk_blk_get_qstats(e.blk, 1, &qs), 0);
+	CHECK_EQ(qs.requests[VDK_BLK_STAT_WRITE], 1);
+	CHECK_EQ(qs.bytes[VDK_BLK_STAT_WRITE], 512);
+	CHECK_EQ(qs.requests[VDK_BLK_STAT_READ], 0);
+	CHECK_EQ(qs.errors, 0);
+	CHECK_EQ(vdk_blk_get_qstats(e.blk, 2, &qs), -EINVAL);
+	env_close(&e);
+
+	CHECK_EQ(vdk_blk_lat_bucket(0), 0);
+	CHECK_EQ(vdk_blk_lat_bucket(999), 0);
+	CHECK_EQ(vdk_blk_lat_bucket(1000), 1);
+	CHECK_EQ(vdk_blk_lat_bucket(1999), 1);
+	CHECK_EQ(vdk_blk_lat_bucket(2000), 2);
+	CHECK_EQ(vdk_blk_lat_bucket(1000000), 10);  /* 1 ms: [512, 1024) */
+	CHECK_EQ(vdk_blk_lat_bucket(UINT64_MAX), VDK_BLK_LAT_BUCKETS - 1);
+}
+
 /* A file that shrinks under the device: reads past its end fail. */
 static void test_backend_error_and_resize(void)
 {
@@ -907,6 +960,7 @@ int main(void)
 	test_read_only("ram", 1, ram);
 	test_multiqueue("ram", 1, ram);
 	test_fail_io("ram", 1, ram);
+	test_stats();
 
 	fd = mkstemp(path);
 	CHECK(fd >= 0);

@@ -273,6 +273,8 @@ sigterm_during_io() {
 . "$HERE/confine.sh"
 # shellcheck source=net.sh
 . "$HERE/net.sh"
+# shellcheck source=svc.sh
+. "$HERE/svc.sh"
 
 log "kernel $(uname -r), vdk $(vdk --version)"
 dmesg_mark
@@ -300,6 +302,7 @@ want nbd && nbd_scenarios
 want vhost && vhost_scenarios
 want confine && confine_scenarios
 want net && net_scenarios
+want svc && svc_scenarios
 # Only when named (vdk.only=rbd): they need the Ceph image (see run.sh).
 if [[ -n $ONLY ]] && want rbd; then rbd_scenarios; fi
 check_dmesg

@@ -45,6 +45,8 @@ mkdir -p "$stage/bin"
 cp "$HERE"/*.sh "$stage/"
 rm -f "$stage/run.sh"
 cp "$BUILD/cli/vdk" "$stage/bin/"
+# systemd's end of sd_notify, for the svc scenarios (svc.sh).
+cc -O2 -o "$stage/bin/notify-listen" "$HERE/notify-listen.c"
 # The libblkio client of the vhost scenarios (vhost.sh).
 "$TOP/tests/vhost/build.sh" "$stage/bin"
 

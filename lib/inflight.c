@@ -548,7 +548,7 @@ static int collect_packed(struct vdk_vq *vq, struct packed_rec *rec,
 			return refuse(vq, "stamp above the counter", i, s);
 		c = __atomic_load_n(&vq->log_chain[i], __ATOMIC_RELAXED);
 		if (nd == 0 || nd != c >> 16 || nd > num - *total)
-			return refuse(vq, "chain longer than the ring", i, nd);
+			return refuse(vq, "bad chain length", i, nd);
 		*total += nd;
 		rec[i].ndesc = (uint16_t)nd;
 		rec[i].first = e = (uint16_t)c;

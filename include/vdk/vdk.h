@@ -248,7 +248,7 @@ void vdk_dev_get_stats(const struct vdk_dev *dev, struct vdk_dev_stats *st);
  * may add fields at its end.
  */
 struct vdk_req {
-	uint16_t id;           /* descriptor head */
+	uint16_t id;           /* descriptor head (packed: buffer id) */
 	unsigned int n_out;    /* readable vectors */
 	unsigned int n_in;     /* writable vectors */
 	size_t out_len;        /* readable bytes */

@@ -198,11 +198,12 @@ static int start_queues(struct vdk_dev *dev, bool resume)
 			vq->start_used_pos = (uint16_t)(
 				info.packed.last_used_idx |
 				(info.packed.last_used_counter ? 0x8000 : 0));
-			/* An index with bit 15 set is out of any ring. */
-			if (info.packed.last_avail_idx & 0x8000)
-				vq->start_avail_pos = 0x7fff;
-			if (info.packed.last_used_idx & 0x8000)
-				vq->start_used_pos = 0x7fff;
+			/* Indexes of 15 bits, counters of one. */
+			vq->start_pos_bad =
+				(info.packed.last_avail_idx |
+				 info.packed.last_used_idx) & 0x8000 ||
+				info.packed.last_avail_counter > 1 ||
+				info.packed.last_used_counter > 1;
 		} else {
 			vq->start_avail_idx = info.split.avail_index;
 		}

@@ -282,6 +282,7 @@ struct vdk_vq {
 	uint16_t start_avail_idx;
 	/* Packed positions from VDUSE: idx | wrap counter << 15. */
 	uint16_t start_avail_pos, start_used_pos;
+	bool start_pos_bad; /* VDUSE gave more bits than a position has */
 	bool packed;
 	const struct vdk__ring_ops *ring;
 	/* Pick up a running ring after a daemon restart. */

@@ -131,7 +131,7 @@ static int packed_position(struct vdk_vq *vq)
 			 "in-flight log: from the positions VDUSE gives",
 			 vq->dev->name, vq->index);
 	}
-	if (!pos_ok(vq, vq->start_avail_pos) ||
+	if (vq->start_pos_bad || !pos_ok(vq, vq->start_avail_pos) ||
 	    !pos_ok(vq, vq->start_used_pos)) {
 		vdk__log(vq->dev, VDK_LOG_ERR,
 			 "%s: queue %u: bad packed positions (%#x, %#x)",

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "env.h"
@@ -629,6 +630,8 @@ static void case_sizes_and_positions(struct env *e)
 	static const struct vduse_vq_state_packed bad[] = {
 		{ .last_avail_idx = 16, .last_avail_counter = 1 },
 		{ .last_avail_idx = 0x8001, .last_avail_counter = 1 },
+		{ .last_avail_idx = 1, .last_avail_counter = 2 },
+		{ .last_used_idx = 0x8000, .last_used_counter = 1 },
 	};
 	uint64_t f = ENV_BASE_FEATURES | e->cfg.features |
 		     1ull << VIRTIO_F_RING_PACKED;
@@ -644,7 +647,7 @@ static void case_sizes_and_positions(struct env *e)
 	CHECK_EQ(sim_driver_ok(e->s, e->dev, f), 0);
 	CHECK(!vdk_vq_ready(e->vq));
 	check_log(e, "bad size");
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK_EQ(sim_set_status(e->s, e->dev, 0), 0);
 		sim_pvq_setup(e->s, 0, 16, e->cfg.ring);
 		sim_pvq_set_state(e->s, 0, &bad[i]);
@@ -1031,6 +1034,178 @@ static void threads(void)
 	env_fini(&e);
 }
 
+
+/* ---- race: the driver rewrites the ring while the device walks it ---- */
+
+#define RACE_TABLES 0x20000 /* 8 indirect tables of up to 16 entries */
+
+struct racer {
+	struct env *e;
+	_Atomic bool stop;
+	uint64_t rnd;
+	unsigned long posts, writes;
+	_Atomic unsigned long rounds; /* the device's pop rounds */
+};
+
+static uint64_t rnd_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* Mostly plausible, sometimes nonsense. */
+static struct vring_packed_desc rnd_desc(uint64_t *x, uint16_t num)
+{
+	uint64_t r = rnd_next(x);
+	uint64_t addr = DATA + (r & 0xffff);
+	uint32_t len = (uint32_t)(r >> 16) & 0x3ff;
+	uint16_t flags = (uint16_t)(r >> 32) & (NEXT | WRITE);
+	uint16_t id = (uint16_t)((r >> 40) % num);
+
+	if ((r >> 48) % 16 == 0) {
+		flags = INDIRECT;
+		addr = RACE_TABLES + 0x100 * ((r >> 52) % 8);
+		len = 16 * (uint32_t)(1 + (r >> 56) % 16);
+	}
+	if ((r >> 60) == 0)
+		addr = rnd_next(x);
+	if ((r >> 60) == 1)
+		len = (uint32_t)rnd_next(x);
+	if ((r >> 60) == 2)
+		id = (uint16_t)rnd_next(x);
+	return pd(addr, len, id, flags);
+}
+
+static void *race_driver(void *arg)
+{
+	struct racer *r = arg;
+	struct env *e = r->e;
+	uint16_t num = (uint16_t)e->cfg.qsize;
+
+	while (!atomic_load(&r->stop)) {
+		uint64_t c = rnd_next(&r->rnd) % 10;
+
+		if (c < 5) {
+			struct vring_packed_desc d[4];
+			unsigned int n = 1 + rnd_next(&r->rnd) % 4, k;
+
+			for (k = 0; k < n; k++)
+				d[k] = rnd_desc(&r->rnd, num);
+			sim_pvq_raw_post(e->s, 0, d, n);
+			r->posts++;
+			/* Mostly let the device look before posting more. */
+			if (c < 4) {
+				unsigned long seen = atomic_load(&r->rounds);
+
+				for (k = 0; k < 100000 &&
+					    atomic_load(&r->rounds) == seen &&
+					    !atomic_load(&r->stop);
+				     k++)
+					;
+			}
+		} else if (c < 7) {
+			struct vring_packed_desc d = rnd_desc(&r->rnd, num);
+			uint16_t f = (uint16_t)rnd_next(&r->rnd);
+
+			sim_pvq_raw_write(e->s, 0, f % num, le64toh(d.addr),
+					  le32toh(d.len), le16toh(d.id),
+					  (uint16_t)(le16toh(d.flags) |
+						     (f & 0x8080)));
+			r->writes++;
+		} else {
+			struct vring_packed_desc d = rnd_desc(&r->rnd, num);
+			unsigned int at = rnd_next(&r->rnd) % (8 * 16);
+
+			sim_write(e->s, RACE_TABLES + 16ull * at, &d, sizeof(d));
+			r->writes++;
+		}
+	}
+	return NULL;
+}
+
+static void race(void)
+{
+	const char *env_secs = getenv("VDK_RACE_SECONDS");
+	double secs = env_secs ? atof(env_secs) : 2;
+	struct env_cfg c = {
+		.qsize = 16,
+		.max_iovecs = 8,
+		.features = 1ull << VIRTIO_RING_F_INDIRECT_DESC |
+			    1ull << VIRTIO_RING_F_EVENT_IDX,
+		.packed = true,
+	};
+	struct racer r = { .rnd = 88172645463325252ull };
+	unsigned long popped = 0, breaks = 0;
+	struct timespec t0, now;
+	pthread_t th;
+	struct env e;
+
+	env_init(&e, &c);
+	r.e = &e;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ(pthread_create(&th, NULL, race_driver, &r), 0);
+	for (;;) {
+		struct vdk_req *held[16], *req;
+		bool in_flight[16] = { false };
+		unsigned int nheld = 0, i;
+		int ret;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec +
+			    (now.tv_nsec - t0.tv_nsec) / 1e9 > secs)
+			break;
+		while ((ret = vdk_vq_pop(e.vq, &req)) == 1) {
+			size_t in = 0, out = 0;
+			unsigned int v;
+
+			CHECK(req->id < 16);
+			CHECK(!in_flight[req->id]);
+			CHECK(req->n_out + req->n_in <= 8);
+			for (v = 0; v < req->n_out + req->n_in; v++) {
+				volatile uint8_t *p = req->iov[v].iov_base;
+				size_t k;
+
+				for (k = 0; k < req->iov[v].iov_len; k++)
+					p[k] = p[k];
+				if (v < req->n_out)
+					out += req->iov[v].iov_len;
+				else
+					in += req->iov[v].iov_len;
+			}
+			CHECK_EQ(out, req->out_len);
+			CHECK_EQ(in, req->in_len);
+			in_flight[req->id] = true;
+			held[nheld++] = req;
+			popped++;
+			CHECK(nheld <= 16);
+		}
+		CHECK(ret == 0 || ret == -EIO);
+		atomic_fetch_add(&r.rounds, 1);
+		/* Out of order: backwards. */
+		for (i = nheld; i-- > 0;)
+			vdk_vq_push(e.vq, held[i], 0);
+		CHECK_EQ(vdk_vq_inflight(e.vq), 0);
+		CHECK(vdk_vq_notify(e.vq) >= 0);
+		if (ret == -EIO) {
+			CHECK(vdk_vq_broken(e.vq));
+			atomic_store(&r.stop, true);
+			pthread_join(th, NULL);
+			env_reset(&e);
+			breaks++;
+			atomic_store(&r.stop, false);
+			CHECK_EQ(pthread_create(&th, NULL, race_driver, &r),
+				 0);
+		}
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(th, NULL);
+	printf("ok - race: %lu posts, %lu rewrites, %lu popped, %lu broken\n",
+	       r.posts, r.writes, popped, breaks);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	basic(false, false, 64);
@@ -1054,5 +1229,6 @@ int main(void)
 	printf("ok - notify\n");
 	threads();
 	printf("ok - threads\n");
+	race();
 	return T_EXIT_PASS;
 }

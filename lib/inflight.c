@@ -61,8 +61,10 @@
  * Recovery (vdk__inflight_recover_packed): the ring shows a used
  * descriptor at the log's used position (flags AVAIL = USED = that
  * position's wrap counter, which neither an available descriptor nor
- * one used a lap before has) for last_head exactly when the daemon died
- * completing it: it is done, and the position moves on by last_ndesc.
+ * one used a lap before has) for last_head, or the driver's next-lap
+ * descriptor that can only follow it there, exactly when the daemon
+ * died completing it: it is done, and the position moves on by
+ * last_ndesc.
  * The other stamped heads are in flight; their chains must be distinct
  * pool entries, no more than the ring holds.  The avail position is the
  * used one plus the descriptors in flight.
@@ -605,8 +607,16 @@ int vdk__inflight_recover_packed(struct vdk_vq *vq)
 		&vq->pdesc[used & (POS_WRAP - 1)].flags, __ATOMIC_ACQUIRE));
 	id = le16toh(__atomic_load_n(&vq->pdesc[used & (POS_WRAP - 1)].id,
 				     __ATOMIC_RELAXED));
-	torn = !!(flags & F_AVAIL) == wrap && !!(flags & F_USED) == wrap &&
-	       id == last_head;
+	/*
+	 * Before that completion the entry at the log's used position is
+	 * one the driver made available in this lap (AVAIL = wrap, USED
+	 * = !wrap), or still the last lap's used one (both !wrap).  After
+	 * it, our used descriptor (both = wrap), which the driver, once it
+	 * has read it, may have replaced already by one for the next lap
+	 * (AVAIL = !wrap, USED = wrap): USED = wrap says torn either way.
+	 */
+	torn = !!(flags & F_USED) == wrap &&
+	       (!!(flags & F_AVAIL) != wrap || id == last_head);
 	if (torn && last_ndesc == 0)
 		return refuse(vq, "last completion of no descriptors",
 			      last_head, 0);

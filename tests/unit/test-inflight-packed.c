@@ -155,7 +155,7 @@ static void check_req(struct t *t, struct vdk_req *req, unsigned int i)
  * Post, take four, complete the third then the first.  @torn: the
  * first's completion is cut short after the driver could see it.
  */
-static void t_start(struct t *t, bool torn)
+static void t_start(struct t *t, int torn)
 {
 	struct vdk_req *req[4];
 	uint64_t used = 0, stamp = 0;
@@ -190,6 +190,15 @@ static void t_start(struct t *t, bool torn)
 		CHECK_EQ(file_u64(OFF_LAST_HEAD, 2), t->head[0]);
 		file_put(OFF_USED_IDX, used, 2);
 		file_put(OFF_STAMP(t->head[0]), stamp, 8);
+	}
+	if (torn == 2) {
+		/*
+		 * The driver read that completion and posted a chain of the
+		 * next lap where it was: AVAIL 0, USED 1 (first lap).
+		 */
+		CHECK_EQ(used, 3 | 0x8000);
+		sim_pvq_raw_write(t->s, 0, 3, DATA, 16, 9,
+				  1u << VRING_PACKED_DESC_F_USED);
 	}
 }
 
@@ -243,7 +252,7 @@ static void test_restart(void)
 	static const unsigned int want[] = { 1, 3, 4, 5 };
 	struct t t;
 
-	t_start(&t, false);
+	t_start(&t, 0);
 	t_open(&t, false, VDK_DEV_F_PACKED);
 	CHECK(vdk_vq_ready(t_vq(&t)));
 	CHECK_EQ(t.used, 1);
@@ -281,7 +290,7 @@ static void test_restart_twice(void)
 	struct vdk_req *req;
 	struct t t;
 
-	t_start(&t, false);
+	t_start(&t, 0);
 	t_open(&t, false, VDK_DEV_F_PACKED);
 	CHECK_EQ(t.used, 1);
 	/* Take the first again and complete it; die with the rest. */
@@ -296,12 +305,12 @@ static void test_restart_twice(void)
 	t_finish(&t, true);
 }
 
-static void test_torn_completion(void)
+static void test_torn_completion(int how)
 {
 	static const unsigned int want[] = { 1, 3, 4, 5 };
 	struct t t;
 
-	t_start(&t, true);
+	t_start(&t, how);
 	t_open(&t, false, VDK_DEV_F_PACKED);
 	CHECK_EQ(t.used, 1);
 	t_drain(&t, want, 4);
@@ -332,7 +341,7 @@ static void test_garbage(void)
 		struct vdk_req *req;
 		struct t t;
 
-		t_start(&t, false);
+		t_start(&t, 0);
 		file_put(bad[i].off, bad[i].v, bad[i].size);
 		t_open(&t, false, VDK_DEV_F_PACKED);
 		CHECK_EQ(t.refused, 1);
@@ -349,7 +358,7 @@ static void test_wrong_layout(void)
 {
 	struct t t;
 
-	t_start(&t, false);
+	t_start(&t, 0);
 	unlink(log_path);
 	{
 		struct vdk_dev_cfg cfg = {
@@ -380,8 +389,10 @@ int main(void)
 	printf("ok - restart\n");
 	test_restart_twice();
 	printf("ok - restart twice\n");
-	test_torn_completion();
+	test_torn_completion(1);
 	printf("ok - torn completion\n");
+	test_torn_completion(2);
+	printf("ok - torn completion, the driver already past it\n");
 	test_garbage();
 	printf("ok - garbage refused\n");
 	test_wrong_layout();

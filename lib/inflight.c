@@ -565,11 +565,13 @@ static int collect_packed(struct vdk_vq *vq, struct packed_rec *rec,
 		vq->resubmit[n++] = (uint16_t)i;
 	}
 	qsort_r(vq->resubmit, n, sizeof(vq->resubmit[0]), cmp_order, rec);
-	for (i = 1; i < n; i++)
-		if (rec[vq->resubmit[i]].order == rec[vq->resubmit[i - 1]].order)
+	for (i = 1; i < n; i++) {
+		uint64_t o = rec[vq->resubmit[i]].order;
+
+		if (o == rec[vq->resubmit[i - 1]].order)
 			return refuse(vq, "two heads with one stamp",
-				      vq->resubmit[i],
-				      rec[vq->resubmit[i]].order);
+				      vq->resubmit[i], o);
+	}
 	return (int)n;
 }
 

@@ -1118,7 +1118,8 @@ static void *race_driver(void *arg)
 			struct vring_packed_desc d = rnd_desc(&r->rnd, num);
 			unsigned int at = rnd_next(&r->rnd) % (8 * 16);
 
-			sim_write(e->s, RACE_TABLES + 16ull * at, &d, sizeof(d));
+			sim_write(e->s, RACE_TABLES + 16ull * at, &d,
+				  sizeof(d));
 			r->writes++;
 		}
 	}

@@ -155,7 +155,7 @@ static void check_req(struct t *t, struct vdk_req *req, unsigned int i)
  * Post, take four, complete the third then the first.  @torn: the
  * first's completion is cut short after the driver could see it.
  */
-static void t_start(struct t *t, int torn)
+static void t_start_ring(struct t *t, int torn, bool split)
 {
 	struct vdk_req *req[4];
 	uint64_t used = 0, stamp = 0;
@@ -164,8 +164,15 @@ static void t_start(struct t *t, int torn)
 	memset(t, 0, sizeof(*t));
 	CHECK_EQ(sim_new(MEM, &t->s), 0);
 	t_open(t, true, VDK_DEV_F_PACKED);
-	sim_pvq_setup(t->s, 0, QSIZE, RING);
-	CHECK_EQ(sim_driver_ok(t->s, t->dev, FEATURES), 0);
+	if (split) {
+		sim_vq_setup(t->s, 0, QSIZE, RING);
+		CHECK_EQ(sim_driver_ok(t->s, t->dev,
+				       FEATURES & ~(1ull << VIRTIO_F_RING_PACKED)),
+			 0);
+	} else {
+		sim_pvq_setup(t->s, 0, QSIZE, RING);
+		CHECK_EQ(sim_driver_ok(t->s, t->dev, FEATURES), 0);
+	}
 	for (i = 0; i < NPOST; i++)
 		post(t, i);
 	for (i = 0; i < 4; i++) {
@@ -200,6 +207,11 @@ static void t_start(struct t *t, int torn)
 		sim_pvq_raw_write(t->s, 0, 3, DATA, 16, 9,
 				  1u << VRING_PACKED_DESC_F_USED);
 	}
+}
+
+static void t_start(struct t *t, int torn)
+{
+	t_start_ring(t, torn, false);
 }
 
 /* Take all there is, in order @want (indexes into head), complete it. */
@@ -280,6 +292,23 @@ static void test_restart(void)
 	}
 	memset(t.head, 0xff, sizeof(t.head));
 	memset(t.completed, 0, sizeof(t.completed));
+	t_finish(&t, true);
+}
+
+/*
+ * A device that offers packed rings to a driver that takes split ones:
+ * the log has the packed layout, the split part of it serves.
+ */
+static void test_restart_split(void)
+{
+	static const unsigned int want[] = { 1, 3, 4, 5 };
+	struct t t;
+
+	t_start_ring(&t, 0, true);
+	t_open(&t, false, VDK_DEV_F_PACKED);
+	CHECK(vdk_vq_ready(t_vq(&t)));
+	CHECK_EQ(t.used, 1);
+	t_drain(&t, want, 4);
 	t_finish(&t, true);
 }
 
@@ -387,6 +416,8 @@ int main(void)
 		 "/tmp/vdk-test-inflight-packed-%d", (int)getpid());
 	test_restart();
 	printf("ok - restart\n");
+	test_restart_split();
+	printf("ok - restart of a split ring, packed offered\n");
 	test_restart_twice();
 	printf("ok - restart twice\n");
 	test_torn_completion(1);

@@ -68,6 +68,8 @@ static void fuzz_log(void *opaque, int level, const char *msg)
 
 	FUZZ_CHECK(msg[0] != '\0');
 	f->logs++;
+	if (getenv("VDK_FUZZ_DEBUG"))
+		fprintf(stderr, "log(%d): %s\n", level, msg);
 }
 
 /* A descriptor: compact, with wider fields when the mode byte says. */

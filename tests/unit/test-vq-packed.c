@@ -1207,6 +1207,86 @@ static void race(void)
 	env_fini(&e);
 }
 
+/* ---- the feature, and the state VDUSE asks for ---- */
+
+static void offer(void)
+{
+	static const struct {
+		uint64_t flags, features;
+		bool offered;
+	} offers[] = {
+		{ 0, 0, false },
+		/* The feature bit alone does not offer it: the flags do. */
+		{ 0, 1ull << VIRTIO_F_RING_PACKED, false },
+		{ VDK_DEV_F_PACKED, 0, true },
+		{ VDK_DEV_F_NO_PACKED, 1ull << VIRTIO_F_RING_PACKED, false },
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(offers) / sizeof(offers[0]); i++) {
+		struct env_cfg c = { .no_driver_ok = true };
+		struct vdk_dev_cfg dc;
+		struct vdk_dev *dev;
+		struct env e;
+
+		env_init(&e, &c);
+		vdk_dev_close(e.dev);
+		dc = env_dev_cfg(&e);
+		dc.flags = offers[i].flags;
+		dc.features = offers[i].features;
+		CHECK_EQ(sim_dev_new(e.s, &dc, false, &dev), 0);
+		CHECK_EQ(!!(vdk_dev_features(dev) &
+			    (1ull << VIRTIO_F_RING_PACKED)),
+			 offers[i].offered);
+		e.dev = dev;
+		env_fini(&e);
+	}
+	/* Offered and not taken: a split ring, as ever. */
+	{
+		struct env_cfg c = { .no_driver_ok = true, .packed = true };
+		struct env e;
+
+		env_init(&e, &c);
+		CHECK(vdk_dev_features(e.dev) & (1ull << VIRTIO_F_RING_PACKED));
+		sim_vq_setup(e.s, 0, 16, e.cfg.ring);
+		CHECK_EQ(sim_driver_ok(e.s, e.dev, ENV_BASE_FEATURES), 0);
+		CHECK(vdk_vq_ready(e.vq));
+		CHECK(!e.vq->packed);
+		good_request(&e);
+		env_fini(&e);
+	}
+}
+
+static void vq_state(void)
+{
+	struct env_cfg c = packed_cfg(5, 0);
+	struct vduse_dev_request req = { .type = VDUSE_GET_VQ_STATE };
+	struct vduse_dev_response resp;
+	unsigned int i;
+	struct env e;
+
+	env_init(&e, &c);
+	/* Three chains of two: positions 0, 2, 4, then 1 of the next lap. */
+	for (i = 0; i < 3; i++) {
+		struct sim_buf b[2] = {
+			{ DATA, 16, false },
+			{ DATA + 0x100, 8, true },
+		};
+		struct vdk_req *r;
+
+		CHECK(sim_vq_add(e.s, 0, b, 2, 0) >= 0);
+		CHECK_EQ(vdk_vq_pop(e.vq, &r), 1);
+		env_complete(&e, r, 8);
+	}
+	CHECK_EQ(sim_control(e.s, e.dev, &req, &resp), 0);
+	CHECK_EQ(resp.result, VDUSE_REQ_RESULT_OK);
+	CHECK_EQ(resp.vq_state.packed.last_avail_idx, 1);
+	CHECK_EQ(resp.vq_state.packed.last_avail_counter, 0);
+	CHECK_EQ(resp.vq_state.packed.last_used_idx, 1);
+	CHECK_EQ(resp.vq_state.packed.last_used_counter, 0);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	basic(false, false, 64);
@@ -1231,5 +1311,8 @@ int main(void)
 	threads();
 	printf("ok - threads\n");
 	race();
+	offer();
+	vq_state();
+	printf("ok - offer, state\n");
 	return T_EXIT_PASS;
 }

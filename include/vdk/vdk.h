@@ -151,7 +151,10 @@ struct vdk_dev_cfg {
  * VDK_DEV_F_NO_PACKED keeps it off); both at once is -EINVAL.  The
  * feature bit in @features is ignored: these flags decide.  A device
  * created with packed rings offered must be reopened with the same
- * flags, since its in-flight log has room for them.
+ * flags, since its in-flight log has room for them.  A packed ring
+ * shows no used index a restarted daemon could go on from, and VDUSE
+ * reports only the positions it started at: only the in-flight log
+ * (@inflight_path) says where such a ring stands after a restart.
  */
 #define VDK_DEV_F_PACKED (1ull << 0)
 #define VDK_DEV_F_NO_PACKED (1ull << 1)

@@ -239,6 +239,14 @@ struct vdk__walk {
 	unsigned int value;
 };
 
+/* Refuse the chain being walked: why, and a value for the log. */
+#define VDK_WALK_FAIL(w, msg, v)                                             \
+	do {                                                                 \
+		(w)->why = (msg);                                            \
+		(w)->value = (unsigned int)(v);                              \
+		return -EINVAL;                                              \
+	} while (0)
+
 /* A ring layout's own part of the queue (vq.c: split; vq-packed.c). */
 struct vdk__ring_ops {
 	/* Point at the rings through the current mappings; 0 or -errno. */

@@ -237,13 +237,6 @@ static int fetch_chain(struct vdk_vq *vq, uint16_t pos)
 	}
 }
 
-#define WALK_FAIL(w, msg, v)                                                 \
-	do {                                                                 \
-		(w)->why = (msg);                                            \
-		(w)->value = (unsigned int)(v);                              \
-		return -EINVAL;                                              \
-	} while (0)
-
 /*
  * Walk the copied chain into the slot's vectors.  An indirect table
  * may only end the chain (it cannot carry NEXT); its entries are all
@@ -266,8 +259,9 @@ static int walk_packed(struct vdk_vq *vq, struct vdk__slot *slot,
 			unsigned int size;
 
 			if (flags & VRING_DESC_F_NEXT)
-				WALK_FAIL(w, "indirect descriptor with NEXT",
-					  i);
+				VDK_WALK_FAIL(w,
+					      "indirect descriptor with NEXT",
+					      i);
 			ind = vdk__vq_indirect(vq, w, addr, len, i);
 			if (!ind)
 				return -EINVAL;
@@ -281,8 +275,9 @@ static int walk_packed(struct vdk_vq *vq, struct vdk__slot *slot,
 					&ind[j].len, __ATOMIC_RELAXED));
 
 				if (f & VRING_DESC_F_INDIRECT)
-					WALK_FAIL(w, "nested indirect table",
-						  j);
+					VDK_WALK_FAIL(w,
+						      "nested indirect table",
+						      j);
 				if (vdk__vq_add_buf(vq, req, w, a, l,
 						    f & VRING_DESC_F_WRITE,
 						    j) < 0)

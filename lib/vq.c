@@ -392,13 +392,6 @@ static void read_desc(const struct vring_desc *src, struct vring_desc *d)
 	d->next = __atomic_load_n(&src->next, __ATOMIC_RELAXED);
 }
 
-#define WALK_FAIL(w, msg, v)                                                 \
-	do {                                                                 \
-		(w)->why = (msg);                                            \
-		(w)->value = (unsigned int)(v);                              \
-		return -EINVAL;                                              \
-	} while (0)
-
 int vdk__vq_add_buf(struct vdk_vq *vq, struct vdk_req *req,
 		    struct vdk__walk *w, uint64_t addr, uint32_t len,
 		    bool write, unsigned int i)
@@ -406,13 +399,13 @@ int vdk__vq_add_buf(struct vdk_vq *vq, struct vdk_req *req,
 	int r;
 
 	if (len && addr + len - 1 < addr)
-		WALK_FAIL(w, "buffer wraps around", i);
+		VDK_WALK_FAIL(w, "buffer wraps around", i);
 	if (write) {
 		w->seen_write = true;
 		w->in_len += len;
 	} else {
 		if (w->seen_write)
-			WALK_FAIL(w, "readable after writable", i);
+			VDK_WALK_FAIL(w, "readable after writable", i);
 		w->out_len += len;
 	}
 	if (!len)
@@ -421,9 +414,9 @@ int vdk__vq_add_buf(struct vdk_vq *vq, struct vdk_req *req,
 			   write ? VDUSE_ACCESS_WO : VDUSE_ACCESS_RO,
 			   &req->iov[w->n], vq->max_iovecs - w->n);
 	if (r == -ENOBUFS)
-		WALK_FAIL(w, "too many buffer pieces", w->n);
+		VDK_WALK_FAIL(w, "too many buffer pieces", w->n);
 	if (r < 0)
-		WALK_FAIL(w, "buffer not mapped", i);
+		VDK_WALK_FAIL(w, "buffer not mapped", i);
 	w->n += (unsigned int)r;
 	if (!w->seen_write)
 		w->n_out = w->n;
@@ -473,7 +466,7 @@ int vdk__vq_walk_end(struct vdk_vq *vq, struct vdk_req *req,
 	(void)vq;
 	/* The used length is 32 bits; refuse what cannot be reported. */
 	if (w->out_len > UINT32_MAX || w->in_len > UINT32_MAX)
-		WALK_FAIL(w, "request longer than 4 GiB", 0);
+		VDK_WALK_FAIL(w, "request longer than 4 GiB", 0);
 	req->n_out = w->n_out;
 	req->n_in = w->n - w->n_out;
 	req->out_len = w->out_len;
@@ -502,8 +495,9 @@ static int walk_chain(struct vdk_vq *vq, struct vdk__slot *slot,
 
 		/* More steps than entries: a loop, or a chain too long. */
 		if (count++ >= table_size)
-			WALK_FAIL(w, "descriptor chain loops or is too long",
-				  count);
+			VDK_WALK_FAIL(w,
+				      "descriptor chain loops or is too long",
+				      count);
 		read_desc(&table[i], &d);
 		flags = le16toh(d.flags);
 		addr = le64toh(d.addr);
@@ -513,10 +507,11 @@ static int walk_chain(struct vdk_vq *vq, struct vdk__slot *slot,
 			const struct vring_desc *ind;
 
 			if (indirect)
-				WALK_FAIL(w, "nested indirect table", i);
+				VDK_WALK_FAIL(w, "nested indirect table", i);
 			if (flags & VRING_DESC_F_NEXT)
-				WALK_FAIL(w, "indirect descriptor with NEXT",
-					  i);
+				VDK_WALK_FAIL(w,
+					      "indirect descriptor with NEXT",
+					      i);
 			ind = vdk__vq_indirect(vq, w, addr, len, i);
 			if (!ind)
 				return -EINVAL;
@@ -534,7 +529,7 @@ static int walk_chain(struct vdk_vq *vq, struct vdk__slot *slot,
 			break;
 		i = le16toh(d.next);
 		if (i >= table_size)
-			WALK_FAIL(w, "next index out of range", i);
+			VDK_WALK_FAIL(w, "next index out of range", i);
 	}
 	return vdk__vq_walk_end(vq, req, w);
 }

@@ -9,6 +9,7 @@
 #ifndef VDK_INTERNAL_H
 #define VDK_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -383,26 +384,13 @@ void vdk__vq_stop(struct vdk_vq *vq);
 /* The oldest generation of mappings the running queue may still use. */
 uint64_t vdk__vq_safe_gen(struct vdk_vq *vq);
 
-/* Shared by both ring layouts (vq.c), queue thread only. */
+/*
+ * Shared by both ring layouts, queue thread only.  Those called for
+ * every descriptor or request are inline, at the end of this file.
+ */
 void vdk__vq_mark_broken(struct vdk_vq *vq, const char *why, unsigned int a,
 			 unsigned int b);
-/*
- * Add a buffer of the chain to @req: -EINVAL (w->why set) if it wraps,
- * is readable after a writable one, is not mapped or needs more vectors
- * than are left.  @i names it in the log.
- */
-int vdk__vq_add_buf(struct vdk_vq *vq, struct vdk_req *req,
-		    struct vdk__walk *w, uint64_t addr, uint32_t len,
-		    bool write, unsigned int i);
-/* Check an indirect table's length and find it (copied if need be). */
-const void *vdk__vq_indirect(struct vdk_vq *vq, struct vdk__walk *w,
-			     uint64_t addr, uint32_t len, unsigned int i);
-/* The walk is over: check the totals and fill in @req; 0 or -EINVAL. */
-int vdk__vq_walk_end(struct vdk_vq *vq, struct vdk_req *req,
-		     struct vdk__walk *w);
-/* A request handed out (1) or a chain refused and completed (0). */
-int vdk__vq_taken(struct vdk_vq *vq, struct vdk__slot *slot,
-		  struct vdk_req **out);
+/* A chain refused: completed now with nothing written, and logged. */
 void vdk__vq_refused(struct vdk_vq *vq, struct vdk__slot *slot,
 		     const struct vdk__walk *w);
 
@@ -445,5 +433,109 @@ uint64_t vdk__dev_safe_gen(struct vdk_dev *dev);
 /* Create (@create) or reopen a device over any kernel side; takes @k. */
 int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,
 		 bool create, struct vdk_dev **out);
+
+/* ---- the chain walk's data path, inline (vq.c, vq-packed.c) ---- */
+
+/*
+ * Add a buffer of the chain to @req: -EINVAL (w->why set) if it wraps,
+ * is readable after a writable one, is not mapped or needs more vectors
+ * than are left.  @i names it in the log.
+ */
+static inline int vdk__vq_add_buf(struct vdk_vq *vq, struct vdk_req *req,
+				  struct vdk__walk *w, uint64_t addr,
+				  uint32_t len, bool write, unsigned int i)
+{
+	int r;
+
+	if (len && addr + len - 1 < addr)
+		VDK_WALK_FAIL(w, "buffer wraps around", i);
+	if (write) {
+		w->seen_write = true;
+		w->in_len += len;
+	} else {
+		if (w->seen_write)
+			VDK_WALK_FAIL(w, "readable after writable", i);
+		w->out_len += len;
+	}
+	if (!len)
+		return 0;
+	r = vdk__iotlb_iov(&vq->dev->iotlb, &vq->tlb, addr, len,
+			   write ? VDUSE_ACCESS_WO : VDUSE_ACCESS_RO,
+			   &req->iov[w->n], vq->max_iovecs - w->n);
+	if (r == -ENOBUFS)
+		VDK_WALK_FAIL(w, "too many buffer pieces", w->n);
+	if (r < 0)
+		VDK_WALK_FAIL(w, "buffer not mapped", i);
+	w->n += (unsigned int)r;
+	if (!w->seen_write)
+		w->n_out = w->n;
+	return 0;
+}
+
+/* The walk is over: check the totals and fill in @req; 0 or -EINVAL. */
+static inline int vdk__vq_walk_end(struct vdk_vq *vq, struct vdk_req *req,
+				   struct vdk__walk *w)
+{
+	(void)vq;
+	/* The used length is 32 bits; refuse what cannot be reported. */
+	if (w->out_len > UINT32_MAX || w->in_len > UINT32_MAX)
+		VDK_WALK_FAIL(w, "request longer than 4 GiB", 0);
+	req->n_out = w->n_out;
+	req->n_in = w->n - w->n_out;
+	req->out_len = w->out_len;
+	req->in_len = w->in_len;
+	return 0;
+}
+
+/* A request handed out: returns 1, for vdk_vq_pop(). */
+static inline int vdk__vq_taken(struct vdk_vq *vq, struct vdk__slot *slot,
+				struct vdk_req **out)
+{
+	slot->busy = true;
+	slot->gen = vq->rings_gen;
+	vq->n_cur++;
+	vq->inflight++;
+	vq->stats.popped++;
+	*out = &slot->req;
+	return 1;
+}
+
+/*
+ * Both layouts' descriptors are 16 bytes: the table's length is checked
+ * the same way.  Returns NULL with w->why set.
+ */
+static inline const void *vdk__vq_indirect(struct vdk_vq *vq,
+					   struct vdk__walk *w, uint64_t addr,
+					   uint32_t len, unsigned int i)
+{
+	struct vdk__iotlb *t = &vq->dev->iotlb;
+	const void *ind;
+
+	w->value = len;
+	if (len == 0 || len % 16) {
+		w->why = "bad indirect table length";
+		return NULL;
+	}
+	if (len / 16 > vq->max_iovecs) {
+		w->why = "indirect table too long";
+		return NULL;
+	}
+	if (addr + len - 1 < addr) {
+		w->why = "indirect table wraps";
+		return NULL;
+	}
+	ind = vdk__iotlb_ptr(t, &vq->tlb, addr, len, VDUSE_ACCESS_RO);
+	if (!ind || ((uintptr_t)ind & 7)) {
+		/* Spans mappings: copy it, piece by piece. */
+		if (vdk__iotlb_read(t, &vq->tlb, addr, vq->indirect_buf, len) <
+		    0) {
+			w->why = "indirect table not mapped";
+			return NULL;
+		}
+		ind = vq->indirect_buf;
+	}
+	(void)i;
+	return ind;
+}
 
 #endif /* VDK_INTERNAL_H */

@@ -392,88 +392,6 @@ static void read_desc(const struct vring_desc *src, struct vring_desc *d)
 	d->next = __atomic_load_n(&src->next, __ATOMIC_RELAXED);
 }
 
-int vdk__vq_add_buf(struct vdk_vq *vq, struct vdk_req *req,
-		    struct vdk__walk *w, uint64_t addr, uint32_t len,
-		    bool write, unsigned int i)
-{
-	int r;
-
-	if (len && addr + len - 1 < addr)
-		VDK_WALK_FAIL(w, "buffer wraps around", i);
-	if (write) {
-		w->seen_write = true;
-		w->in_len += len;
-	} else {
-		if (w->seen_write)
-			VDK_WALK_FAIL(w, "readable after writable", i);
-		w->out_len += len;
-	}
-	if (!len)
-		return 0;
-	r = vdk__iotlb_iov(&vq->dev->iotlb, &vq->tlb, addr, len,
-			   write ? VDUSE_ACCESS_WO : VDUSE_ACCESS_RO,
-			   &req->iov[w->n], vq->max_iovecs - w->n);
-	if (r == -ENOBUFS)
-		VDK_WALK_FAIL(w, "too many buffer pieces", w->n);
-	if (r < 0)
-		VDK_WALK_FAIL(w, "buffer not mapped", i);
-	w->n += (unsigned int)r;
-	if (!w->seen_write)
-		w->n_out = w->n;
-	return 0;
-}
-
-/*
- * Both layouts' descriptors are 16 bytes: the table's length is checked
- * the same way.  Returns NULL with w->why set.
- */
-const void *vdk__vq_indirect(struct vdk_vq *vq, struct vdk__walk *w,
-			     uint64_t addr, uint32_t len, unsigned int i)
-{
-	struct vdk__iotlb *t = &vq->dev->iotlb;
-	const void *ind;
-
-	w->value = len;
-	if (len == 0 || len % 16) {
-		w->why = "bad indirect table length";
-		return NULL;
-	}
-	if (len / 16 > vq->max_iovecs) {
-		w->why = "indirect table too long";
-		return NULL;
-	}
-	if (addr + len - 1 < addr) {
-		w->why = "indirect table wraps";
-		return NULL;
-	}
-	ind = vdk__iotlb_ptr(t, &vq->tlb, addr, len, VDUSE_ACCESS_RO);
-	if (!ind || ((uintptr_t)ind & 7)) {
-		/* Spans mappings: copy it, piece by piece. */
-		if (vdk__iotlb_read(t, &vq->tlb, addr, vq->indirect_buf, len) <
-		    0) {
-			w->why = "indirect table not mapped";
-			return NULL;
-		}
-		ind = vq->indirect_buf;
-	}
-	(void)i;
-	return ind;
-}
-
-int vdk__vq_walk_end(struct vdk_vq *vq, struct vdk_req *req,
-		     struct vdk__walk *w)
-{
-	(void)vq;
-	/* The used length is 32 bits; refuse what cannot be reported. */
-	if (w->out_len > UINT32_MAX || w->in_len > UINT32_MAX)
-		VDK_WALK_FAIL(w, "request longer than 4 GiB", 0);
-	req->n_out = w->n_out;
-	req->n_in = w->n - w->n_out;
-	req->out_len = w->out_len;
-	req->in_len = w->in_len;
-	return 0;
-}
-
 /*
  * Walk the chain at @head into the slot's vectors.  The table is the
  * ring's descriptor table, then possibly one indirect table.
@@ -532,18 +450,6 @@ static int walk_chain(struct vdk_vq *vq, struct vdk__slot *slot,
 			VDK_WALK_FAIL(w, "next index out of range", i);
 	}
 	return vdk__vq_walk_end(vq, req, w);
-}
-
-int vdk__vq_taken(struct vdk_vq *vq, struct vdk__slot *slot,
-		  struct vdk_req **out)
-{
-	slot->busy = true;
-	slot->gen = vq->rings_gen;
-	vq->n_cur++;
-	vq->inflight++;
-	vq->stats.popped++;
-	*out = &slot->req;
-	return 1;
 }
 
 /* Complete a malformed chain now, with nothing written, and log it. */
@@ -778,7 +684,6 @@ const struct vdk__ring_ops vdk__split_ops = {
 	.set_kick = split_set_kick,
 	.pending = split_pending,
 };
-
 
 VDK_EXPORT void *vdk_req_priv(struct vdk_req *req)
 {

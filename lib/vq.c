@@ -161,8 +161,6 @@ void vdk__vq_mark_broken(struct vdk_vq *vq, const char *why, unsigned int a,
 	publish_safe_gen(vq);
 }
 
-#define mark_broken vdk__vq_mark_broken
-
 static void split_forget(struct vdk_vq *vq)
 {
 	vq->desc = NULL;
@@ -244,7 +242,7 @@ static bool rings_current(struct vdk_vq *vq)
 		publish_safe_gen(vq);
 		return true;
 	}
-	mark_broken(vq, "rings no longer mapped", 0, 0);
+	vdk__vq_mark_broken(vq, "rings no longer mapped", 0, 0);
 	return false;
 }
 
@@ -485,16 +483,17 @@ static int split_pop(struct vdk_vq *vq, struct vdk_req **out)
 			if (pending == 0)
 				return 0;
 			if (pending > vq->num) {
-				mark_broken(vq, "avail index moved too far",
-					    avail_idx, last);
+				vdk__vq_mark_broken(vq,
+						    "avail index moved too far",
+						    avail_idx, last);
 				return -EIO;
 			}
 			head = le16toh(__atomic_load_n(
 				&vq->avail->ring[last & (vq->num - 1)],
 				__ATOMIC_RELAXED));
 			if (head >= vq->num) {
-				mark_broken(vq, "head out of range", head,
-					    vq->num);
+				vdk__vq_mark_broken(vq, "head out of range",
+						    head, vq->num);
 				return -EIO;
 			}
 			atomic_store_explicit(&vq->last_avail_idx,
@@ -503,7 +502,8 @@ static int split_pop(struct vdk_vq *vq, struct vdk_req **out)
 		}
 		slot = &vq->slots[head];
 		if (slot->busy) {
-			mark_broken(vq, "head already in flight", head, 0);
+			vdk__vq_mark_broken(vq, "head already in flight",
+					    head, 0);
 			return -EIO;
 		}
 		if (walk_chain(vq, slot, &w) == 0) {

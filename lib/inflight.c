@@ -262,17 +262,20 @@ void vdk__inflight_reset(struct vdk_vq *vq, uint16_t used_idx)
 	pool_reset(vq);
 	/*
 	 * Killed half-way, what is left of the stamps would read as a log:
-	 * a used index far from the ring's makes recovery refuse it until
-	 * the last store.
+	 * a used index far from the ring's makes split recovery refuse it,
+	 * and last_ndesc above any ring packed recovery (where flipping
+	 * bit 15 of a position only flips its wrap counter), until the
+	 * last store.
 	 */
+	__atomic_store_n(&log->last_ndesc, UINT32_MAX, __ATOMIC_RELAXED);
 	__atomic_store_n(&log->used_idx, (uint16_t)(used_idx + 0x8000),
 			 __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	memset(log->stamp, 0, 8ull * vq->max_size);
 	log->counter = 0;
 	log->last_head = 0;
-	log->last_ndesc = 0;
 	__atomic_store_n(&log->used_idx, used_idx, __ATOMIC_RELEASE);
+	__atomic_store_n(&log->last_ndesc, 0, __ATOMIC_RELEASE);
 }
 
 static int refuse(struct vdk_vq *vq, const char *why, unsigned long long a,

@@ -363,6 +363,7 @@ static void test_garbage(void)
 		{ OFF_LAST_HEAD, QSIZE, 2 },
 		{ OFF_STAMP(QSIZE - 1), 1, 8 },     /* no chain for it */
 		{ OFF_STAMP(0), 0x00ff000000000001ull, 8 }, /* 255 descs */
+		{ 44, 0xffffffffu, 4 },     /* killed resetting the log */
 	};
 	unsigned int i;
 

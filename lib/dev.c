@@ -81,6 +81,9 @@ static int check_cfg(const struct vdk_dev_cfg *cfg)
 	if (cfg->config_size > VDK_CONFIG_MAX ||
 	    (cfg->config_size && !cfg->config))
 		return -EINVAL;
+	if ((cfg->flags & ~(VDK_DEV_F_PACKED | VDK_DEV_F_NO_PACKED)) ||
+	    (cfg->flags & VDK_DEV_F_PACKED && cfg->flags & VDK_DEV_F_NO_PACKED))
+		return -EINVAL;
 	return 0;
 }
 
@@ -186,7 +189,24 @@ static int start_queues(struct vdk_dev *dev, bool resume)
 		vq->desc_iova = info.desc_addr;
 		vq->avail_iova = info.driver_addr;
 		vq->used_iova = info.device_addr;
-		vq->start_avail_idx = info.split.avail_index;
+		vq->packed = dev->driver_features &
+			     (1ull << VIRTIO_F_RING_PACKED);
+		if (vq->packed) {
+			vq->start_avail_pos = (uint16_t)(
+				info.packed.last_avail_idx |
+				(info.packed.last_avail_counter ? 0x8000 : 0));
+			vq->start_used_pos = (uint16_t)(
+				info.packed.last_used_idx |
+				(info.packed.last_used_counter ? 0x8000 : 0));
+			/* Indexes of 15 bits, counters of one. */
+			vq->start_pos_bad =
+				(info.packed.last_avail_idx |
+				 info.packed.last_used_idx) & 0x8000 ||
+				info.packed.last_avail_counter > 1 ||
+				info.packed.last_used_counter > 1;
+		} else {
+			vq->start_avail_idx = info.split.avail_index;
+		}
 		vq->event_idx = dev->driver_features &
 				(1ull << VIRTIO_RING_F_EVENT_IDX);
 		vq->resume = resume;
@@ -261,6 +281,21 @@ static uint32_t handle_get_vq_state(struct vdk_dev *dev,
 		return VDUSE_REQ_RESULT_FAILED;
 	vq = &dev->vqs[index];
 	resp->vq_state.index = index;
+	if (vq->packed) {
+		/*
+		 * Read by the control thread while the queue may run: the
+		 * used position is that of the last start if it does.
+		 */
+		uint16_t a = vq->ready ? atomic_load(&vq->last_avail_idx) :
+					 vq->start_avail_pos;
+		uint16_t u = vq->ready ? a : vq->start_used_pos;
+
+		resp->vq_state.packed.last_avail_idx = a & 0x7fff;
+		resp->vq_state.packed.last_avail_counter = a >> 15;
+		resp->vq_state.packed.last_used_idx = u & 0x7fff;
+		resp->vq_state.packed.last_used_counter = u >> 15;
+		return VDUSE_REQ_RESULT_OK;
+	}
 	resp->vq_state.split.avail_index =
 		vq->ready ? atomic_load(&vq->last_avail_idx) :
 			    vq->start_avail_idx;
@@ -397,7 +432,12 @@ int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,
 	dev->k = k;
 	dev->device_id = cfg->device_id;
 	dev->vendor_id = cfg->vendor_id;
-	dev->features = cfg->features | VDK_OWN_FEATURES;
+	/* The flags decide on packed rings, not the feature bit. */
+	dev->features = (cfg->features & ~(1ull << VIRTIO_F_RING_PACKED)) |
+			VDK_OWN_FEATURES;
+	if (cfg->flags & VDK_DEV_F_PACKED)
+		dev->features |= 1ull << VIRTIO_F_RING_PACKED;
+	dev->flags = cfg->flags;
 	dev->num_queues = cfg->num_queues;
 	dev->ops = cfg->ops;
 	dev->opaque = cfg->opaque;
@@ -441,14 +481,16 @@ int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,
 		goto err_destroy;
 	if (cfg->inflight_path) {
 		ret = vdk__inflight_open(dev, cfg->inflight_path, create,
-					 cfg->queue_size);
+					 cfg->queue_size,
+					 cfg->flags & VDK_DEV_F_PACKED);
 		if (ret < 0 && !create) {
 			vdk__log(dev, VDK_LOG_WARNING,
 				 "%s: no usable in-flight log %s (%d): requests "
 				 "in flight before the restart are lost",
 				 dev->name, cfg->inflight_path, ret);
 			ret = vdk__inflight_open(dev, cfg->inflight_path, true,
-						 cfg->queue_size);
+						 cfg->queue_size,
+						 cfg->flags & VDK_DEV_F_PACKED);
 		}
 		if (ret < 0)
 			goto err_destroy;

@@ -2,12 +2,14 @@
 /*
  * libvdk internals.  Public names are vdk_, internal non-static ones
  * vdk__.  Layers: kernel.h (the VDUSE interface, real or simulated) <
- * iotlb.c (driver addresses to ours) < vq.c (split rings) < dev.c
- * (life cycle and control messages).
+ * iotlb.c (driver addresses to ours) < vq.c (split rings, and what
+ * both ring layouts share) and vq-packed.c (packed rings) < dev.c (life
+ * cycle and control messages).
  */
 #ifndef VDK_INTERNAL_H
 #define VDK_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -160,17 +162,34 @@ void vdk__guard_del(int slot);
 
 /* ---- the in-flight log (inflight.c) ---- */
 
-/* One queue's part of the log file; see inflight.c. */
+struct vdk__slot;
+
+/*
+ * One queue's part of the log file; see inflight.c.  A log made for a
+ * device that may run packed rings has a packed part after the stamps
+ * (vq->log_chain, vq->log_pool).
+ */
 struct vdk__inflight_q {
 	uint64_t counter;   /* last stamp given; 0 at reset, n at recovery */
-	uint16_t used_idx;  /* used->idx after the last completion finished */
-	uint16_t last_head; /* the head of the last completion started */
-	uint32_t reserved;  /* 0 */
-	uint64_t stamp[];   /* per head: 0, or the order it was taken in */
+	/*
+	 * Split: used->idx after the last completion finished.  Packed:
+	 * the next used position then, idx | wrap counter << 15.
+	 */
+	uint16_t used_idx;
+	uint16_t last_head; /* the head (buffer id) of the last completion */
+	/* Split: 0.  Packed: ring descriptors of last_head's chain. */
+	uint32_t last_ndesc;
+	/*
+	 * Per head: 0, or the order it was taken in.  Packed: the order
+	 * in the low 48 bits, the chain's ring descriptors above.
+	 */
+	uint64_t stamp[];
 };
 
+#define VDK_STAMP_ORDER_MASK ((1ull << 48) - 1)
+
 int vdk__inflight_open(struct vdk_dev *dev, const char *path, bool create,
-		       unsigned int queue_size);
+		       unsigned int queue_size, bool packed);
 void vdk__inflight_close(struct vdk_dev *dev);
 /* Nothing in flight; the ring starts at @used_idx. */
 void vdk__inflight_reset(struct vdk_vq *vq, uint16_t used_idx);
@@ -179,6 +198,23 @@ void vdk__inflight_reset(struct vdk_vq *vq, uint16_t used_idx);
  * first.  Returns their number, or -EINVAL if the log makes no sense.
  */
 int vdk__inflight_recover(struct vdk_vq *vq, uint16_t used_idx);
+/*
+ * The same for a packed ring, whose positions only the log knows: sets
+ * vq->used_pos, the avail position and vq->desc_inflight from it, and
+ * the chains in flight (vq->resubmit, their copies in vq->log_pool).
+ * Returns their number, or -EINVAL (positions then untouched).
+ */
+int vdk__inflight_recover_packed(struct vdk_vq *vq);
+/*
+ * Log the packed chain @slot took (vq->chain[0..slot->ndesc)); @again:
+ * one taken again after a restart, whose copies are in the log already.
+ */
+void vdk__inflight_take_packed(struct vdk_vq *vq, struct vdk__slot *slot,
+			       bool again);
+/* Its completion is over: its copies in the log may go. */
+void vdk__inflight_done_packed(struct vdk_vq *vq, struct vdk__slot *slot);
+/* Fill vq->chain with the copies of @id's chain; returns its length. */
+unsigned int vdk__inflight_chain_packed(struct vdk_vq *vq, uint16_t id);
 
 /* ---- virtqueues (vq.c) ---- */
 
@@ -186,8 +222,60 @@ struct vdk__slot {
 	struct vdk_req req; /* first: vdk_req pointers are slot pointers */
 	struct vdk_vq *vq;
 	bool busy;
+	uint16_t ndesc; /* packed: ring descriptors its chain took */
+	bool logged;    /* packed: its copies are in the log's pool */
+	uint16_t pool_first;
 	uint64_t gen; /* IOTLB generation its vectors were translated in */
 };
+
+/*
+ * What a chain walk has gathered so far, shared by both ring layouts;
+ * why it was refused, if it was.
+ */
+struct vdk__walk {
+	unsigned int n, n_out;
+	uint64_t out_len, in_len;
+	bool seen_write;
+	const char *why;
+	unsigned int value;
+};
+
+/* Refuse the chain being walked: why, and a value for the log. */
+#define VDK_WALK_FAIL(w, msg, v)                                             \
+	do {                                                                 \
+		(w)->why = (msg);                                            \
+		(w)->value = (unsigned int)(v);                              \
+		return -EINVAL;                                              \
+	} while (0)
+
+/* A ring layout's own part of the queue (vq.c: split; vq-packed.c). */
+struct vdk__ring_ops {
+	/* Point at the rings through the current mappings; 0 or -errno. */
+	int (*resolve)(struct vdk_vq *vq);
+	/* The queue lets go of its rings. */
+	void (*forget)(struct vdk_vq *vq);
+	/*
+	 * Set the ring positions at start (fresh, or @resume after a
+	 * daemon restart); 0 or -errno (the queue does not start).
+	 */
+	int (*position)(struct vdk_vq *vq);
+	/* vdk_vq_pop() once the queue is known started and mapped. */
+	int (*pop)(struct vdk_vq *vq, struct vdk_req **out);
+	/* Write the completion of @slot (or of a refused chain). */
+	void (*put_used)(struct vdk_vq *vq, struct vdk__slot *slot,
+			 uint32_t len);
+	/*
+	 * Whether the driver wants an interrupt for completions up to
+	 * now, @advance ring entries since the last one (@valid: there
+	 * was a last one).
+	 */
+	bool (*need_irq)(struct vdk_vq *vq, bool valid, uint16_t advance);
+	void (*set_kick)(struct vdk_vq *vq, bool enable);
+	bool (*pending)(struct vdk_vq *vq);
+};
+
+extern const struct vdk__ring_ops vdk__split_ops;
+extern const struct vdk__ring_ops vdk__packed_ops;
 
 struct vdk_vq {
 	struct vdk_dev *dev;
@@ -201,6 +289,11 @@ struct vdk_vq {
 	bool event_idx;
 	uint64_t desc_iova, avail_iova, used_iova;
 	uint16_t start_avail_idx;
+	/* Packed positions from VDUSE: idx | wrap counter << 15. */
+	uint16_t start_avail_pos, start_used_pos;
+	bool start_pos_bad; /* VDUSE gave more bits than a position has */
+	bool packed;
+	const struct vdk__ring_ops *ring;
 	/* Pick up a running ring after a daemon restart. */
 	bool resume;
 
@@ -209,6 +302,9 @@ struct vdk_vq {
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
+	/* Packed: the ring, the driver's event suppression and ours. */
+	struct vring_packed_desc *pdesc;
+	struct vring_packed_desc_event *driver_ev, *device_ev;
 	uint64_t rings_gen;  /* IOTLB generation the ring pointers belong to */
 	bool rings_ok;
 	/*
@@ -223,8 +319,16 @@ struct vdk_vq {
 	 * retired at a generation <= this.  Read by the control thread.
 	 */
 	_Atomic uint64_t safe_gen;
+	/* Packed: the next avail position, idx | wrap counter << 15. */
 	_Atomic uint16_t last_avail_idx;
+	/* Packed: used ring entries (descriptors) written, mod 2^16. */
 	uint16_t used_idx;
+	/*
+	 * Packed: the next used position (idx | wrap << 15), and the ring
+	 * descriptors taken and not yet used (at most the ring's size).
+	 */
+	uint16_t used_pos;
+	unsigned int desc_inflight;
 	uint16_t signalled_used;
 	bool signalled_used_valid;
 	bool kick_enabled;
@@ -240,11 +344,24 @@ struct vdk_vq {
 	unsigned char *priv_pool;
 	/* An indirect table that spans mappings is copied here. */
 	struct vring_desc *indirect_buf;
+	/* Packed: a chain's ring descriptors, each read once (max_size). */
+	struct vring_packed_desc *chain;
 
 	/* In-flight log (NULL without one) and what to take again first. */
 	struct vdk__inflight_q *log;
 	uint16_t *resubmit;
 	unsigned int resubmit_n, resubmit_pos;
+	/*
+	 * Packed part of the log: per head, its chain's first entry in
+	 * the pool and its length (first | ndesc << 16); the pool, copies
+	 * of the ring descriptors in flight linked through their id
+	 * field.  pool_free: the entries no chain in flight holds, and
+	 * pool_next our own copy of the links.
+	 */
+	uint32_t *log_chain;
+	struct vring_packed_desc *log_pool;
+	uint16_t *pool_free, *pool_next;
+	unsigned int pool_nfree;
 
 	struct vdk_vq_stats stats;
 };
@@ -266,6 +383,16 @@ int vdk__vq_start(struct vdk_vq *vq);
 void vdk__vq_stop(struct vdk_vq *vq);
 /* The oldest generation of mappings the running queue may still use. */
 uint64_t vdk__vq_safe_gen(struct vdk_vq *vq);
+
+/*
+ * Shared by both ring layouts, queue thread only.  Those called for
+ * every descriptor or request are inline, at the end of this file.
+ */
+void vdk__vq_mark_broken(struct vdk_vq *vq, const char *why, unsigned int a,
+			 unsigned int b);
+/* A chain refused: completed now with nothing written, and logged. */
+void vdk__vq_refused(struct vdk_vq *vq, struct vdk__slot *slot,
+		     const struct vdk__walk *w);
 
 /* ---- device (dev.c) ---- */
 
@@ -294,6 +421,7 @@ struct vdk_dev {
 	uint64_t iotlb_updates;
 	void *inflight_map;
 	size_t inflight_size;
+	uint64_t flags; /* VDK_DEV_F_* */
 };
 
 /*
@@ -305,5 +433,109 @@ uint64_t vdk__dev_safe_gen(struct vdk_dev *dev);
 /* Create (@create) or reopen a device over any kernel side; takes @k. */
 int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,
 		 bool create, struct vdk_dev **out);
+
+/* ---- the chain walk's data path, inline (vq.c, vq-packed.c) ---- */
+
+/*
+ * Add a buffer of the chain to @req: -EINVAL (w->why set) if it wraps,
+ * is readable after a writable one, is not mapped or needs more vectors
+ * than are left.  @i names it in the log.
+ */
+static inline int vdk__vq_add_buf(struct vdk_vq *vq, struct vdk_req *req,
+				  struct vdk__walk *w, uint64_t addr,
+				  uint32_t len, bool write, unsigned int i)
+{
+	int r;
+
+	if (len && addr + len - 1 < addr)
+		VDK_WALK_FAIL(w, "buffer wraps around", i);
+	if (write) {
+		w->seen_write = true;
+		w->in_len += len;
+	} else {
+		if (w->seen_write)
+			VDK_WALK_FAIL(w, "readable after writable", i);
+		w->out_len += len;
+	}
+	if (!len)
+		return 0;
+	r = vdk__iotlb_iov(&vq->dev->iotlb, &vq->tlb, addr, len,
+			   write ? VDUSE_ACCESS_WO : VDUSE_ACCESS_RO,
+			   &req->iov[w->n], vq->max_iovecs - w->n);
+	if (r == -ENOBUFS)
+		VDK_WALK_FAIL(w, "too many buffer pieces", w->n);
+	if (r < 0)
+		VDK_WALK_FAIL(w, "buffer not mapped", i);
+	w->n += (unsigned int)r;
+	if (!w->seen_write)
+		w->n_out = w->n;
+	return 0;
+}
+
+/* The walk is over: check the totals and fill in @req; 0 or -EINVAL. */
+static inline int vdk__vq_walk_end(struct vdk_vq *vq, struct vdk_req *req,
+				   struct vdk__walk *w)
+{
+	(void)vq;
+	/* The used length is 32 bits; refuse what cannot be reported. */
+	if (w->out_len > UINT32_MAX || w->in_len > UINT32_MAX)
+		VDK_WALK_FAIL(w, "request longer than 4 GiB", 0);
+	req->n_out = w->n_out;
+	req->n_in = w->n - w->n_out;
+	req->out_len = w->out_len;
+	req->in_len = w->in_len;
+	return 0;
+}
+
+/* A request handed out: returns 1, for vdk_vq_pop(). */
+static inline int vdk__vq_taken(struct vdk_vq *vq, struct vdk__slot *slot,
+				struct vdk_req **out)
+{
+	slot->busy = true;
+	slot->gen = vq->rings_gen;
+	vq->n_cur++;
+	vq->inflight++;
+	vq->stats.popped++;
+	*out = &slot->req;
+	return 1;
+}
+
+/*
+ * Both layouts' descriptors are 16 bytes: the table's length is checked
+ * the same way.  Returns NULL with w->why set.
+ */
+static inline const void *vdk__vq_indirect(struct vdk_vq *vq,
+					   struct vdk__walk *w, uint64_t addr,
+					   uint32_t len, unsigned int i)
+{
+	struct vdk__iotlb *t = &vq->dev->iotlb;
+	const void *ind;
+
+	w->value = len;
+	if (len == 0 || len % 16) {
+		w->why = "bad indirect table length";
+		return NULL;
+	}
+	if (len / 16 > vq->max_iovecs) {
+		w->why = "indirect table too long";
+		return NULL;
+	}
+	if (addr + len - 1 < addr) {
+		w->why = "indirect table wraps";
+		return NULL;
+	}
+	ind = vdk__iotlb_ptr(t, &vq->tlb, addr, len, VDUSE_ACCESS_RO);
+	if (!ind || ((uintptr_t)ind & 7)) {
+		/* Spans mappings: copy it, piece by piece. */
+		if (vdk__iotlb_read(t, &vq->tlb, addr, vq->indirect_buf, len) <
+		    0) {
+			w->why = "indirect table not mapped";
+			return NULL;
+		}
+		ind = vq->indirect_buf;
+	}
+	(void)i;
+	return ind;
+}
 
 #endif /* VDK_INTERNAL_H */

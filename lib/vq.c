@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Split virtqueues, device side.
+ * Virtqueues, device side: what both ring layouts share (the request
+ * pool, the checks of a chain's buffers, the mappings a queue holds, the
+ * public calls), and split rings.  Packed rings are in vq-packed.c,
+ * behind struct vdk__ring_ops.
  *
  * Everything in the rings is written by the driver, which we do not
  * trust: each descriptor is read once into local memory, every index and
@@ -48,10 +51,14 @@ int vdk__vq_init(struct vdk_vq *vq, struct vdk_dev *dev, unsigned int index,
 			      sizeof(*vq->iov_pool));
 	vq->indirect_buf = calloc(max_iovecs, sizeof(struct vring_desc));
 	vq->resubmit = calloc(max_size, sizeof(*vq->resubmit));
+	vq->chain = calloc(max_size, sizeof(*vq->chain));
+	vq->pool_free = calloc(max_size, sizeof(*vq->pool_free));
+	vq->pool_next = calloc(max_size, sizeof(*vq->pool_next));
 	if (vq->priv_size)
 		vq->priv_pool = aligned_alloc(PRIV_ALIGN,
 					      max_size * vq->priv_size);
 	if (!vq->slots || !vq->iov_pool || !vq->indirect_buf || !vq->resubmit ||
+	    !vq->chain || !vq->pool_free || !vq->pool_next ||
 	    (vq->priv_size && !vq->priv_pool)) {
 		ret = -ENOMEM;
 		goto err_free;
@@ -71,6 +78,9 @@ int vdk__vq_init(struct vdk_vq *vq, struct vdk_dev *dev, unsigned int index,
 	return 0;
 
 err_free:
+	free(vq->pool_next);
+	free(vq->pool_free);
+	free(vq->chain);
 	free(vq->resubmit);
 	free(vq->priv_pool);
 	free(vq->indirect_buf);
@@ -87,6 +97,9 @@ void vdk__vq_fini(struct vdk_vq *vq)
 	if (vq->kickfd >= 0)
 		close(vq->kickfd);
 	vq->kickfd = -1;
+	free(vq->pool_next);
+	free(vq->pool_free);
+	free(vq->chain);
 	free(vq->resubmit);
 	free(vq->priv_pool);
 	free(vq->indirect_buf);
@@ -135,19 +148,24 @@ static void age_inflight(struct vdk_vq *vq)
  * then keeps changing its memory map does not make the daemon keep every
  * mapping it retires from then on.  Queue thread only.
  */
-static void mark_broken(struct vdk_vq *vq, const char *why, unsigned int a,
-			unsigned int b)
+void vdk__vq_mark_broken(struct vdk_vq *vq, const char *why, unsigned int a,
+			 unsigned int b)
 {
 	if (!atomic_exchange(&vq->broken, true))
 		vdk__log_limited(vq->dev, VDK_LOG_ERR,
 				 "%s: queue %u broken: %s (%u, %u)",
 				 vq->dev->name, vq->index, why, a, b);
 	age_inflight(vq);
+	vq->ring->forget(vq);
+	vq->rings_gen = 0;
+	publish_safe_gen(vq);
+}
+
+static void split_forget(struct vdk_vq *vq)
+{
 	vq->desc = NULL;
 	vq->avail = NULL;
 	vq->used = NULL;
-	vq->rings_gen = 0;
-	publish_safe_gen(vq);
 }
 
 /* Ring sizes in bytes, with the event index fields. */
@@ -171,7 +189,7 @@ static uint64_t used_bytes(unsigned int num)
  * one mapping: the kernel's coherent allocations and a VM's memory
  * regions always give that.
  */
-static int resolve_rings(struct vdk_vq *vq)
+static int split_resolve(struct vdk_vq *vq)
 {
 	struct vdk__iotlb *t = &vq->dev->iotlb;
 	uint64_t gen = atomic_load_explicit(&t->gen, memory_order_acquire);
@@ -220,11 +238,11 @@ static bool rings_current(struct vdk_vq *vq)
 	 */
 	vq->rings_gen = now;
 	publish_safe_gen(vq);
-	if (resolve_rings(vq) == 0) {
+	if (vq->ring->resolve(vq) == 0) {
 		publish_safe_gen(vq);
 		return true;
 	}
-	mark_broken(vq, "rings no longer mapped", 0, 0);
+	vdk__vq_mark_broken(vq, "rings no longer mapped", 0, 0);
 	return false;
 }
 
@@ -237,15 +255,18 @@ int vdk__vq_start(struct vdk_vq *vq)
 {
 	int ret;
 
+	vq->ring = vq->packed ? &vdk__packed_ops : &vdk__split_ops;
+	/* A packed ring may have any size (its indexes wrap by hand). */
 	if (vq->num == 0 || vq->num > vq->max_size ||
-	    (vq->num & (vq->num - 1))) {
+	    (!vq->packed && (vq->num & (vq->num - 1)))) {
 		vdk__log(vq->dev, VDK_LOG_ERR,
-			 "%s: queue %u: bad size %u (max %u, power of 2)",
-			 vq->dev->name, vq->index, vq->num, vq->max_size);
+			 "%s: queue %u: bad size %u (max %u%s)",
+			 vq->dev->name, vq->index, vq->num, vq->max_size,
+			 vq->packed ? "" : ", power of 2");
 		return -EINVAL;
 	}
 	memset(&vq->tlb, 0, sizeof(vq->tlb));
-	ret = resolve_rings(vq);
+	ret = vq->ring->resolve(vq);
 	if (ret < 0) {
 		vdk__log(vq->dev, VDK_LOG_ERR,
 			 "%s: queue %u: rings not mapped (desc %#llx avail "
@@ -256,13 +277,31 @@ int vdk__vq_start(struct vdk_vq *vq)
 			 (unsigned long long)vq->used_iova);
 		return ret;
 	}
+	vq->resubmit_n = 0;
+	vq->resubmit_pos = 0;
+	vq->inflight = 0;
+	vq->n_cur = 0;
+	vq->n_old = 0;
+	ret = vq->ring->position(vq);
+	if (ret < 0) {
+		vq->ring->forget(vq);
+		return ret;
+	}
+	vq->signalled_used_valid = false;
+	vq->kick_enabled = true;
+	publish_safe_gen(vq);
+	atomic_store(&vq->broken, false);
+	vq->ready = true;
+	return 0;
+}
+
+static int split_position(struct vdk_vq *vq)
+{
 	/*
 	 * A fresh ring starts where the kernel says (0 unless a VMM
 	 * restored a position).  A resumed one goes on after the last
 	 * completion the driver can see.
 	 */
-	vq->resubmit_n = 0;
-	vq->resubmit_pos = 0;
 	if (vq->resume) {
 		uint16_t used = le16toh(__atomic_load_n(&vq->used->idx,
 							__ATOMIC_ACQUIRE));
@@ -288,14 +327,6 @@ int vdk__vq_start(struct vdk_vq *vq)
 		vq->used_idx = vq->start_avail_idx;
 		atomic_store(&vq->last_avail_idx, vq->start_avail_idx);
 	}
-	vq->signalled_used_valid = false;
-	vq->kick_enabled = true;
-	vq->inflight = 0;
-	vq->n_cur = 0;
-	vq->n_old = 0;
-	publish_safe_gen(vq);
-	atomic_store(&vq->broken, false);
-	vq->ready = true;
 	return 0;
 }
 
@@ -304,9 +335,10 @@ void vdk__vq_stop(struct vdk_vq *vq)
 	unsigned int i;
 
 	vq->ready = false;
-	vq->desc = NULL;
-	vq->avail = NULL;
-	vq->used = NULL;
+	split_forget(vq);
+	vq->pdesc = NULL;
+	vq->driver_ev = NULL;
+	vq->device_ev = NULL;
 	vq->inflight = 0;
 	vq->n_cur = 0;
 	vq->n_old = 0;
@@ -358,45 +390,30 @@ static void read_desc(const struct vring_desc *src, struct vring_desc *d)
 	d->next = __atomic_load_n(&src->next, __ATOMIC_RELAXED);
 }
 
-/* Why a chain was refused; logged with the head. */
-struct walk_error {
-	const char *why;
-	unsigned int value;
-};
-
-#define WALK_FAIL(w, msg, v)                                                 \
-	do {                                                                 \
-		(w)->why = (msg);                                            \
-		(w)->value = (unsigned int)(v);                              \
-		return -EINVAL;                                              \
-	} while (0)
-
 /*
  * Walk the chain at @head into the slot's vectors.  The table is the
  * ring's descriptor table, then possibly one indirect table.
  */
 static int walk_chain(struct vdk_vq *vq, struct vdk__slot *slot,
-		      struct walk_error *w)
+		      struct vdk__walk *w)
 {
-	struct vdk__iotlb *t = &vq->dev->iotlb;
 	struct vdk_req *req = &slot->req;
 	const struct vring_desc *table = vq->desc;
 	unsigned int table_size = vq->num;
-	unsigned int i = req->id, count = 0, n = 0, n_out = 0;
-	uint64_t out_len = 0, in_len = 0;
-	bool indirect = false, seen_write = false;
+	unsigned int i = req->id, count = 0;
+	bool indirect = false;
 
 	for (;;) {
 		struct vring_desc d;
 		uint16_t flags;
 		uint64_t addr;
 		uint32_t len;
-		int r;
 
 		/* More steps than entries: a loop, or a chain too long. */
 		if (count++ >= table_size)
-			WALK_FAIL(w, "descriptor chain loops or is too long",
-				  count);
+			VDK_WALK_FAIL(w,
+				      "descriptor chain loops or is too long",
+				      count);
 		read_desc(&table[i], &d);
 		flags = le16toh(d.flags);
 		addr = le64toh(d.addr);
@@ -406,26 +423,14 @@ static int walk_chain(struct vdk_vq *vq, struct vdk__slot *slot,
 			const struct vring_desc *ind;
 
 			if (indirect)
-				WALK_FAIL(w, "nested indirect table", i);
+				VDK_WALK_FAIL(w, "nested indirect table", i);
 			if (flags & VRING_DESC_F_NEXT)
-				WALK_FAIL(w, "indirect descriptor with NEXT",
-					  i);
-			if (len == 0 || len % sizeof(struct vring_desc))
-				WALK_FAIL(w, "bad indirect table length", len);
-			if (len / sizeof(struct vring_desc) > vq->max_iovecs)
-				WALK_FAIL(w, "indirect table too long", len);
-			if (addr + len - 1 < addr)
-				WALK_FAIL(w, "indirect table wraps", len);
-			ind = vdk__iotlb_ptr(t, &vq->tlb, addr, len,
-					     VDUSE_ACCESS_RO);
-			if (!ind || ((uintptr_t)ind & 7)) {
-				/* Spans mappings: copy it, piece by piece. */
-				if (vdk__iotlb_read(t, &vq->tlb, addr,
-						    vq->indirect_buf, len) < 0)
-					WALK_FAIL(w, "indirect table not mapped",
-						  len);
-				ind = vq->indirect_buf;
-			}
+				VDK_WALK_FAIL(w,
+					      "indirect descriptor with NEXT",
+					      i);
+			ind = vdk__vq_indirect(vq, w, addr, len, i);
+			if (!ind)
+				return -EINVAL;
 			table = ind;
 			table_size = len / sizeof(struct vring_desc);
 			indirect = true;
@@ -433,62 +438,38 @@ static int walk_chain(struct vdk_vq *vq, struct vdk__slot *slot,
 			i = 0;
 			continue;
 		}
-
-		if (len && addr + len - 1 < addr)
-			WALK_FAIL(w, "buffer wraps around", i);
-		if (flags & VRING_DESC_F_WRITE) {
-			seen_write = true;
-			in_len += len;
-		} else {
-			if (seen_write)
-				WALK_FAIL(w, "readable after writable", i);
-			out_len += len;
-		}
-		if (len) {
-			r = vdk__iotlb_iov(t, &vq->tlb, addr, len,
-					   flags & VRING_DESC_F_WRITE ?
-						   VDUSE_ACCESS_WO :
-						   VDUSE_ACCESS_RO,
-					   &req->iov[n], vq->max_iovecs - n);
-			if (r == -ENOBUFS)
-				WALK_FAIL(w, "too many buffer pieces", n);
-			if (r < 0)
-				WALK_FAIL(w, "buffer not mapped", i);
-			n += (unsigned int)r;
-			if (!seen_write)
-				n_out = n;
-		}
+		if (vdk__vq_add_buf(vq, req, w, addr, len,
+				    flags & VRING_DESC_F_WRITE, i) < 0)
+			return -EINVAL;
 		if (!(flags & VRING_DESC_F_NEXT))
 			break;
 		i = le16toh(d.next);
 		if (i >= table_size)
-			WALK_FAIL(w, "next index out of range", i);
+			VDK_WALK_FAIL(w, "next index out of range", i);
 	}
-	/* The used length is 32 bits; refuse what cannot be reported. */
-	if (out_len > UINT32_MAX || in_len > UINT32_MAX)
-		WALK_FAIL(w, "request longer than 4 GiB", 0);
-	req->n_out = n_out;
-	req->n_in = n - n_out;
-	req->out_len = out_len;
-	req->in_len = in_len;
-	return 0;
+	return vdk__vq_walk_end(vq, req, w);
 }
 
-VDK_EXPORT int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **out)
+/* Complete a malformed chain now, with nothing written, and log it. */
+void vdk__vq_refused(struct vdk_vq *vq, struct vdk__slot *slot,
+		     const struct vdk__walk *w)
+{
+	vq->stats.bad++;
+	vdk__log_limited(vq->dev, VDK_LOG_WARNING,
+			 "%s: queue %u: request %u refused: %s (%u)",
+			 vq->dev->name, vq->index, slot->req.id, w->why,
+			 w->value);
+	vq->ring->put_used(vq, slot, 0);
+}
+
+static int split_pop(struct vdk_vq *vq, struct vdk_req **out)
 {
 	unsigned int refused = 0;
-
-	if (unlikely(!vq->ready))
-		return -EAGAIN;
-	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
-		return -EIO;
-	if (unlikely(!rings_current(vq)))
-		return -EIO;
 
 	for (;;) {
 		uint16_t last = atomic_load_explicit(&vq->last_avail_idx,
 						     memory_order_relaxed);
-		struct walk_error w = { 0 };
+		struct vdk__walk w = { 0 };
 		struct vdk__slot *slot;
 		uint16_t head;
 
@@ -502,16 +483,17 @@ VDK_EXPORT int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **out)
 			if (pending == 0)
 				return 0;
 			if (pending > vq->num) {
-				mark_broken(vq, "avail index moved too far",
-					    avail_idx, last);
+				vdk__vq_mark_broken(vq,
+						    "avail index moved too far",
+						    avail_idx, last);
 				return -EIO;
 			}
 			head = le16toh(__atomic_load_n(
 				&vq->avail->ring[last & (vq->num - 1)],
 				__ATOMIC_RELAXED));
 			if (head >= vq->num) {
-				mark_broken(vq, "head out of range", head,
-					    vq->num);
+				vdk__vq_mark_broken(vq, "head out of range",
+						    head, vq->num);
 				return -EIO;
 			}
 			atomic_store_explicit(&vq->last_avail_idx,
@@ -520,7 +502,8 @@ VDK_EXPORT int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **out)
 		}
 		slot = &vq->slots[head];
 		if (slot->busy) {
-			mark_broken(vq, "head already in flight", head, 0);
+			vdk__vq_mark_broken(vq, "head already in flight",
+					    head, 0);
 			return -EIO;
 		}
 		if (walk_chain(vq, slot, &w) == 0) {
@@ -528,21 +511,9 @@ VDK_EXPORT int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **out)
 				__atomic_store_n(&vq->log->stamp[head],
 						 ++vq->log->counter,
 						 __ATOMIC_RELEASE);
-			slot->busy = true;
-			slot->gen = vq->rings_gen;
-			vq->n_cur++;
-			vq->inflight++;
-			vq->stats.popped++;
-			*out = &slot->req;
-			return 1;
+			return vdk__vq_taken(vq, slot, out);
 		}
-		/* Complete it now, with nothing written, and go on. */
-		vq->stats.bad++;
-		vdk__log_limited(vq->dev, VDK_LOG_WARNING,
-				 "%s: queue %u: request %u refused: %s (%u)",
-				 vq->dev->name, vq->index, head, w.why,
-				 w.value);
-		put_used(vq, head, 0);
+		vdk__vq_refused(vq, slot, &w);
 		/*
 		 * A driver that keeps posting bad chains must not keep us
 		 * here: the caller has completions to reap and notify, a
@@ -552,6 +523,17 @@ VDK_EXPORT int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **out)
 		if (++refused >= VDK_VQ_REFUSE_MAX(vq))
 			return 0;
 	}
+}
+
+VDK_EXPORT int vdk_vq_pop(struct vdk_vq *vq, struct vdk_req **out)
+{
+	if (unlikely(!vq->ready))
+		return -EAGAIN;
+	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
+		return -EIO;
+	if (unlikely(!rings_current(vq)))
+		return -EIO;
+	return vq->ring->pop(vq, out);
 }
 
 VDK_EXPORT void vdk_vq_push(struct vdk_vq *vq, struct vdk_req *req,
@@ -578,7 +560,23 @@ VDK_EXPORT void vdk_vq_push(struct vdk_vq *vq, struct vdk_req *req,
 		return;
 	if (len > req->in_len)
 		len = (uint32_t)req->in_len;
-	put_used(vq, req->id, len);
+	vq->ring->put_used(vq, slot, len);
+}
+
+static bool split_need_irq(struct vdk_vq *vq, bool valid, uint16_t advance)
+{
+	if (vq->event_idx) {
+		uint16_t event = le16toh(
+			__atomic_load_n(&vq->avail->ring[vq->num],
+					__ATOMIC_RELAXED));
+
+		return !valid ||
+		       vring_need_event(event, vq->used_idx,
+					(uint16_t)(vq->used_idx - advance));
+	}
+	return !(le16toh(__atomic_load_n(&vq->avail->flags,
+					 __ATOMIC_RELAXED)) &
+		 VRING_AVAIL_F_NO_INTERRUPT);
 }
 
 VDK_EXPORT int vdk_vq_notify(struct vdk_vq *vq)
@@ -591,7 +589,7 @@ VDK_EXPORT int vdk_vq_notify(struct vdk_vq *vq)
 	 * The driver's suppression fields are read through the current
 	 * mappings: after an IOTLB update the old ones may show stale values.
 	 */
-	if (unlikely(!vq->ready || !vq->used || !rings_current(vq)))
+	if (unlikely(!vq->ready || !rings_current(vq)))
 		return 0;
 	vq->stats.notifies++;
 	new_idx = vq->used_idx;
@@ -599,24 +597,14 @@ VDK_EXPORT int vdk_vq_notify(struct vdk_vq *vq)
 	if (vq->signalled_used_valid && old == new_idx)
 		return 0;
 	/*
-	 * Full barrier: our used->idx store must be visible before we read
+	 * Full barrier: our used ring stores must be visible before we read
 	 * the driver's suppression state, or both sides may skip (the
-	 * driver re-enables interrupts and checks used->idx in the mirror
-	 * order).
+	 * driver re-enables interrupts and checks the used ring in the
+	 * mirror order).
 	 */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (vq->event_idx) {
-		uint16_t event = le16toh(
-			__atomic_load_n(&vq->avail->ring[vq->num],
-					__ATOMIC_RELAXED));
-
-		need = !vq->signalled_used_valid ||
-		       vring_need_event(event, new_idx, old);
-	} else {
-		need = !(le16toh(__atomic_load_n(&vq->avail->flags,
-						 __ATOMIC_RELAXED)) &
-			 VRING_AVAIL_F_NO_INTERRUPT);
-	}
+	need = vq->ring->need_irq(vq, vq->signalled_used_valid,
+				  (uint16_t)(new_idx - old));
 	vq->signalled_used = new_idx;
 	vq->signalled_used_valid = true;
 	if (!need)
@@ -632,11 +620,8 @@ VDK_EXPORT int vdk_vq_notify(struct vdk_vq *vq)
 	return 1;
 }
 
-VDK_EXPORT void vdk_vq_set_kick(struct vdk_vq *vq, bool enable)
+static void split_set_kick(struct vdk_vq *vq, bool enable)
 {
-	if (unlikely(!vq->ready || !rings_current(vq)))
-		return;
-	vq->kick_enabled = enable;
 	if (vq->event_idx) {
 		/* avail_event lives right after the used ring. */
 		uint16_t *avail_event = (uint16_t *)&vq->used->ring[vq->num];
@@ -653,22 +638,52 @@ VDK_EXPORT void vdk_vq_set_kick(struct vdk_vq *vq, bool enable)
 				 htole16(enable ? 0 : VRING_USED_F_NO_NOTIFY),
 				 __ATOMIC_RELAXED);
 	}
+}
+
+VDK_EXPORT void vdk_vq_set_kick(struct vdk_vq *vq, bool enable)
+{
+	if (unlikely(!vq->ready || !rings_current(vq)))
+		return;
+	vq->kick_enabled = enable;
+	vq->ring->set_kick(vq, enable);
 	/*
 	 * Full barrier: the enable must be visible before the caller's
-	 * vdk_vq_pending() reads avail->idx, or a request added in between
+	 * vdk_vq_pending() reads the ring, or a request added in between
 	 * would be neither kicked nor seen.
 	 */
 	if (enable)
 		atomic_thread_fence(memory_order_seq_cst);
 }
 
+static bool split_pending(struct vdk_vq *vq)
+{
+	return read_avail_idx(vq) !=
+	       atomic_load_explicit(&vq->last_avail_idx, memory_order_relaxed);
+}
+
 VDK_EXPORT bool vdk_vq_pending(struct vdk_vq *vq)
 {
 	if (!vq->ready || atomic_load(&vq->broken) || !rings_current(vq))
 		return false;
-	return read_avail_idx(vq) !=
-	       atomic_load_explicit(&vq->last_avail_idx, memory_order_relaxed);
+	return vq->ring->pending(vq);
 }
+
+static void split_put_used(struct vdk_vq *vq, struct vdk__slot *slot,
+			   uint32_t len)
+{
+	put_used(vq, slot->req.id, len);
+}
+
+const struct vdk__ring_ops vdk__split_ops = {
+	.resolve = split_resolve,
+	.forget = split_forget,
+	.position = split_position,
+	.pop = split_pop,
+	.put_used = split_put_used,
+	.need_irq = split_need_irq,
+	.set_kick = split_set_kick,
+	.pending = split_pending,
+};
 
 VDK_EXPORT void *vdk_req_priv(struct vdk_req *req)
 {

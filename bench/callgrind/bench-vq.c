@@ -8,9 +8,10 @@
  * once per batch; the driver takes the completions and asks to be
  * interrupted after the next batch, as Linux's virtio-blk does.
  *
- *   bench-vq N BATCH [direct|indirect] [log]
+ *   bench-vq N BATCH [direct|indirect] [log|nolog] [packed]
  *
  * "log" keeps an in-flight log (vdk_dev_cfg.inflight_path) in /dev/shm.
+ * "packed": a packed ring (VIRTIO_F_RING_PACKED) instead of a split one.
  * run.sh counts the instructions inside vdk_vq_pop, vdk_vq_push and
  * vdk_vq_notify; everything else here (the simulated driver) is outside
  * the measure.
@@ -57,7 +58,7 @@ int main(int argc, char **argv)
 		.queue_size = QSIZE,
 	};
 	unsigned long n, batch, done = 0, posted = 0;
-	bool indirect, use_log;
+	bool indirect, use_log, packed;
 	struct vdk_req *reqs[QSIZE];
 	struct vdk_dev *dev;
 	struct vdk_vq *vq;
@@ -67,13 +68,18 @@ int main(int argc, char **argv)
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: bench-vq N BATCH [direct|indirect] "
-				"[log]\n");
+				"[log|nolog] [packed]\n");
 		return 2;
 	}
 	n = strtoul(argv[1], NULL, 0);
 	batch = strtoul(argv[2], NULL, 0);
 	indirect = argc > 3 && strcmp(argv[3], "indirect") == 0;
 	use_log = argc > 4 && strcmp(argv[4], "log") == 0;
+	packed = argc > 5 && strcmp(argv[5], "packed") == 0;
+	if (packed) {
+		cfg.flags = VDK_DEV_F_PACKED;
+		features |= 1ull << VIRTIO_F_RING_PACKED;
+	}
 	if (batch == 0 || batch > 64 || n == 0) {
 		fprintf(stderr, "bench-vq: 1 <= BATCH <= 64, N > 0\n");
 		return 2;
@@ -90,7 +96,10 @@ int main(int argc, char **argv)
 	ret = sim_dev_new(s, &cfg, true, &dev);
 	if (ret < 0)
 		die("device", ret);
-	sim_vq_setup(s, 0, QSIZE, RING);
+	if (packed)
+		sim_pvq_setup(s, 0, QSIZE, RING);
+	else
+		sim_vq_setup(s, 0, QSIZE, RING);
 	ret = sim_driver_ok(s, dev, features);
 	if (ret < 0)
 		die("DRIVER_OK", ret);
@@ -118,7 +127,11 @@ int main(int argc, char **argv)
 			if (sim_vq_add(s, 0, b, 3, table) < 0)
 				die("sim_vq_add", -ENOSPC);
 		}
-		sim_vq_set_used_event(s, 0, used);
+		if (packed)
+			sim_pvq_set_event(s, 0, VRING_PACKED_EVENT_FLAG_DESC,
+					  sim_pvq_used_pos(s, 0));
+		else
+			sim_vq_set_used_event(s, 0, used);
 		sim_vq_kick(s, 0, false);
 
 		/* Device: pop all, write the status byte, push, notify. */
@@ -149,9 +162,9 @@ int main(int argc, char **argv)
 		}
 		done += k;
 	}
-	printf("%lu requests, batch %lu, %s%s: %u interrupts\n", n, batch,
+	printf("%lu requests, batch %lu, %s%s%s: %u interrupts\n", n, batch,
 	       indirect ? "indirect" : "direct", use_log ? ", log" : "",
-	       sim_vq_irqs(s, 0));
+	       packed ? ", packed" : "", sim_vq_irqs(s, 0));
 	vdk_dev_close(dev);
 	sim_free(s);
 	if (use_log)

@@ -78,3 +78,8 @@ measure "direct, batch 32" 32 direct
 measure "indirect, batch 1" 1 indirect
 measure "indirect, batch 32" 32 indirect
 measure "indirect, batch 32, log" 32 indirect log
+measure "packed direct, batch 1" 1 direct nolog packed
+measure "packed direct, batch 32" 32 direct nolog packed
+measure "packed indirect, batch 1" 1 indirect nolog packed
+measure "packed indirect, batch 32" 32 indirect nolog packed
+measure "packed ind., batch 32, log" 32 indirect log packed

@@ -4,10 +4,10 @@
  *
  * The library does the VDUSE control path (device life cycle, control
  * messages), translates the driver's I/O addresses through a cache of
- * IOTLB mappings, and runs split virtqueues.  It owns no thread and no
- * event loop: it hands out file descriptors and the application decides
- * who polls them.  It never prints and never exits: diagnostics go to the
- * log callback in struct vdk_dev_cfg.
+ * IOTLB mappings, and runs split and packed virtqueues.  It owns no
+ * thread and no event loop: it hands out file descriptors and the
+ * application decides who polls them.  It never prints and never
+ * exits: diagnostics go to the log callback in struct vdk_dev_cfg.
  *
  * Every function that can fail returns 0 (or a count) on success and a
  * negative errno value on failure; errno itself is never used to pass
@@ -96,7 +96,8 @@ struct vdk_dev_cfg {
 	/*
 	 * Device feature bits.  The library adds the ones it implements
 	 * itself: VIRTIO_F_VERSION_1, VIRTIO_F_ACCESS_PLATFORM,
-	 * VIRTIO_RING_F_INDIRECT_DESC and VIRTIO_RING_F_EVENT_IDX.
+	 * VIRTIO_RING_F_INDIRECT_DESC and VIRTIO_RING_F_EVENT_IDX, and
+	 * VIRTIO_F_RING_PACKED as @flags say.
 	 */
 	uint64_t features;
 	/* Number of virtqueues (1..64) and their maximum size (power of 2). */
@@ -132,11 +133,31 @@ struct vdk_dev_cfg {
 	 */
 	const char *inflight_path;
 	/*
+	 * VDK_DEV_F_* below; 0 leaves every choice to the library.
+	 */
+	uint64_t flags;
+	/*
 	 * Room for new fields (see ABI above): must be zero.  A pointer
 	 * or size_t takes a whole slot, in a union with a uint64_t.
 	 */
-	uint64_t reserved[8];
+	uint64_t reserved[7];
 };
+
+/*
+ * Packed virtqueues (VIRTIO_F_RING_PACKED): the library runs them as it
+ * runs split ones, with the same API and the same checks, on a device
+ * that offers the feature and a driver that takes it.  Not offered
+ * unless VDK_DEV_F_PACKED asks for it (the default may change: then
+ * VDK_DEV_F_NO_PACKED keeps it off); both at once is -EINVAL.  The
+ * feature bit in @features is ignored: these flags decide.  A device
+ * created with packed rings offered must be reopened with the same
+ * flags, since its in-flight log has room for them.  A packed ring
+ * shows no used index a restarted daemon could go on from, and VDUSE
+ * reports only the positions it started at: only the in-flight log
+ * (@inflight_path) says where such a ring stands after a restart.
+ */
+#define VDK_DEV_F_PACKED (1ull << 0)
+#define VDK_DEV_F_NO_PACKED (1ull << 1)
 
 /*
  * Create the VDUSE device (VDUSE_CREATE_DEV and VDUSE_VQ_SETUP for every
@@ -230,7 +251,7 @@ void vdk_dev_get_stats(const struct vdk_dev *dev, struct vdk_dev_stats *st);
  * may add fields at its end.
  */
 struct vdk_req {
-	uint16_t id;           /* descriptor head */
+	uint16_t id;           /* descriptor head (packed: buffer id) */
 	unsigned int n_out;    /* readable vectors */
 	unsigned int n_in;     /* writable vectors */
 	size_t out_len;        /* readable bytes */

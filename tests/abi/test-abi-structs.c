@@ -16,7 +16,10 @@ _Static_assert(sizeof(struct vdk_vq_stats) == 128, "vdk_vq_stats size");
 #if __SIZEOF_POINTER__ == 8
 _Static_assert(sizeof(struct vdk_dev_ops) == 64, "vdk_dev_ops size");
 _Static_assert(sizeof(struct vdk_dev_cfg) == 176, "vdk_dev_cfg size");
-_Static_assert(offsetof(struct vdk_dev_cfg, reserved) == 112,
+/* flags took the first reserved slot. */
+_Static_assert(offsetof(struct vdk_dev_cfg, flags) == 112,
+	       "vdk_dev_cfg layout");
+_Static_assert(offsetof(struct vdk_dev_cfg, reserved) == 120,
 	       "vdk_dev_cfg layout");
 #endif
 
@@ -43,7 +46,13 @@ static void test_reserved_in(void)
 
 	/* A field from a newer header, in the config or in the ops. */
 	dc = env_dev_cfg(&e);
-	dc.reserved[7] = 1;
+	dc.reserved[6] = 1;
+	CHECK_EQ(sim_dev_new(e.s, &dc, true, &dev), -EINVAL);
+	/* A flag this library does not know, or two that contradict. */
+	dc = env_dev_cfg(&e);
+	dc.flags = 1ull << 63;
+	CHECK_EQ(sim_dev_new(e.s, &dc, true, &dev), -EINVAL);
+	dc.flags = VDK_DEV_F_PACKED | VDK_DEV_F_NO_PACKED;
 	CHECK_EQ(sim_dev_new(e.s, &dc, true, &dev), -EINVAL);
 	dc = env_dev_cfg(&e);
 	ops.reserved[0] = nop;

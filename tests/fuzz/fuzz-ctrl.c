@@ -10,7 +10,9 @@
  * (hostile rings are fuzz-desc's); what it points at may be unmapped.
  *
  * The device keeps an in-flight log (a file on tmpfs), as a daemon would,
- * so that reopening takes again what was in flight.
+ * so that reopening takes again what was in flight.  It offers packed
+ * rings, which a driver_ok operation takes or not (split or packed
+ * rings, the same checks).
  *
  * Checked after every operation: the requests the application holds are
  * exactly those the library counts in flight, none twice; a reset or a
@@ -129,11 +131,18 @@ static void op_driver_ok(struct fuzz *f, struct fuzz_input *in)
 		features |= 1ull << VIRTIO_RING_F_EVENT_IDX;
 	if (feat & 2)
 		features |= 1ull << VIRTIO_RING_F_INDIRECT_DESC;
+	if (feat & 4)
+		features |= 1ull << VIRTIO_F_RING_PACKED;
 	for (q = 0; q < NQ; q++) {
 		if (!(mask & (1u << q)))
 			continue;
 		f->qnum[q] = 2u << (fuzz_u8(in) % 4);
-		sim_vq_setup(f->s, q, f->qnum[q], (uint64_t)q * RING_SLOT);
+		if (feat & 4)
+			sim_pvq_setup(f->s, q, f->qnum[q],
+				      (uint64_t)q * RING_SLOT);
+		else
+			sim_vq_setup(f->s, q, f->qnum[q],
+				     (uint64_t)q * RING_SLOT);
 	}
 	ret = sim_driver_ok(f->s, f->dev, features);
 	FUZZ_CHECK(ret == 0 || (ret == -EIO && f->start_ret));
@@ -155,7 +164,13 @@ static void op_get_vq_state(struct fuzz *f, struct fuzz_input *in)
 		struct vdk_vq *vq = vdk_dev_vq(f->dev, index);
 
 		FUZZ_CHECK(resp.result == VDUSE_REQ_RESULT_OK);
-		if (vdk_vq_ready(vq))
+		if (vdk_vq_ready(vq) && vq->packed)
+			FUZZ_CHECK(
+				(resp.vq_state.packed.last_avail_idx |
+				 resp.vq_state.packed.last_avail_counter
+					 << 15) ==
+				atomic_load(&vq->last_avail_idx));
+		else if (vdk_vq_ready(vq))
 			FUZZ_CHECK(resp.vq_state.split.avail_index ==
 				   atomic_load(&vq->last_avail_idx));
 	}
@@ -410,6 +425,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.log = fuzz_log,
 		.log_level = VDK_LOG_DEBUG,
 		.inflight_path = log_path,
+		/* Offered; a driver_ok op takes it or not. */
+		.flags = VDK_DEV_F_PACKED,
 	};
 	FUZZ_CHECK(sim_new(MEM, &f.s) == 0);
 	FUZZ_CHECK(sim_dev_new(f.s, &f.cfg, true, &f.dev) == 0);

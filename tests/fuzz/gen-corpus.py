@@ -280,8 +280,115 @@ def write(target, seeds):
             f.write(data)
 
 
+# ---- fuzz-desc-packed ----
+# num byte, flags byte (1 event index, 2 in-flight log), max_iovecs byte,
+# cuts, data area, raw ring entries, perms, rounds of posted chains.
+
+def pdesc(addr=0, length=0, flags=0, ident=0):
+    """One packed descriptor, widening fields as needed (read_desc())."""
+    mode = 0
+    tail = b''
+    if addr > 0xffff:
+        mode |= 1
+        tail += u64(addr)
+    if length > 0xffff:
+        mode |= 4
+        tail += u32(length)
+    elif length > 0xff:
+        mode |= 2
+        tail += u16(length)
+    if flags > 7:
+        mode |= 8
+        tail += u16(flags)
+    if ident > 0xff:
+        mode |= 16
+        tail += u16(ident)
+    return (u8(mode) + u16(addr) + u8(length) + u8(flags) + u8(ident) +
+            tail)
+
+
+def packed_input(num=8, event_idx=False, log=False, max_iovecs=16, cuts=(),
+                 data=b'', raw=(), perms_before=(), perms_after=(),
+                 rounds=()):
+    """rounds: (chains, opt, extra, push_from); chains: lists of pdesc."""
+    out = u8(num - 1) + u8((1 if event_idx else 0) | (2 if log else 0))
+    out += u8(max_iovecs - 1) + u8(len(cuts))
+    for c in cuts:
+        out += u16(c - 0x2001)
+    out += u16(len(data)) + data
+    out += u8(len(raw)) + b''.join(raw)
+    perms = perms_before if perms_before else perms_after
+    out += u8(1 if perms_before else 0) + u8(len(perms))
+    for region, perm in perms:
+        out += u8(region) + u8(perm)
+    out += u8(len(rounds) - 1)
+    for chains, opt, extra, push_from in rounds:
+        out += u8(len(chains))
+        for c in chains:
+            out += u8(len(c) - 1) + b''.join(c)
+        out += u8(opt) + extra + u8(push_from)
+    return out
+
+
+def ptable(entries):
+    """A packed indirect table: (addr, len, flags) each."""
+    return b''.join(struct.pack('<QIHH', a, n, 0, f) for a, n, f in entries)
+
+
+def pblk(ident=0):
+    return [pdesc(0x3000, 16, NEXT, ident),
+            pdesc(0x4000, 512, NEXT | WRITE, ident),
+            pdesc(0x5000, 1, WRITE, ident)]
+
+
+def fuzz_desc_packed_seeds():
+    s = {}
+    one = (([pblk()], 0, b'', 0),)
+    s['blk-read'] = packed_input(rounds=one)
+    s['blk-read-event-idx'] = packed_input(
+        event_idx=True, rounds=(([pblk()], 2 | 4 | 8, u8(2) + u16(1), 0),))
+    two = [[pdesc(0x3000, 16, NEXT, i), pdesc(0x5000, 1, WRITE, i)]
+           for i in range(3)]
+    s['odd-size'] = packed_input(num=5, rounds=((two[:2], 0x20, b'', 1),
+                                                (two[2:], 0, b'', 0)))
+    s['cuts'] = packed_input(cuts=(0x3008, 0x4001, 0x40ff, 0x4100, 0x5000),
+                             rounds=one)
+    tab = ptable([(0x3000, 16, NEXT), (0x4000, 512, WRITE), (0x5000, 1,
+                                                            WRITE)])
+    ind = [pdesc(0x2000, len(tab), INDIRECT, 3)]
+    s['indirect'] = packed_input(data=tab, rounds=(([ind], 0, b'', 0),))
+    s['indirect-split'] = packed_input(cuts=(0x2011,), data=tab,
+                                       rounds=(([ind], 0, b'', 0),))
+    # Held over rounds, out of order, across the wrap, with restarts.
+    held = [pblk(i) for i in range(2)]
+    s['restart'] = packed_input(
+        log=True, data=tab,
+        rounds=((held, 0x20, b'', 1), ([ind], 0x80 | 0x20, b'', 0),
+                ([pblk(5)], 0x80, b'', 1), ([pblk(6)], 0, b'', 0)))
+    s['wrap'] = packed_input(num=4, rounds=tuple(
+        ([pblk(i % 4)], 0x40, b'', 0) for i in range(8)))
+    # Hostile shapes.
+    s['id-out-of-range'] = packed_input(
+        rounds=(([[pdesc(0x3000, 16, 0, 200)]], 0, b'', 0),))
+    s['read-after-write'] = packed_input(
+        rounds=(([[pdesc(0x3000, 16, WRITE | NEXT), pdesc(0x3000, 16)]], 0,
+                 b'', 0),))
+    s['too-long'] = packed_input(
+        num=4, rounds=(([[pdesc(0x3000, 16, NEXT)] * 4], 0, b'', 0),))
+    s['raw-rewrite'] = packed_input(
+        rounds=(([pblk()], 1, u8(1) + pdesc(0x3000, 16, 0x8000 | NEXT, 0),
+                 0),))
+    s['buffer-wraps'] = packed_input(
+        rounds=(([[pdesc(0xfffffffffffffff0, 0x100)]], 0, b'', 0),))
+    s['unmapped'] = packed_input(cuts=(0x4000, 0x5000), perms_after=((2, 0),),
+                                 rounds=one)
+    s['ring-unmapped'] = packed_input(perms_before=((0, 0),), rounds=one)
+    return s
+
+
 if __name__ == '__main__':
     write('fuzz-desc', fuzz_desc_seeds())
+    write('fuzz-desc-packed', fuzz_desc_packed_seeds())
     write('fuzz-ctrl', fuzz_ctrl_seeds())
     write('fuzz-params', fuzz_params_seeds())
     write('fuzz-blk', fuzz_blk_seeds())

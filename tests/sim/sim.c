@@ -56,6 +56,18 @@ struct simq {
 	unsigned int num_free;
 	uint16_t *next_free;
 	uint16_t *chain_len;    /* 0: not posted by sim_vq_add() */
+
+	/* Packed rings: desc is the ring, avail and used the events. */
+	bool packed;
+	uint16_t p_avail, p_used;      /* driver's next positions */
+	bool p_avail_wrap, p_used_wrap;
+	uint16_t *id_ndesc;            /* per buffer id: descriptors */
+	bool *id_ours;                 /* taken from free_ids */
+	uint16_t *free_ids;
+	unsigned int nfree_ids;
+	unsigned int p_free;           /* ring descriptors free */
+	uint64_t p_posted, p_kicked;   /* descriptors posted; at last kick */
+	struct vduse_vq_state_packed state; /* what VDUSE reports */
 };
 
 #define SIM_MSGS 16
@@ -413,7 +425,10 @@ static int sk_vq_get_info(struct vdk__kernel *k, struct vduse_vq_info *info)
 	info->desc_addr = q->desc;
 	info->driver_addr = q->avail;
 	info->device_addr = q->used;
-	info->split.avail_index = 0;
+	if (s->driver_features & (1ull << VIRTIO_F_RING_PACKED))
+		info->packed = q->state;
+	else
+		info->split.avail_index = 0;
 	info->ready = q->ready;
 	return 0;
 }
@@ -677,6 +692,9 @@ void sim_free(struct sim *s)
 			close(s->q[i].kickfd);
 		free(s->q[i].next_free);
 		free(s->q[i].chain_len);
+		free(s->q[i].id_ndesc);
+		free(s->q[i].id_ours);
+		free(s->q[i].free_ids);
 	}
 	free(s);
 }
@@ -818,6 +836,7 @@ uint64_t sim_vq_setup(struct sim *s, unsigned int qi, unsigned int num,
 	q->kicked_at = 0;
 	q->irqs = 0;
 	q->ready = true;
+	q->packed = false;
 	return used_off + 6 + 8ull * num;
 }
 
@@ -861,14 +880,23 @@ static void publish(struct sim *s, struct simq *q, uint16_t head)
 	__atomic_store_n(&a->idx, htole16(q->avail_idx), __ATOMIC_RELEASE);
 }
 
+static int pvq_add(struct sim *s, struct simq *q, const struct sim_buf *bufs,
+		   unsigned int n, uint64_t indirect_iova);
+static bool pvq_kick(struct sim *s, struct simq *q, bool force);
+static int pvq_used(struct sim *s, struct simq *q, uint16_t *id,
+		    uint32_t *len);
+
 int sim_vq_add(struct sim *s, unsigned int qi, const struct sim_buf *bufs,
 	       unsigned int n, uint64_t indirect_iova)
 {
 	struct simq *q = &s->q[qi];
-	struct vring_desc *desc = q_desc(s, q);
+	struct vring_desc *desc;
 	unsigned int need = indirect_iova ? 1 : n, i;
 	uint16_t head, d;
 
+	if (q->packed)
+		return pvq_add(s, q, bufs, n, indirect_iova);
+	desc = q_desc(s, q);
 	if (n == 0 || q->num_free < need)
 		return -1;
 	head = q->free_head;
@@ -913,10 +941,13 @@ int sim_vq_add(struct sim *s, unsigned int qi, const struct sim_buf *bufs,
 bool sim_vq_kick(struct sim *s, unsigned int qi, bool force)
 {
 	struct simq *q = &s->q[qi];
-	struct vring_used *u = q_used(s, q);
+	struct vring_used *u;
 	uint64_t one = 1;
 	bool kick;
 
+	if (q->packed)
+		return pvq_kick(s, q, force);
+	u = q_used(s, q);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (force) {
 		kick = true;
@@ -939,13 +970,18 @@ bool sim_vq_kick(struct sim *s, unsigned int qi, bool force)
 int sim_vq_used(struct sim *s, unsigned int qi, uint16_t *id, uint32_t *len)
 {
 	struct simq *q = &s->q[qi];
-	struct vring_used *u = q_used(s, q);
-	struct vring_desc *desc = q_desc(s, q);
-	uint16_t used_idx = le16toh(__atomic_load_n(&u->idx, __ATOMIC_ACQUIRE));
+	struct vring_used *u;
+	struct vring_desc *desc;
+	uint16_t used_idx;
 	struct vring_used_elem e;
 	unsigned int i;
 	uint16_t d;
 
+	if (q->packed)
+		return pvq_used(s, q, id, len);
+	u = q_used(s, q);
+	desc = q_desc(s, q);
+	used_idx = le16toh(__atomic_load_n(&u->idx, __ATOMIC_ACQUIRE));
 	if (used_idx == q->last_used)
 		return 0;
 	e = u->ring[q->last_used % q->num];
@@ -981,6 +1017,13 @@ void sim_vq_set_no_interrupt(struct sim *s, unsigned int qi, bool on)
 {
 	struct simq *q = &s->q[qi];
 
+	if (q->packed) {
+		sim_pvq_set_event(s, qi,
+				  on ? VRING_PACKED_EVENT_FLAG_DISABLE :
+				       VRING_PACKED_EVENT_FLAG_ENABLE,
+				  0);
+		return;
+	}
 	q_avail(s, q)->flags = htole16(on ? VRING_AVAIL_F_NO_INTERRUPT : 0);
 }
 
@@ -1069,4 +1112,264 @@ int sim_region_memfd(struct sim *s, uint64_t iova)
 		return ret;
 	fd = fcntl(find_region(s, iova)->fd, F_DUPFD_CLOEXEC, 0);
 	return fd < 0 ? -errno : fd;
+}
+
+/* ---- packed rings, driver side ---- */
+
+#define P_AVAIL (1u << VRING_PACKED_DESC_F_AVAIL)
+#define P_USED (1u << VRING_PACKED_DESC_F_USED)
+
+static struct vring_packed_desc *p_ring(struct sim *s, struct simq *q)
+{
+	return ptr(s, q->desc, 16ull * q->num);
+}
+
+static struct vring_packed_desc_event *p_driver_ev(struct sim *s,
+						   struct simq *q)
+{
+	return ptr(s, q->avail, 4);
+}
+
+static struct vring_packed_desc_event *p_device_ev(struct sim *s,
+						   struct simq *q)
+{
+	return ptr(s, q->used, 4);
+}
+
+uint64_t sim_pvq_setup(struct sim *s, unsigned int qi, unsigned int num,
+		       uint64_t ring_iova)
+{
+	struct simq *q = &s->q[qi];
+	unsigned int i;
+
+	assert(num >= 1 && num <= 32768);
+	q->num = num;
+	q->desc = ring_iova;
+	q->avail = ring_iova + 16ull * num;
+	q->used = q->avail + 4;
+	sim_fill(s, ring_iova, 0, 16ull * num + 8);
+	free(q->id_ndesc);
+	free(q->id_ours);
+	free(q->free_ids);
+	q->id_ndesc = calloc(num, sizeof(uint16_t));
+	q->id_ours = calloc(num, sizeof(bool));
+	q->free_ids = calloc(num, sizeof(uint16_t));
+	assert(q->id_ndesc && q->id_ours && q->free_ids);
+	for (i = 0; i < num; i++)
+		q->free_ids[i] = (uint16_t)(num - 1 - i);
+	q->nfree_ids = num;
+	q->p_free = num;
+	q->p_avail = q->p_used = 0;
+	q->p_avail_wrap = q->p_used_wrap = true;
+	q->p_posted = q->p_kicked = 0;
+	q->irqs = 0;
+	q->packed = true;
+	q->ready = true;
+	/* What virtio_vdpa sets before DRIVER_OK. */
+	q->state.last_avail_idx = 0;
+	q->state.last_avail_counter = 1;
+	q->state.last_used_idx = 0;
+	q->state.last_used_counter = 1;
+	return 16ull * num + 8;
+}
+
+void sim_pvq_set_state(struct sim *s, unsigned int qi,
+		       const struct vduse_vq_state_packed *st)
+{
+	s->q[qi].state = *st;
+}
+
+/* Write descriptor @d at the driver's next position, flags as for it. */
+static void p_put(struct sim *s, struct simq *q, unsigned int k,
+		  const struct vring_packed_desc *d, bool head_last)
+{
+	struct vring_packed_desc *r = &p_ring(s, q)[(q->p_avail + k) % q->num];
+	bool wrap = q->p_avail_wrap ^ (q->p_avail + k >= q->num);
+	uint16_t flags = le16toh(d->flags) & ~(P_AVAIL | P_USED);
+
+	flags |= wrap ? P_AVAIL : P_USED;
+	r->addr = d->addr;
+	r->len = d->len;
+	r->id = d->id;
+	if (head_last)
+		/* Release: the chain before its head, as a driver's wmb. */
+		__atomic_store_n(&r->flags, htole16(flags), __ATOMIC_RELEASE);
+	else
+		r->flags = htole16(flags);
+}
+
+void sim_pvq_raw_post(struct sim *s, unsigned int qi,
+		      const struct vring_packed_desc *descs, unsigned int n)
+{
+	struct simq *q = &s->q[qi];
+	unsigned int k;
+	uint16_t id;
+
+	assert(n >= 1 && n <= q->num);
+	for (k = n; k-- > 1;)
+		p_put(s, q, k, &descs[k], false);
+	p_put(s, q, 0, &descs[0], true);
+	id = le16toh(descs[n - 1].id);
+	if (id < q->num && !q->id_ours[id])
+		q->id_ndesc[id] = (uint16_t)n;
+	q->p_avail = (uint16_t)(q->p_avail + n);
+	if (q->p_avail >= q->num) {
+		q->p_avail = (uint16_t)(q->p_avail - q->num);
+		q->p_avail_wrap = !q->p_avail_wrap;
+	}
+	q->p_free = q->p_free >= n ? q->p_free - n : 0;
+	q->p_posted += n;
+}
+
+void sim_pvq_raw_write(struct sim *s, unsigned int qi, unsigned int pos,
+		       uint64_t addr, uint32_t len, uint16_t id, uint16_t flags)
+{
+	struct simq *q = &s->q[qi];
+	struct vring_packed_desc *r = &p_ring(s, q)[pos % q->num];
+
+	r->addr = htole64(addr);
+	r->len = htole32(len);
+	r->id = htole16(id);
+	__atomic_store_n(&r->flags, htole16(flags), __ATOMIC_RELEASE);
+}
+
+void sim_pvq_position(const struct sim *s, unsigned int qi, uint16_t *idx,
+		      bool *wrap)
+{
+	*idx = s->q[qi].p_avail;
+	*wrap = s->q[qi].p_avail_wrap;
+}
+
+static int pvq_add(struct sim *s, struct simq *q, const struct sim_buf *bufs,
+		   unsigned int n, uint64_t indirect_iova)
+{
+	struct vring_packed_desc d[SIM_MAX_CHAIN];
+	unsigned int need = indirect_iova ? 1 : n, i;
+	uint16_t id;
+
+	if (n == 0 || n > SIM_MAX_CHAIN || q->p_free < need || !q->nfree_ids)
+		return -1;
+	id = q->free_ids[--q->nfree_ids];
+	if (indirect_iova) {
+		for (i = 0; i < n; i++) {
+			struct vring_packed_desc e = {
+				.addr = htole64(bufs[i].iova),
+				.len = htole32(bufs[i].len),
+				.id = 0,
+				.flags = htole16(bufs[i].write ?
+							 VRING_DESC_F_WRITE :
+							 0),
+			};
+
+			sim_write(s, indirect_iova + 16ull * i, &e, sizeof(e));
+		}
+		d[0].addr = htole64(indirect_iova);
+		d[0].len = htole32(16 * n);
+		d[0].id = htole16(id);
+		d[0].flags = htole16(VRING_DESC_F_INDIRECT);
+	} else {
+		for (i = 0; i < n; i++) {
+			d[i].addr = htole64(bufs[i].iova);
+			d[i].len = htole32(bufs[i].len);
+			d[i].id = htole16(id);
+			d[i].flags = htole16(
+				(bufs[i].write ? VRING_DESC_F_WRITE : 0) |
+				(i + 1 < n ? VRING_DESC_F_NEXT : 0));
+		}
+	}
+	q->id_ours[id] = true;
+	sim_pvq_raw_post(s, (unsigned int)(q - s->q), d, need);
+	q->id_ndesc[id] = (uint16_t)need;
+	return id;
+}
+
+/*
+ * As a driver decides: the device's event suppression, and with the
+ * event index, whether the descriptors posted since the last kick went
+ * past the position it names.
+ */
+static bool pvq_kick(struct sim *s, struct simq *q, bool force)
+{
+	struct vring_packed_desc_event *ev = p_device_ev(s, q);
+	uint64_t one = 1, advance = q->p_posted - q->p_kicked;
+	uint16_t flags, off_wrap;
+	bool kick;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	flags = le16toh(__atomic_load_n(&ev->flags, __ATOMIC_ACQUIRE));
+	off_wrap = le16toh(__atomic_load_n(&ev->off_wrap, __ATOMIC_RELAXED));
+	if (force || flags == VRING_PACKED_EVENT_FLAG_ENABLE) {
+		kick = true;
+	} else if (flags == VRING_PACKED_EVENT_FLAG_DESC &&
+		   (s->driver_features & (1ull << VIRTIO_RING_F_EVENT_IDX))) {
+		long off = off_wrap & 0x7fff, back;
+
+		if (!!(off_wrap & 0x8000) == q->p_avail_wrap)
+			back = (long)q->p_avail - off;
+		else
+			back = (long)q->p_avail + q->num - off;
+		kick = advance >= q->num || (back > 0 && back <= (long)advance);
+	} else {
+		kick = flags != VRING_PACKED_EVENT_FLAG_DISABLE;
+	}
+	q->p_kicked = q->p_posted;
+	if (kick && q->kickfd >= 0)
+		assert(write(q->kickfd, &one, sizeof(one)) == sizeof(one));
+	return kick;
+}
+
+static int pvq_used(struct sim *s, struct simq *q, uint16_t *id,
+		    uint32_t *len)
+{
+	struct vring_packed_desc *r = &p_ring(s, q)[q->p_used];
+	uint16_t flags = le16toh(__atomic_load_n(&r->flags, __ATOMIC_ACQUIRE));
+	unsigned int n;
+
+	if (!!(flags & P_AVAIL) != q->p_used_wrap ||
+	    !!(flags & P_USED) != q->p_used_wrap)
+		return 0;
+	*id = le16toh(r->id);
+	*len = le32toh(r->len);
+	n = *id < q->num && q->id_ndesc[*id] ? q->id_ndesc[*id] : 1;
+	q->p_used = (uint16_t)(q->p_used + n);
+	if (q->p_used >= q->num) {
+		q->p_used = (uint16_t)(q->p_used - q->num);
+		q->p_used_wrap = !q->p_used_wrap;
+	}
+	q->p_free += n;
+	if (q->p_free > q->num)
+		q->p_free = q->num;
+	if (*id < q->num && q->id_ours[*id]) {
+		q->id_ours[*id] = false;
+		q->free_ids[q->nfree_ids++] = *id;
+	}
+	if (*id < q->num)
+		q->id_ndesc[*id] = 0;
+	return 1;
+}
+
+void sim_pvq_set_event(struct sim *s, unsigned int qi, uint16_t flags,
+		       uint16_t off_wrap)
+{
+	struct simq *q = &s->q[qi];
+	struct vring_packed_desc_event *ev = p_driver_ev(s, q);
+
+	__atomic_store_n(&ev->off_wrap, htole16(off_wrap), __ATOMIC_RELAXED);
+	__atomic_store_n(&ev->flags, htole16(flags), __ATOMIC_RELEASE);
+}
+
+uint16_t sim_pvq_used_pos(const struct sim *s, unsigned int qi)
+{
+	const struct simq *q = &s->q[qi];
+
+	return (uint16_t)(q->p_used | (q->p_used_wrap ? 0x8000 : 0));
+}
+
+uint16_t sim_pvq_device_event(struct sim *s, unsigned int qi,
+			      uint16_t *off_wrap)
+{
+	struct vring_packed_desc_event *ev = p_device_ev(s, &s->q[qi]);
+
+	*off_wrap = le16toh(__atomic_load_n(&ev->off_wrap, __ATOMIC_RELAXED));
+	return le16toh(__atomic_load_n(&ev->flags, __ATOMIC_ACQUIRE));
 }

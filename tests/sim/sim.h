@@ -17,7 +17,7 @@
  * (sim_iotlb_answer()), goes through the library's own checks of what
  * VDUSE_IOTLB_GET_FD returns (vdk__kernel_map_plan()).
  *
- * The driver side builds split rings in that memory, posts requests,
+ * The driver side builds split or packed rings in that memory, posts requests,
  * kicks, and reads completions; tests can also write any bytes they like
  * into the rings (hostile drivers).
  */
@@ -185,5 +185,51 @@ void sim_vq_raw_avail(struct sim *s, unsigned int q, uint16_t head);
 void sim_vq_raw_avail_idx(struct sim *s, unsigned int q, uint16_t idx);
 uint16_t sim_vq_avail_idx(const struct sim *s, unsigned int q);
 uint16_t sim_vq_used_idx(struct sim *s, unsigned int q);
+
+/*
+ * ---- packed rings (VIRTIO_F_RING_PACKED) ----
+ *
+ * sim_pvq_setup() lays out queue @q as a packed ring: @num descriptors
+ * at @ring_iova, the driver's event suppression right after them, the
+ * device's 4 bytes further.  Then sim_vq_add(), sim_vq_kick(),
+ * sim_vq_used() and sim_vq_set_no_interrupt() work on it as a packed
+ * driver does: sim_vq_add() returns the buffer id, chains go at
+ * consecutive positions with the head made available last, an indirect
+ * table's entries have no NEXT.  Returns the bytes used.
+ */
+uint64_t sim_pvq_setup(struct sim *s, unsigned int q, unsigned int num,
+		       uint64_t ring_iova);
+
+/* The positions VDUSE_VQ_GET_INFO reports (default idx 0, counters 1). */
+void sim_pvq_set_state(struct sim *s, unsigned int q,
+		       const struct vduse_vq_state_packed *st);
+
+/*
+ * Post @n descriptors as they are (flags without AVAIL/USED, which are
+ * set for each position) at the driver's next positions, the first made
+ * available last; the buffer id is that of the last.
+ */
+void sim_pvq_raw_post(struct sim *s, unsigned int q,
+		      const struct vring_packed_desc *descs, unsigned int n);
+
+/* Write ring entry @pos exactly so (flags included), nothing else. */
+void sim_pvq_raw_write(struct sim *s, unsigned int q, unsigned int pos,
+		       uint64_t addr, uint32_t len, uint16_t id,
+		       uint16_t flags);
+
+/* The driver's next avail position and its wrap counter. */
+void sim_pvq_position(const struct sim *s, unsigned int q, uint16_t *idx,
+		      bool *wrap);
+
+/* The driver's event suppression: VRING_PACKED_EVENT_FLAG_*, off_wrap. */
+void sim_pvq_set_event(struct sim *s, unsigned int q, uint16_t flags,
+		       uint16_t off_wrap);
+
+/* The driver's next used position, idx | wrap counter << 15. */
+uint16_t sim_pvq_used_pos(const struct sim *s, unsigned int q);
+
+/* The device's event suppression flags (and its off_wrap). */
+uint16_t sim_pvq_device_event(struct sim *s, unsigned int q,
+			      uint16_t *off_wrap);
 
 #endif /* VDK_SIM_H */

@@ -8,6 +8,7 @@
 #define VDK_TEST_ENV_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <linux/virtio_config.h>
@@ -26,11 +27,18 @@ struct env_cfg {
 	uint64_t mem;            /* IOVA space (default 1 MiB) */
 	unsigned int num_queues; /* default 1 */
 	unsigned int qsize;      /* default 16 */
+	unsigned int num;        /* the size the driver picks (default qsize) */
 	unsigned int max_iovecs; /* 0: the library's default */
 	uint64_t features;       /* added to ENV_BASE_FEATURES */
 	uint64_t ring;           /* IOVA of queue 0's rings (default 0x1000) */
 	uint64_t ring_stride;    /* between queues' rings (default 0x4000) */
 	bool no_driver_ok;       /* stop after creating the device */
+	/*
+	 * Packed rings: offered and taken.  Also set for every test by
+	 * VDK_TEST_PACKED=1 in the environment (tests/unit/meson.build
+	 * runs the ring-agnostic tests both ways).
+	 */
+	bool packed;
 };
 
 struct env {
@@ -77,6 +85,14 @@ static const struct vdk_dev_ops env_ops = {
 	.stop = env_stop,
 };
 
+/* VDK_TEST_PACKED=1: every env is a packed one. */
+static inline bool env_packed(void)
+{
+	const char *v = getenv("VDK_TEST_PACKED");
+
+	return v && strcmp(v, "1") == 0;
+}
+
 static inline struct vdk_dev_cfg env_dev_cfg(struct env *e)
 {
 	static const uint8_t config[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
@@ -93,6 +109,7 @@ static inline struct vdk_dev_cfg env_dev_cfg(struct env *e)
 		.log = env_log,
 		.log_opaque = e,
 		.log_level = VDK_LOG_INFO,
+		.flags = e->cfg.packed ? VDK_DEV_F_PACKED : 0,
 	};
 
 	return cfg;
@@ -103,12 +120,24 @@ static inline void env_driver_ok(struct env *e)
 {
 	unsigned int q;
 
-	for (q = 0; q < e->cfg.num_queues; q++)
-		sim_vq_setup(e->s, q, e->cfg.qsize,
-			     e->cfg.ring + q * e->cfg.ring_stride);
-	CHECK_EQ(sim_driver_ok(e->s, e->dev,
-			       ENV_BASE_FEATURES | e->cfg.features),
-		 0);
+	uint64_t features = ENV_BASE_FEATURES | e->cfg.features;
+
+	for (q = 0; q < e->cfg.num_queues; q++) {
+		uint64_t ring = e->cfg.ring + q * e->cfg.ring_stride;
+
+		unsigned int num = e->cfg.num ? e->cfg.num : e->cfg.qsize;
+
+		if (e->cfg.packed)
+			sim_pvq_setup(e->s, q, num, ring);
+		else
+			sim_vq_setup(e->s, q, num, ring);
+	}
+	if (e->cfg.packed)
+		features |= 1ull << VIRTIO_F_RING_PACKED;
+	CHECK_EQ(sim_driver_ok(e->s, e->dev, features), 0);
+	CHECK_EQ(!!(vdk_dev_driver_features(e->dev) &
+		    (1ull << VIRTIO_F_RING_PACKED)),
+		 e->cfg.packed);
 	for (q = 0; q < e->cfg.num_queues; q++)
 		CHECK(vdk_vq_ready(vdk_dev_vq(e->dev, q)));
 }
@@ -129,6 +158,8 @@ static inline void env_init(struct env *e, const struct env_cfg *cfg)
 		e->cfg.ring = 0x1000;
 	if (!e->cfg.ring_stride)
 		e->cfg.ring_stride = 0x4000;
+	if (env_packed())
+		e->cfg.packed = true;
 	CHECK_EQ(sim_new(e->cfg.mem, &e->s), 0);
 	dc = env_dev_cfg(e);
 	CHECK_EQ(sim_dev_new(e->s, &dc, true, &e->dev), 0);

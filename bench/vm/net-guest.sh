@@ -181,22 +181,33 @@ serve_cpu() {
 	echo "$sum"
 }
 
+# Voluntary context switches (sleeps, so wake-ups) of all the serving
+# processes' threads so far.
+serve_wakeups() {
+	local p
+	for p in "${SERVE_PIDS[@]}"; do
+		cat /proc/"$p"/task/*/status 2>/dev/null
+	done | awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
+
 ORDER=0
 run_one() {
-	local job=$1 c=$2 rep=$3 rc=0 out s0 s1 g0 g1 t0 t1 cmd
+	local job=$1 c=$2 rep=$3 rc=0 out s0 s1 g0 g1 t0 t1 w0 w1 cmd
 	cmd=$(job_cmd "$job")
 	ORDER=$((ORDER + 1))
 	out=runs/$(printf '%03d' $ORDER)-$job-$c.out
+	w0=$(serve_wakeups)
 	s0=$(serve_cpu) g0=$(guest_busy) t0=$(cut -d' ' -f1 /proc/uptime)
 	# shellcheck disable=SC2086 # the command is words
 	timeout -k 5 $((RUNTIME + 60)) ip netns exec $A $cmd >"$R/$out" 2>&1 || rc=$?
 	s1=$(serve_cpu) g1=$(guest_busy) t1=$(cut -d' ' -f1 /proc/uptime)
-	printf '{"job":"%s","contender":"%s","rep":%d,"order":%d,"status":%d,"out":"%s","start_s":%s,"wall_s":%s,"serve_cpu_s":%s,"guest_cpu_s":%s}\n' \
+	w1=$(serve_wakeups)
+	printf '{"job":"%s","contender":"%s","rep":%d,"order":%d,"status":%d,"out":"%s","start_s":%s,"wall_s":%s,"serve_cpu_s":%s,"guest_cpu_s":%s,"serve_wakeups":%d}\n' \
 		"$job" "$c" "$rep" "$ORDER" "$rc" "$out" "$t0" \
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
 		"$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", b - a }')" \
 		"$(awk -v a="$g0" -v b="$g1" 'BEGIN { printf "%.2f", b - a }')" \
-		>>"$R/raw.jsonl"
+		$((w1 - w0)) >>"$R/raw.jsonl"
 	log "rep $rep/$REPS $job $c: status $rc, $(brief "$R/$out")"
 }
 

@@ -149,13 +149,20 @@ def main():
         r["rate"] = rate
         r["serve_per"] = per_unit(r["serve_cpu_s"], r["wall_s"], rate, kind)
         r["guest_per"] = per_unit(r["guest_cpu_s"], r["wall_s"], rate, kind)
+        # Sleeps of the serving threads per transaction, per packet or
+        # per MiB: how often the server went to sleep and was woken.
+        r["wake_per"] = None
+        if rate and r["wall_s"] and "serve_wakeups" in r:
+            per = rate * r["wall_s"] / (1 << 20 if kind == "tcp" else 1)
+            r["wake_per"] = r["serve_wakeups"] / per
         rows.append(r)
 
     with open(os.path.join(a.dest, "raw.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["order", "rep", "job", "contender", "status", "rate",
                     "unit", "wall_s", "serve_cpu_s", "guest_cpu_s",
-                    "serve_cpu_per", "guest_cpu_per", "cpu_unit"])
+                    "serve_cpu_per", "guest_cpu_per", "cpu_unit",
+                    "serve_wakeups", "serve_wakeups_per"])
         for r in rows:
             k = kinds.get(r["job"], "rr")
             w.writerow([r["order"], r["rep"], r["job"], r["contender"],
@@ -164,7 +171,9 @@ def main():
                         UNIT[k].replace("Gbit/s", "bytes/s"), r["wall_s"],
                         r["serve_cpu_s"], r["guest_cpu_s"],
                         fmt_cpu(r["serve_per"], k), fmt_cpu(r["guest_per"], k),
-                        CPU_UNIT[k]])
+                        CPU_UNIT[k], r.get("serve_wakeups", ""),
+                        "" if r["wake_per"] is None
+                        else f"{r['wake_per']:.3f}"])
 
     env = kv(os.path.join(a.dest, "env.txt"))
     host = kv(os.path.join(a.dest, "host.txt"))
@@ -240,6 +249,21 @@ def main():
         out.append(f"| {job} | {ratio(v[0], d and d[0])} | {target} | "
                    f"{ratio(v[0], e and e[0])} | "
                    f"{ratio(v[2], d and d[2])} | {ratio(v[1], d and d[1])} |")
+    out.append("")
+    out.append("## Sleeps of the serving threads\n")
+    out.append("Voluntary context switches of all the serving processes' "
+               "threads during the run (medians), per MiB for TCP, per "
+               "transaction or packet otherwise: how often the server slept "
+               "and had to be woken.\n")
+    out.append("| job | " + " | ".join(seen) + " |")
+    out.append("|---|" + "---|" * len(seen))
+    for job, _, kind in JOBS:
+        cells = []
+        for c in seen:
+            m = med([r["wake_per"] for r in rows
+                     if r["job"] == job and r["contender"] == c])
+            cells.append("-" if m is None else f"{m:.2f}")
+        out.append(f"| {job} | " + " | ".join(cells) + " |")
     out.append("")
     out.append(f"Host load: {host.get('host_load_start', '?')} at start, "
                f"{host.get('host_load_end', '?')} at the end; other guests: "

@@ -234,6 +234,11 @@ env_info() {
 	echo "contenders=$CONTENDERS"
 	echo "settings=$SETTINGS"
 	echo "hugepages=$(cat /proc/sys/vm/nr_hugepages)"
+	# What one system call costs here (dd: a read and a write a byte),
+	# and whether the kernel pays page-table isolation on each.
+	echo "syscall_pair_us=$(dd if=/dev/zero of=/dev/null bs=1 count=100000 2>&1 |
+		awk -F, '/copied/ { sub(/ s/, "", $3); printf "%.2f", $3 * 1e6 / 100000 }')"
+	echo "meltdown=$(cat /sys/devices/system/cpu/vulnerabilities/meltdown 2>/dev/null)"
 }
 
 # ---- main ----

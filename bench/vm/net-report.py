@@ -195,6 +195,9 @@ def main():
                f"{env.get('pkg_iperf3', '?')}, sockperf "
                f"{env.get('pkg_sockperf', '?')}; testpmd options "
                f"`{env.get('testpmd_app', '?')}`  ")
+    out.append(f"One read(2) and one write(2) of a byte (dd) cost "
+               f"{env.get('syscall_pair_us', '?')} µs in this guest; "
+               f"Meltdown: {env.get('meltdown', '?')}  ")
     out.append(f"{env.get('reps', '?')} reps of {env.get('runtime_s', '?')} s "
                f"runs, contenders interleaved (rotated each rep)\n")
     out.append("Contenders:\n")

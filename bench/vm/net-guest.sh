@@ -125,11 +125,15 @@ vdpa_netdev() {
 
 setup_dpdk() {
 	local ifc
+	# Not interactive, testpmd forwards until its input is readable or
+	# it gets SIGINT: its input is a FIFO this shell holds open.
+	rm -f "$W/testpmd.in"
+	mkfifo "$W/testpmd.in" && exec 7<>"$W/testpmd.in"
 	# shellcheck disable=SC2086 # the options are words
 	dpdk-testpmd -l 0-1 -n 1 --in-memory --no-pci \
 		--vdev net_vhost0,iface=/dev/vduse/dpk0,queues=1 \
-		--vdev net_tap0,iface=dpt0 -- $DPDK_APP --stats-period 86400 \
-		>"$R/testpmd-$1.log" 2>&1 &
+		--vdev net_tap0,iface=dpt0 -- $DPDK_APP --total-num-mbufs=32768 \
+		<"$W/testpmd.in" >"$R/testpmd-$1.log" 2>&1 &
 	SERVE_PIDS=("$!")
 	wait_for 60 test -c /dev/vduse/dpk0 || return
 	wait_for 30 test -e /sys/class/net/dpt0 || return
@@ -146,6 +150,7 @@ teardown_dpdk() {
 	wait_for 30 bash -c "! kill -0 ${SERVE_PIDS[0]} 2>/dev/null" ||
 		kill -KILL "${SERVE_PIDS[0]}"
 	wait "${SERVE_PIDS[0]}" 2>/dev/null
+	exec 7>&-
 	wait_for 20 bash -c "! test -e /dev/vduse/dpk0"
 }
 

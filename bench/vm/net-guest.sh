@@ -280,6 +280,10 @@ for ((rep = 1; rep <= REPS; rep++)); do
 			for job in $JOBS; do
 				run_one "$job" "$c" "$rep"
 			done
+			# Where the serving CPU went, thread by thread.
+			for p in "${SERVE_PIDS[@]}"; do
+				thread_cpu "$p"
+			done >"$R/threads-$c-$rep.txt"
 		else
 			log "rep $rep $c: SETUP FAILED, left out"
 		fi

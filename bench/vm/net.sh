@@ -132,7 +132,7 @@ cp "$VMOUT/raw.jsonl" "$VMOUT/env.txt" "$DEST/"
 mkdir -p "$DEST/logs"
 cp -r "$VMOUT/runs" "$DEST/"
 find "$VMOUT" -maxdepth 1 \( -name 'vnb-*.log' -o -name 'testpmd-*.log' \
-	-o -name 'link-*.txt' \) -exec cp {} "$DEST/logs/" \;
+	-o -name 'link-*.txt' -o -name 'threads-*.txt' \) -exec cp {} "$DEST/logs/" \;
 cp "$VMOUT/host.txt" "$DEST/host.txt"
 python3 "$HERE/net-report.py" --dest "$DEST" --quick "$QUICK"
 log "raw guest output in $VMOUT"

@@ -191,7 +191,8 @@ def main():
                f"{env.get('guest_cpus', '?')} vCPUs (QEMU TCG, no KVM) on "
                f"{host.get('host_cpu', '?')} ({host.get('host_cpus', '?')} "
                f"host CPUs shared with other work)  ")
-    out.append(f"DPDK {env.get('pkg_dpdk', '?')}, iperf3 "
+    dpdk = env.get("pkg_dpdk") or env.get("pkg_librte-net-vhost25", "?")
+    out.append(f"DPDK {dpdk} (dpdk-testpmd from dpdk-dev), iperf3 "
                f"{env.get('pkg_iperf3', '?')}, sockperf "
                f"{env.get('pkg_sockperf', '?')}; testpmd options "
                f"`{env.get('testpmd_app', '?')}`  ")
@@ -252,6 +253,24 @@ def main():
         out.append(f"| {job} | {ratio(v[0], d and d[0])} | {target} | "
                    f"{ratio(v[0], e and e[0])} | "
                    f"{ratio(v[2], d and d[2])} | {ratio(v[1], d and d[1])} |")
+    out.append("")
+    out.append("The same ratios rep by rep (the contenders of one rep ran "
+               "back to back), vdk / dpdk and vdk / veth:\n")
+    reps = sorted({r["rep"] for r in rows})
+    out.append("| job | " + " | ".join(f"rep {n}" for n in reps) + " |")
+    out.append("|---|" + "---|" * len(reps))
+    for job, _, kind in JOBS:
+        cells = []
+        for n in reps:
+            got = {r["contender"]: r["rate"] for r in rows
+                   if r["job"] == job and r["rep"] == n}
+            v = got.get("vdk")
+
+            def rr(o):
+                x = got.get(o)
+                return f"{v / x:.2f}×" if v and x else "-"
+            cells.append(f"{rr('dpdk')} / {rr('veth')}")
+        out.append(f"| {job} | " + " | ".join(cells) + " |")
     out.append("")
     out.append("## Sleeps of the serving threads\n")
     out.append("Voluntary context switches of all the serving processes' "

@@ -37,7 +37,7 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 
 KERNEL=trixie QUICK=0 PARTIAL=0 SETTINGS=() DEST='' WAIT=600 DO_BUILD=1
 BUILD=$TOP/build-release
-COMMAND="bench/vm/vhost.sh${*:+ $*}"
+COMMAND="bench/vm/net.sh${*:+ $*}"
 while (($#)); do
 	case $1 in
 	--kernel) KERNEL=${2:?}; shift 2 ;;

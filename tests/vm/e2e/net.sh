@@ -220,6 +220,74 @@ net_kill_recover() {
 	no_leftovers
 }
 
+# testpmd_run SECS OUT ARGS...: dpdk-testpmd, not interactive, for SECS
+# (it ends when its standard input closes), its output in OUT.  Hugepages
+# when the kernel has them, else --no-huge.
+testpmd_run() {
+	local secs=$1 out=$2 mem=(--no-huge -m 256)
+	shift 2
+	# EAL refuses to load its PMD plugins under a world-writable directory,
+	# and the guest's / (the initramfs) is one.
+	chmod go-w /
+	if [[ -d /sys/kernel/mm/hugepages/hugepages-2048kB ]]; then
+		mountpoint -q /dev/hugepages ||
+			{ mkdir -p /dev/hugepages && mount -t hugetlbfs none /dev/hugepages; }
+		echo 128 >/proc/sys/vm/nr_hugepages
+		(($(cat /proc/sys/vm/nr_hugepages) >= 64)) && mem=(--in-memory)
+	fi
+	echo "  testpmd ${mem[*]} $*" >"$out"
+	sleep "$secs" | timeout -k 5 $((secs + 60)) dpdk-testpmd -l 0-1 -n 1 \
+		--no-pci "${mem[@]}" --log-level=lib.eal:notice "$@" \
+		--total-num-mbufs=8192 >>"$out" 2>&1
+}
+
+# testpmd_count OUT RX|TX: the forward statistics' RX- or TX-packets of
+# port 0 in testpmd's output OUT.
+testpmd_count() {
+	awk -v k="$2-packets:" '/Forward statistics for port 0/ { p = 1 }
+		p { for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' "$1"
+}
+
+# 13e: a real userspace virtio driver on the vhost bus: DPDK's virtio-user
+# PMD on /dev/vhost-vdpa-N sends frames that come out of the tap, and
+# receives the frames sent into the tap.
+net_vhost_dpdk() {
+	local node tap=vn3 out=$WORK/testpmd.out rx0 rx1 n mac=52:54:00:ab:cd:03 pid
+	load_net_modules
+	modprobe vhost_vdpa
+	node=$(add vn3 --type net --bus vhost --mac "$mac" tap)
+	echo "  $node"
+	[[ $node == /dev/vhost-vdpa-* && -c $node ]]
+	ip link set "$tap" up
+	local vdev=net_virtio_user0,path=$node,queues=1,queue_size=256
+	# Frames from the driver: txonly for 4 s; the tap receives them.
+	rx0=$(cat "/sys/class/net/$tap/statistics/rx_packets")
+	testpmd_run 4 "$out" --vdev "$vdev" -- --forward-mode=txonly \
+		--txpkts=64 --eth-peer=0,02:00:00:00:00:01 || { cat "$out" >&2; return 1; }
+	rx1=$(cat "/sys/class/net/$tap/statistics/rx_packets")
+	n=$(testpmd_count "$out" TX)
+	head -1 "$out"
+	echo "  testpmd sent ${n:-?} frames; the tap received $((rx1 - rx0))"
+	[[ -n $n ]] && ((n > 100)) || { tail -30 "$out" >&2; return 1; }
+	# vdk drops nothing while the tap takes it: most of them arrived.
+	((rx1 - rx0 >= n / 2)) || { echo "  too few on the tap" >&2; return 1; }
+	# Frames to the driver: the tap sends pings to a neighbour with the
+	# device's MAC; testpmd (rxonly) counts what it receives.
+	ip addr add 10.98.0.1/24 dev "$tap"
+	ip neigh replace 10.98.0.2 lladdr "$mac" nud permanent dev "$tap"
+	testpmd_run 8 "$out" --vdev "$vdev" -- --forward-mode=rxonly &
+	pid=$!
+	sleep 4
+	ping -c 30 -i 0.05 -W 1 10.98.0.2 >/dev/null 2>&1 || true
+	wait "$pid" || { cat "$out" >&2; return 1; }
+	n=$(testpmd_count "$out" RX)
+	echo "  30 pings out of the tap; testpmd received ${n:-?} frames"
+	[[ -n $n ]] && ((n >= 30)) || { tail -30 "$out" >&2; return 1; }
+	del vn3
+	! ip link show "$tap" >/dev/null 2>&1 || { echo "  the tap is left" >&2; return 1; }
+	no_leftovers
+}
+
 # 13f: a daemon killed, its device deleted as an orphan: the tap vdk made
 # goes too.  Another killed and rescued: served with the link down until
 # the driver lets go, then removed, tap and all.
@@ -269,6 +337,7 @@ net_scenarios() {
 	run_scenario "13b. net: iperf3 TCP both ways, data and checksums checked" net_iperf 1500
 	run_scenario "13c. net: MTU 9000, unfragmented ping and iperf3 both ways" net_iperf 9000
 	run_scenario "13d. net: SIGKILL mid-transfer, recover, the TCP stream goes on" net_kill_recover
+	run_scenario "13e. net: vhost bus: DPDK virtio-user sends and receives" net_vhost_dpdk
 	run_scenario "13f. net: an orphan deleted, another rescued: taps go too" net_orphan_rescue
 	run_scenario "13g. net: to the vhost bus and back" net_bus_move
 }

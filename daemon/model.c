@@ -21,6 +21,12 @@ int vdk_model_live(const struct vdk_model_ops *m, const char *name,
 		return vdk_sys_vhost_live(name, node, len);
 	if (m->virtio_live)
 		return m->virtio_live(name, node, len);
+	return vdk_model_bound(m, name, node, len);
+}
+
+int vdk_model_bound(const struct vdk_model_ops *m, const char *name,
+		    char *node, size_t len)
+{
 	if (!vdk_sys_virtio_driver_is(name, m->virtio_module))
 		return 0;
 	if (len)

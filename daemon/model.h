@@ -257,6 +257,14 @@ int vdk_model_live(const struct vdk_model_ops *m, const char *name,
 		   bool vhost, char *node, size_t len);
 
 /*
+ * Live on the virtio bus by the driver alone: 1 with an empty @node once
+ * the model's virtio_module is bound to @name, else 0.  What
+ * vdk_model_live() does for a model without virtio_live().
+ */
+int vdk_model_bound(const struct vdk_model_ops *m, const char *name,
+		    char *node, size_t len);
+
+/*
  * For the models.  A decimal number in [@min, @max], nothing around it:
  * 0, or -EINVAL.
  */

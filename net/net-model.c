@@ -536,11 +536,7 @@ static int net_virtio_live(const char *name, char *node, size_t len)
 		return 1;
 	if (ret != -ENOENT)
 		return ret;
-	if (!vdk_sys_virtio_driver_is(name, "virtio_net"))
-		return 0;
-	if (len)
-		node[0] = '\0';
-	return 1;
+	return vdk_model_bound(&vdk_model_net, name, node, len);
 }
 
 /* Two queues as `vdk stat` shows them: rx as reads, tx as writes. */

@@ -72,11 +72,13 @@ static int get_flags(struct vdk_netdev *t, short *flags)
 static int set_up(struct vdk_netdev *t)
 {
 	struct ifreq ifr;
+	int ret;
 
 	memset(&ifr, 0, sizeof(ifr));
 	memcpy(ifr.ifr_name, t->ifname, sizeof(ifr.ifr_name));
-	if (ioctl(t->ctl, SIOCGIFFLAGS, &ifr) < 0)
-		return -errno;
+	ret = get_flags(t, &ifr.ifr_flags);
+	if (ret)
+		return ret;
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(t->ctl, SIOCSIFFLAGS, &ifr) < 0)
 		return -errno;
@@ -264,23 +266,19 @@ static void tap_remove_orphan(struct vdk_params *ps)
 {
 	const char *ifname = vdk_params_get(ps, "ifname");
 	const char *persist = vdk_params_get(ps, "persist");
-	struct ifreq ifr;
-	int fd;
+	struct vdk_netdev t = { .fd = -1, .ctl = -1, .nl = -1 };
+	char err[128];
 
 	if (!ifname || !persist || strcmp(persist, "off") ||
 	    strlen(ifname) >= IFNAMSIZ)
 		return;
-	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, ifname, strlen(ifname));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	snprintf(t.ifname, sizeof(t.ifname), "%s", ifname);
+	t.ifindex = if_nametoindex(t.ifname);
 	/* Attached, no longer persistent: it goes as we close it. */
-	if (ioctl(fd, TUNSETIFF, &ifr) == 0 && ioctl(fd, TUNSETPERSIST, 0)) {
-		/* it stays: nothing more to do */
-	}
-	close(fd);
+	if (attach(&t, err, sizeof(err)) == 0)
+		tap_remove(&t);
+	if (t.fd >= 0)
+		close(t.fd);
 }
 
 static int tap_fd(struct vdk_netdev *t)

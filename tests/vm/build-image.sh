@@ -10,16 +10,17 @@ SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
 
 SUITE=trixie
 # Guest packages. The first line is what the tests use; the second the
-# network tests' (iperf3, sockperf, ping) and DPDK (testpmd, the peer of
+# network tests' (iperf3, sockperf, ping), the benchmark's busy machine
+# (stress-ng) and DPDK (testpmd, the peer of
 # the net benchmark and a userspace vhost-vdpa driver); the third the
 # userspace vhost-vdpa clients (QEMU's blkio driver, libblkio, whose header
 # and library also make the host's sysroot for tests/vhost: --blkio-sysroot);
 # the fourth the runtime libraries of vdk's own binaries (built on the host,
 # run in the guest).
-BASE_PKGS="kmod iproute2 qemu-utils fio e2fsprogs xfsprogs util-linux nbd-client nbdkit procps zstd cpio coreutils findutils diffutils
-iperf3 sockperf iputils-ping ethtool dpdk-dev
+BASE_PKGS="kmod iproute2 qemu-utils fio e2fsprogs xfsprogs util-linux nbd-client nbdkit procps zstd cpio coreutils findutils diffutils python3
+iperf3 sockperf iputils-ping ethtool stress-ng dpdk-dev
 qemu-block-extra libblkio1 libblkio-dev
-liburing2 libmnl0 libnbd0"
+liburing2 libmnl0 libnbd0 libjson-c5"
 KERNELS="trixie sid"
 # Opt-in extra guest packages, e.g. VDK_VM_EXTRA_PKGS=linux-perf for profiling
 # (bench/vm/profile.sh): an image of its own (they are in its key); the

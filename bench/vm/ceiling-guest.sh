@@ -6,6 +6,8 @@
 #
 #   plain       fio as a user runs it (processes, not --thread), the disk
 #               under test the only one set up
+#   none        plain, with the disk's I/O scheduler set to none (blk-mq
+#               gives a disk with one hardware queue mq-deadline)
 #   thread      the same with fio's --thread
 #   crowd       plain, while every other contender of the benchmark is set
 #               up and idle (vdk-ram, vdk-file, qsd-file, qsd-null,
@@ -18,7 +20,7 @@
 # ramp=S (2), size=MiB (512), disks=A+B (null_blk+vdk-file+qsd-file).
 #
 # Output in $VDK_RESULTS: ceiling.csv, one line per run:
-# case,disk,job,rep,iops,slat_us,clat_us,lat_us
+# case,disk,job,rep,iops,slat_us,clat_us,lat_us,scheduler
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../tests/vm/lib-guest.sh
 . "${VDK_LIB:-/vdk/lib-guest.sh}"
@@ -49,6 +51,11 @@ print("%.0f,%.1f,%.1f,%.1f" % (r["iops"], r["slat_ns"]["mean"] / 1e3,
 PY
 }
 
+# scheduler DEV: the disk's I/O scheduler, the one in brackets.
+scheduler() {
+	sed -n 's/.*\[\(.*\)\].*/\1/p' "/sys/block/${1##*/}/queue/scheduler"
+}
+
 ORDER=0
 # measure CASE DISK DEV REP THREAD
 measure() {
@@ -63,23 +70,24 @@ measure() {
 			--randseed=$((SEED + ORDER)) --norandommap \
 			--output-format=json --output="$out" >"$W/fio.err" 2>&1 ||
 			{ log "$case $disk $job: fio failed: $(tail -n 2 "$W/fio.err")"; continue; }
-		echo "$case,$disk,$job,$rep,$(fio_lat "$out")" >>"$R/ceiling.csv"
+		echo "$case,$disk,$job,$rep,$(fio_lat "$out"),$(scheduler "$dev")" >>"$R/ceiling.csv"
 		log "rep $rep $case $disk $job: $(tail -n 1 "$R/ceiling.csv" | cut -d, -f5-)"
 	done
 }
 
-# up DISK SUFFIX: set the disk up as the benchmark does, its name in NAME.
+# up DISK: set the disk up as the benchmark does (one queue), its name in
+# NAME; down DISK tears it down.
 up() {
-	NAME=c${1//[-_]/}$2
+	NAME=c${1//[-_]/}1
 	"setup_$1" 1 "$NAME" || { log "setup of $1 failed"; return 1; }
 	if stores_data "$1"; then prefill "${DEV[$NAME]}"; fi
 }
-down() { "teardown_$1" "c${1//[-_]/}$2"; }
+down() { "teardown_$1" "c${1//[-_]/}1"; }
 
 log "ceiling: kernel $(uname -r), $(nproc) CPUs, $REPS reps of ${RUNTIME} s"
 load_vduse_modules
 modprobe nbd nbds_max=4
-echo "case,disk,job,rep,iops,slat_us,clat_us,lat_us" >"$R/ceiling.csv"
+echo "case,disk,job,rep,iops,slat_us,clat_us,lat_us,scheduler" >"$R/ceiling.csv"
 fio --name=fill --filename="$IMG" --rw=write --bs=1M --size="${SIZE}M" \
 	--ioengine=psync --output="$W/fill.out" >/dev/null
 
@@ -87,16 +95,19 @@ for ((rep = 1; rep <= REPS; rep++)); do
 	modprobe null_blk nr_devices=0
 	# Alone: the disk under test, and nothing else of the benchmark.
 	for d in $DISKS; do
-		up "$d" a || continue
+		up "$d" || continue
 		measure plain "$d" "${DEV[$NAME]}" "$rep" 0
 		measure thread "$d" "${DEV[$NAME]}" "$rep" 1
-		down "$d" a
+		echo none >"/sys/block/${DEV[$NAME]##*/}/queue/scheduler"
+		measure none "$d" "${DEV[$NAME]}" "$rep" 0
+		down "$d"
 	done
 	if [[ " $DISKS " == *" null_blk "* ]]; then
 		modprobe -r null_blk
 		modprobe null_blk
 		wait_for 10 test -b /dev/nullb0
 		measure modparam null_blk /dev/nullb0 "$rep" 0
+		log "nullb0: $(cat /sys/block/nullb0/queue/nr_requests) requests, $(find /sys/block/nullb0/mq -mindepth 1 -maxdepth 1 | wc -l) hardware queues"
 		modprobe -r null_blk
 		modprobe null_blk nr_devices=0
 	fi
@@ -104,7 +115,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
 	declare -A CDEV=()
 	for d in $DISKS $CROWD; do
 		[[ -z ${CDEV[$d]:-} ]] || continue
-		up "$d" c || continue
+		up "$d" || continue
 		CDEV[$d]=${DEV[$NAME]}
 	done
 	log "crowd: ${!CDEV[*]}"
@@ -113,7 +124,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
 		measure crowd "$d" "${CDEV[$d]}" "$rep" 0
 		measure crowd-thread "$d" "${CDEV[$d]}" "$rep" 1
 	done
-	for d in "${!CDEV[@]}"; do down "$d" c || log "teardown of $d failed"; done
+	for d in "${!CDEV[@]}"; do down "$d" || log "teardown of $d failed"; done
 	unset CDEV
 	modprobe -r null_blk
 done

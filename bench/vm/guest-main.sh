@@ -7,7 +7,11 @@
 #   vdk-ram    vdk blk, ram backend
 #   vdk-file   vdk blk, file backend, a file on tmpfs (page cache, no O_DIRECT)
 #   qsd-file   qemu-storage-daemon vduse-blk export of the same file
-#              (file driver, cache.direct=off, default aio)
+#              (file driver, cache.direct=off, default aio=threads)
+#   qsd-file-uring  the same with aio=io_uring
+#   qsd-file-iou    the same with aio=io_uring and an iothread (with its
+#              default adaptive polling): the set-up QEMU's documentation
+#              offers for speed; the targets take the best of the three
 #   qsd-null   qemu-storage-daemon vduse-blk export of a null-co node
 #   vdk-nbd    vdk blk, nbd backend on an nbdkit memory export (unix
 #              socket): the same kind of server as nbd, vdk in place of the
@@ -23,6 +27,18 @@
 #   null_blk   the kernel's null_blk (no memory, softirq completion): the
 #              ceiling of the guest's block layer
 # plus, for the 2-queue job only, vdk-ram-1q: vdk ram with one queue.
+# Named only: vdk-file-base (bin/vdk-base, run.sh --base) for the 4k jobs.
+#
+# One contender is set up at a time: set up, filled, every job run, torn
+# down, then the next (the first contender rotates from rep to rep).  An
+# idle contender beside the one measured changed its figures
+# (bench/results/2026-12-07-trixie-ceiling).  fio runs as a user runs it,
+# one process per job, without --thread.
+#
+# The busy jobs (rr4k-qd1-busy, rr4k-qd32-busy) are the 4k jobs again
+# while stress-ng keeps one guest CPU busy, for vdk-file and the
+# qemu-storage-daemon file contenders; stress-ng's rate beside each is
+# recorded (and alone, once, in env.txt): what the serving left to it.
 # Named only: vdk-file-root and vdk-ram-root, the same served as root in
 # one process (--no-confine), for the cost of the confinement.
 # Named only (not in the default set), on a Ceph image (lib-bench-rbd.sh):
@@ -58,8 +74,11 @@ mkdir -p "$W" "$R"
 # ---- settings ----
 
 REPS=3 RUNTIME=8 RAMP=2 SIZE=512 SEED=20240611
-ALL_JOBS="rr4k-qd1 rr4k-qd32 rw4k-qd32 sr1m-qd8 sw1m-qd8 rr4k-qd32-2q"
-ALL_CONTENDERS="vdk-ram vdk-file qsd-file qsd-null vdk-nbd nbd null_blk"
+ALL_JOBS="rr4k-qd1 rr4k-qd32 rw4k-qd32 sr1m-qd8 sw1m-qd8 rr4k-qd1-busy rr4k-qd32-busy rr4k-qd32-2q"
+ALL_CONTENDERS="vdk-ram vdk-file qsd-file qsd-file-uring qsd-file-iou qsd-null vdk-nbd nbd null_blk"
+# The contenders of the busy jobs and of the 2-queue job (with vdk-ram-1q).
+BUSY_CONTENDERS="vdk-file vdk-file-base qsd-file qsd-file-uring qsd-file-iou"
+TWOQ_CONTENDERS="vdk-ram vdk-file qsd-file qsd-file-uring qsd-file-iou null_blk"
 JOBS=$ALL_JOBS CONTENDERS=$ALL_CONTENDERS
 # shellcheck source-path=SCRIPTDIR source=lib-bench.sh
 . "$HERE/lib-bench.sh"
@@ -82,7 +101,7 @@ ORDER=0
 # run_one JOB CONTENDER NAME REP: records the disk's hardware queues too.
 run_one() {
 	local job=$1 c=$2 name=$3 rep=$4 q out=$W/fio.json rc=0
-	local cpu0 cpu1 busy0 busy1 t0 args osd0 osd1 cache e0 e1
+	local cpu0 cpu1 busy0 busy1 t0 args osd0 osd1 cache sched busy e0 e1
 	args=$(job_args "$job")
 	q=$(hw_queues "${DEV[$name]}")
 	ORDER=$((ORDER + 1))
@@ -93,26 +112,34 @@ run_one() {
 	e0=$(date +%s.%N)
 	rm -f "$out"
 	fio_target "${DEV[$name]}"
+	[[ $job != *-busy ]] || busy_start
 	# shellcheck disable=SC2086 # args are words
 	timeout -k 5 $((RAMP + RUNTIME + 90)) \
 		fio --name="$job" "${FIO_TARGET[@]}" \
-		--thread --time_based --runtime="$RUNTIME" \
+		--time_based --runtime="$RUNTIME" \
 		--ramp_time="$RAMP" --randseed=$((SEED + ORDER)) --norandommap \
 		--group_reporting --output-format=json --output="$out" \
 		$args >"$W/fio.err" 2>&1 || rc=$?
+	busy=''
+	if [[ $job == *-busy ]]; then
+		busy_stop
+		busy=$BUSY_RATE
+	fi
 	e1=$(date +%s.%N)
 	cpu1=$(proc_cpu "${PID[$name]}")
 	osd1=$(proc_cpu "$OSD_PID")
 	busy1=$(guest_busy)
 	cache=$(disk_cache "${DEV[$name]}")
+	sched=$(disk_scheduler "${DEV[$name]}")
 	{
 		printf '{"job":"%s","contender":"%s","rep":%d,"order":%d,"queues":%d,' \
 			"$job" "$c" "$rep" "$ORDER" "$q"
-		printf '"device":"%s","start_s":%s,"fio_status":%d,' \
-			"${DEV[$name]}" "$t0" "$rc"
+		printf '"device":"%s","scheduler":"%s","start_s":%s,"fio_status":%d,' \
+			"${DEV[$name]}" "$sched" "$t0" "$rc"
 		# Wall clock (the guest's is the host's, from the RTC at boot):
 		# run.sh's sampler of the host's CPU lines up with it.
 		printf '"start_epoch":%.2f,"end_epoch":%.2f,' "$e0" "$e1"
+		[[ -z $busy ]] || printf '"busy_ops_s":%s,' "$busy"
 		[[ -z $OSD_PID ]] || printf '"osd_cpu_s":%s,' \
 			"$(awk -v a="$osd0" -v b="$osd1" 'BEGIN { printf "%.2f", b - a }')"
 		printf '"daemon_cpu_s":%s,"guest_busy_s":%s,"fio":' \
@@ -135,47 +162,70 @@ run_one() {
 	fi
 }
 
+# ---- the busy machine ----
+
+# busy_start: stress-ng keeps one CPU busy, for longer than fio runs;
+# busy_stop: stops it and sets BUSY_RATE to its rate (bogo ops per
+# second of wall time), "" if it failed.  Not in a subshell: stress-ng
+# is this shell's child, to be waited for.
+BUSY_PID='' BUSY_RATE=''
+busy_start() {
+	rm -f "$W/busy.yaml"
+	stress-ng --cpu 1 --cpu-method int64 --timeout $((RAMP + RUNTIME + 120)) \
+		--metrics-brief --yaml "$W/busy.yaml" >"$W/busy.log" 2>&1 &
+	BUSY_PID=$!
+}
+busy_stop() {
+	BUSY_RATE=''
+	[[ -n $BUSY_PID ]] || return 0
+	kill -INT "$BUSY_PID" 2>/dev/null || true
+	wait "$BUSY_PID" 2>/dev/null || true
+	BUSY_PID=''
+	BUSY_RATE=$(sed -n 's/^ *bogo-ops-per-second-real-time: *\([0-9.]*\).*/\1/p' \
+		"$W/busy.yaml" 2>/dev/null | head -n 1)
+}
+
 # ---- phases ----
 
-# One phase: set up CONTENDERS with QUEUES queues, fill them, run JOBS
-# rep by rep, each job against every contender in turn (the starting
-# contender rotates from rep to rep), tear down.
-ACTIVE=()
+# wants JOB CONTENDER: whether CONTENDER runs JOB.
+wants() {
+	case $1 in
+	*-busy) has "$BUSY_CONTENDERS" "$2" ;;
+	*) [[ $2 != *-base ]] || [[ $1 == rr4k-qd1 || $1 == rr4k-qd32 ]] ;;
+	esac
+}
+
+# One phase: REPS times, each of CONTENDERS in turn (the first rotates
+# from rep to rep) set up with QUEUES queues and alone, filled, run
+# through every job it wants, torn down.
 phase() {
-	local q=$1 jobs=$2 contenders=$3 c name rep job i n
-	ACTIVE=()
-	log "phase: $q queue(s), jobs: $jobs; contenders: $contenders"
-	for c in $contenders; do
-		name=b${c//[-_]/}$q
-		if "setup_$c" "$q" "$name"; then
-			ACTIVE+=("$c")
-			log "  $c: ${DEV[$name]} (pid ${PID[$name]:-none}), $(hw_queues "${DEV[$name]}") hw queue(s)"
-		else
-			log "  $c: SETUP FAILED, left out"
-		fi
-	done
-	for c in "${ACTIVE[@]}"; do
-		name=b${c//[-_]/}$q
-		if stores_data "$c"; then
-			t0=$SECONDS
-			prefill "${DEV[$name]}" || log "  $c: prefill failed"
-			log "  $c: filled in $((SECONDS - t0)) s"
-		fi
-	done
-	n=${#ACTIVE[@]}
+	local q=$1 jobs=$2 c name rep job i n t0
+	local -a list
+	read -r -a list <<<"$3"
+	n=${#list[@]}
+	log "phase: $q queue(s), jobs: $jobs; contenders: ${list[*]}"
 	for ((rep = 1; rep <= REPS; rep++)); do
-		for job in $jobs; do
-			for ((i = 0; i < n; i++)); do
-				c=${ACTIVE[(i + rep - 1) % n]}
-				run_one "$job" "$c" "b${c//[-_]/}$q" "$rep"
+		for ((i = 0; i < n; i++)); do
+			c=${list[(i + rep - 1) % n]}
+			name=b${c//[-_]/}$q
+			if ! "setup_$c" "$q" "$name"; then
+				log "rep $rep $c: SETUP FAILED, left out"
+				"teardown_$c" "$name" >/dev/null 2>&1 || true
+				continue
+			fi
+			t0=$SECONDS
+			if stores_data "$c"; then
+				prefill "${DEV[$name]}" || log "  $c: prefill failed"
+			fi
+			log "rep $rep $c: ${DEV[$name]} (pid ${PID[$name]:-none}), $(hw_queues "${DEV[$name]}") hw queue(s), filled in $((SECONDS - t0)) s"
+			for job in $jobs; do
+				wants "$job" "$c" || continue
+				run_one "$job" "$c" "$name" "$rep"
 			done
+			[[ -z ${PID[$name]:-} ]] ||
+				thread_cpu "${PID[$name]}" >"$R/threads-$c-${q}q.txt"
+			"teardown_$c" "$name" || log "  $c: teardown failed"
 		done
-	done
-	for c in "${ACTIVE[@]}"; do
-		name=b${c//[-_]/}$q
-		[[ -z ${PID[$name]:-} ]] ||
-			thread_cpu "${PID[$name]}" >"$R/threads-$c-${q}q.txt"
-		"teardown_$c" "$name" || log "  $c: teardown failed"
 	done
 	[[ -z $OSD_PID ]] || thread_cpu "$OSD_PID" >"$R/threads-osd-${q}q.txt"
 }
@@ -199,7 +249,8 @@ env_info() {
 	echo "seed_per_run=1"
 	echo "jobs=$JOBS"
 	echo "contenders=$CONTENDERS"
-	echo "ioengine=libaio (nbd for fio-nbd)"
+	echo "ioengine=libaio (nbd for fio-nbd), one fio process per job"
+	echo "one_contender_at_a_time=1"
 	echo "settings=$SETTINGS"
 }
 
@@ -222,11 +273,25 @@ done
 for c in $CONTENDERS; do
 	declare -F "setup_$c" >/dev/null || { echo "bench: unknown contender $c" >&2; exit 2; }
 done
-C2=$CONTENDERS
-has "$CONTENDERS" vdk-ram && C2="vdk-ram vdk-ram-1q ${CONTENDERS/vdk-ram/}"
-nc1=$(wc -w <<<"$CONTENDERS") nc2=$(wc -w <<<"$C2")
-runs=$((REPS * ($(wc -w <<<"$JOBS1") * nc1 + $(wc -w <<<"$JOBS2") * nc2)))
-log "$runs runs of $((RAMP + RUNTIME)) s: about $((runs * (RAMP + RUNTIME + 2) / 60 + 2)) minutes"
+C2=''
+for c in $CONTENDERS; do
+	has "$TWOQ_CONTENDERS" "$c" || continue
+	C2+=" $c"
+	[[ $c != vdk-ram ]] || C2+=" vdk-ram-1q"
+done
+runs=0
+for c in $CONTENDERS; do
+	for job in $JOBS1; do ! wants "$job" "$c" || runs=$((runs + REPS)); done
+done
+runs=$((runs + REPS * $(wc -w <<<"$JOBS2") * $(wc -w <<<"$C2")))
+log "$runs runs of $((RAMP + RUNTIME)) s: about $((runs * (RAMP + RUNTIME + 3) / 60 + 2)) minutes"
+if [[ $JOBS == *-busy* ]]; then
+	busy_start
+	sleep $((RAMP + RUNTIME))
+	busy_stop
+	echo "busy_alone_ops_s=$BUSY_RATE" >>"$R/env.txt"
+	log "stress-ng alone: $(tail -n 1 "$R/env.txt")"
+fi
 
 # The file shared by vdk-file and qsd-file (never served by both at once),
 # filled on tmpfs with fio's default (non-zero) buffers.
@@ -241,7 +306,7 @@ if ((RBD)); then
 	log "Ceph cluster up, image rbd/$RBD_BENCH_IMAGE written, in $((SECONDS - t0)) s (OSD pid $OSD_PID)"
 fi
 [[ -n ${JOBS1// /} ]] && phase 1 "$JOBS1" "$CONTENDERS"
-[[ -n ${JOBS2// /} ]] && phase 2 "$JOBS2" "$C2"
+[[ -n ${JOBS2// /} && -n ${C2// /} ]] && phase 2 "$JOBS2" "$C2"
 ((RBD)) && rbd_bench_down
 
 log "$(wc -l <"$R/raw.jsonl") runs recorded; $(grep -c '"fio":null' "$R/raw.jsonl" || true) failed"

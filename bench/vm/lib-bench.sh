@@ -77,6 +77,9 @@ vdk_teardown() {
 setup_vdk-ram() { vdk_setup "$1" "$2" ram size="${SIZE}M"; }
 setup_vdk-ram-1q() { vdk_setup 1 "$2" ram size="${SIZE}M"; }
 setup_vdk-file() { vdk_setup "$1" "$2" file path="$IMG"; }
+# The same served by bin/vdk-base (run.sh --base: the commit before).
+setup_vdk-file-base() { VDK_BIN=vdk-base vdk_setup "$1" "$2" file path="$IMG"; }
+teardown_vdk-file-base() { VDK_BIN=vdk-base vdk_teardown "$1"; }
 # The same, served as root in one process (--no-confine): what the
 # confinement costs.
 setup_vdk-file-root() {
@@ -116,7 +119,18 @@ setup_qsd-file() {
 setup_qsd-null() {
 	qsd_setup "$1" "$2" "null-co,node-name=n0,size=$((SIZE << 20))"
 }
+# The set-ups QEMU offers for speed: io_uring, and io_uring with an
+# iothread (which polls adaptively, poll-max-ns's default).
+setup_qsd-file-uring() {
+	QSD_OPTS="${QSD_OPTS:-},aio=io_uring" setup_qsd-file "$@"
+}
+setup_qsd-file-iou() {
+	QSD_OPTS="${QSD_OPTS:-},aio=io_uring" QSD_ARGS="${QSD_ARGS:-} --object iothread,id=io0" \
+		QSD_EXPORT_OPTS="${QSD_EXPORT_OPTS:-},iothread=io0" setup_qsd-file "$@"
+}
 teardown_qsd-file() { qsd_teardown "$1"; }
+teardown_qsd-file-uring() { qsd_teardown "$1"; }
+teardown_qsd-file-iou() { qsd_teardown "$1"; }
 teardown_qsd-null() { qsd_teardown "$1"; }
 
 # The user-space NBD clients that make a disk (vdk-nbd, vdk-nbd-base,
@@ -185,9 +199,11 @@ teardown_qsd-nbd() {
 	nbd_export_put "$(name_queues "$1")"
 }
 
+# Contenders are set up one at a time, again in each rep: the kernel's
+# nbd devices (nbds_max=4) are taken in turn.
 NBD_N=0
 setup_nbd() {
-	local q=$1 name=$2 nbd=/dev/nbd$NBD_N
+	local q=$1 name=$2 nbd=/dev/nbd$((NBD_N % 4))
 	NBD_N=$((NBD_N + 1))
 	nbdkit -U "$W/$name.sock" -P "$W/$name.pid" memory "${SIZE}M" \
 		2>"$R/$name.log" || return
@@ -206,10 +222,15 @@ teardown_nbd() {
 	wait_gone 20 "${PID[$1]}"
 }
 
+# null_blk as `modprobe null_blk` makes its nullb0, but for the size and
+# the submission queues: the other defaults stand, the poll queue among
+# them, and with two hardware queues blk-mq gives the disk no I/O
+# scheduler.  (Without the poll queue, one hardware queue gets
+# mq-deadline, which cost null_blk two thirds of its IOPS here:
+# bench/results/2026-12-07-trixie-ceiling.)
 setup_null_blk() {
 	local q=$1 name=$2 d=/sys/kernel/config/nullb/$2
 	mkdir "$d" && echo "$SIZE" >"$d/size" && echo "$q" >"$d/submit_queues" &&
-		echo 0 >"$d/poll_queues" &&
 		echo 1 >"$d/power" || return
 	wait_for 10 test -b "/dev/$name" || return
 	DEV[$name]=/dev/$name
@@ -267,6 +288,8 @@ job_args() {
 	rw4k-qd32) echo --rw=randwrite --bs=4k --iodepth=32 ;;
 	sr1m-qd8) echo --rw=read --bs=1M --iodepth=8 ;;
 	sw1m-qd8) echo --rw=write --bs=1M --iodepth=8 ;;
+	rr4k-qd1-busy) job_args rr4k-qd1 ;;
+	rr4k-qd32-busy) job_args rr4k-qd32 ;;
 	rr4k-qd32-2q) echo --rw=randread --bs=4k --iodepth=32 --numjobs=2 \
 		--cpus_allowed=0-1 --cpus_allowed_policy=split ;;
 	*) return 1 ;;
@@ -316,6 +339,13 @@ fio_summary() {
 hw_queues() {
 	[[ $1 == /dev/* ]] || { echo 0; return; }
 	find "/sys/block/$(basename "$1")/mq" -mindepth 1 -maxdepth 1 | wc -l
+}
+
+# The I/O scheduler of a disk (the one in brackets); nothing for a URI.
+disk_scheduler() {
+	local f=/sys/block/${1##*/}/queue/scheduler
+	[[ $1 == /dev/* && -r $f ]] || return 0
+	sed -n 's/.*\[\(.*\)\].*/\1/p' "$f"
 }
 
 # The cache mode the kernel sees on a disk and the flushes it sent so far

@@ -14,8 +14,9 @@ Usage: bench/vm/run.sh [--kernel trixie|sid] [--quick] [--reps N]
           [--contenders A,B,...] [--dest DIR] [--mem SIZE] [--smp N]
           [--timeout SECS] [--build DIR] [--no-build] [--base PATH]
 
-Boots the test guest (tests/vm/run.sh) once and runs every job against every
-contender, interleaved, --reps times. A full run takes about 25 minutes
+Boots the test guest (tests/vm/run.sh) once and, --reps times, sets every
+contender up alone in turn and runs every job against it. A full run takes
+about 50 minutes
 (plus the image build the first time) and writes
 bench/results/DATE-KERNEL/{RESULTS.md,chart.png,raw.csv,env.txt,guest.log}
 and bench/results/latest.{md,png}. --quick (1 rep of 3 s runs on 128 MiB
@@ -27,8 +28,11 @@ bench/out/ instead, which git ignores, and leave latest.* alone.
   --reps N            repetitions of each (job, contender) (3)
   --runtime SECS      fio runtime per run (8); --ramp SECS: ramp time (2)
   --size MIB          size of every disk (512)
-  --jobs LIST         rr4k-qd1,rr4k-qd32,rw4k-qd32,sr1m-qd8,sw1m-qd8,rr4k-qd32-2q
-  --contenders LIST   vdk-ram,vdk-file,qsd-file,qsd-null,vdk-nbd,nbd,null_blk;
+  --jobs LIST         rr4k-qd1,rr4k-qd32,rw4k-qd32,sr1m-qd8,sw1m-qd8,
+                      rr4k-qd1-busy,rr4k-qd32-busy (one guest CPU kept busy
+                      by stress-ng),rr4k-qd32-2q
+  --contenders LIST   vdk-ram,vdk-file,qsd-file,qsd-file-uring,qsd-file-iou,
+                      qsd-null,vdk-nbd,nbd,null_blk;
                       also vdk-rbd,qsd-rbd (only when named): they boot the
                       Ceph image (tests/vm/lib-ceph.sh) and bring up its
                       single-node cluster first
@@ -38,7 +42,8 @@ bench/out/ instead, which git ignores, and leave latest.* alone.
   --build DIR         meson build directory (build-release), configured
                       --buildtype=release if new; --no-build: use it as is
   --base PATH         another vdk binary (a release build of the commit
-                      before) for the contender vdk-nbd-base
+                      before) for the contenders vdk-nbd-base and
+                      vdk-file-base (named only)
   Also named only: qsd-nbd (QSD's vduse-blk export over its nbd driver,
                       on the export vdk-nbd uses)
 
@@ -52,7 +57,7 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 
 KERNEL=trixie QUICK=0 SETTINGS=() DEST='' MEM=4G SMP=2 TIMEOUT=''
 BUILD=$TOP/build-release DO_BUILD=1 PARTIAL=0 RBD=0 BASE=
-REPS=3 RUNTIME=8 RAMP=2 NJOBS=6 NCONT=6
+REPS=3 RUNTIME=8 RAMP=2 NJOBS=8 NCONT=9
 COMMAND="bench/vm/run.sh${*:+ $*}"
 while (($#)); do
 	case $1 in
@@ -148,8 +153,9 @@ fi
 # The guest's time: every run plus fio's start (~2 s under TCG), the
 # setup and filling of the disks, and a margin.
 if [[ -z $TIMEOUT ]]; then
+	# Each contender's set-up, filling and tear-down, in each rep.
 	runs=$((REPS * (NJOBS * NCONT + NCONT + 1)))
-	TIMEOUT=$((runs * (RAMP + RUNTIME + 4) + 600 + RBD * 600))
+	TIMEOUT=$((runs * (RAMP + RUNTIME + 4) + REPS * NCONT * 40 + 600 + RBD * 600))
 fi
 
 # ---- the host, for the report ----

@@ -17,12 +17,6 @@
  * answer; on hardware a few; on an idle disk never: one fixed window
  * cannot fit all three.  A queue does not poll while requests wait on
  * a backend with a completion fd (nbd, rbd, io_uring): the fd wakes it.
- *
- * Polling is for a machine with a CPU to spare.  While it is awake, a
- * queue thread compares the CPU time it got with the time that passed
- * (blk_poll_crowded()); when other threads took a quarter of it, the
- * machine is busy, and the thread stops polling for BLK_POLL_HOLD_NS: it
- * sleeps as soon as it runs out of work, and gives the CPU back.
  */
 #include <endian.h>
 #include <errno.h>
@@ -93,46 +87,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* The thread woke up at @now: its awake stretch starts over. */
-static void awake_start(struct blk_queue *q, uint64_t now)
-{
-	q->awake_wall_ns = now;
-	q->awake_cpu_ns = thread_cpu_ns();
-}
-
-/*
- * Whether @q may go on polling at @now: not while a hold is on, and not
- * once the stretch it has been awake shows a crowded CPU (then a hold
- * starts).  The stretch is judged, and starts over, every
- * BLK_POLL_SAMPLE_NS: one clock read per millisecond of polling.
- */
-static bool may_poll(struct blk_queue *q, uint64_t now)
-{
-	uint64_t cpu;
-
-	if (now < q->poll_hold_ns)
-		return false;
-	if (now - q->awake_wall_ns < BLK_POLL_SAMPLE_NS)
-		return true;
-	cpu = thread_cpu_ns();
-	if (blk_poll_crowded(now - q->awake_wall_ns, cpu - q->awake_cpu_ns)) {
-		q->poll_hold_ns = now + BLK_POLL_HOLD_NS;
-		q->poll_ns = 0;
-	}
-	q->awake_wall_ns = now;
-	q->awake_cpu_ns = cpu;
-	return now >= q->poll_hold_ns;
 }
 
 /* ---- configuration ---- */
@@ -300,7 +254,6 @@ static void *queue_thread(void *arg)
 	have_fd = pfd[1].fd >= 0;
 
 	vdk_vq_set_kick(q->vq, false);
-	awake_start(q, last_work);
 	for (;;) {
 		if (atomic_load_explicit(&q->stop, memory_order_relaxed))
 			break;
@@ -325,12 +278,9 @@ static void *queue_thread(void *arg)
 		 * us, and spinning would only take CPU from whatever serves
 		 * them (librbd's threads, the NBD server, io_uring's workers).
 		 */
-		if (q->poll_ns && !(have_fd && vdk_vq_inflight(q->vq) > 0)) {
-			uint64_t now = now_ns();
-
-			if (now - last_work < q->poll_ns && may_poll(q, now))
-				continue;
-		}
+		if (q->poll_ns && !(have_fd && vdk_vq_inflight(q->vq) > 0) &&
+		    now_ns() - last_work < q->poll_ns)
+			continue;
 		/* Idle: ask for kicks, look once more, then sleep. */
 		vdk_vq_set_kick(q->vq, true);
 		if (vdk_vq_pending(q->vq)) {
@@ -353,7 +303,7 @@ sleep:
 			break;
 		if (pfd[0].fd >= 0 && pfd[0].revents) {
 			clear_eventfd(pfd[0].fd);
-			if (q->poll_max_ns && now_ns() >= q->poll_hold_ns)
+			if (q->poll_max_ns)
 				q->poll_ns = blk_poll_adjust(q->poll_ns,
 							     q->poll_max_ns,
 							     now_ns() - slept_at);
@@ -362,10 +312,8 @@ sleep:
 		if (have_fd && pfd[1].revents && ops->queue_ready)
 			ops->queue_ready(q->bq, pfd[1].revents);
 		vdk_vq_set_kick(q->vq, false);
-		if (q->poll_max_ns) {
+		if (q->poll_max_ns)
 			last_work = now_ns();
-			awake_start(q, last_work);
-		}
 	}
 	drain_inflight(q);
 	if (q->bq)

@@ -97,11 +97,6 @@ struct blk_queue {
 	int stop_fd;          /* eventfd: stop now */
 	uint64_t poll_ns;     /* keep polling this long after work, now */
 	uint64_t poll_max_ns; /* ... at most (0: never poll) */
-	/*
-	 * The CPU the thread got while awake (blk_poll_crowded()): since
-	 * awake_wall_ns it ran awake_cpu_ns; no polling until poll_hold_ns.
-	 */
-	uint64_t awake_wall_ns, awake_cpu_ns, poll_hold_ns;
 	uint64_t completed, errors;
 	/*
 	 * `vdk stat`: written by the queue's thread alone (relaxed atomic
@@ -142,27 +137,6 @@ static inline uint64_t blk_poll_adjust(uint64_t cur_ns, uint64_t max_ns,
 	}
 	next = cur_ns / 2;
 	return next < BLK_POLL_START_NS / 2 ? 0 : next;
-}
-
-/*
- * A queue thread judges its CPU over stretches this long of being awake
- * (working or polling), and when it finds it crowded, does not poll for
- * BLK_POLL_HOLD_NS.
- */
-#define BLK_POLL_SAMPLE_NS 1000000u
-#define BLK_POLL_HOLD_NS 100000000u
-
-/*
- * Whether a thread that stayed awake for @wall_ns, and so could have run
- * all of it, ran for less than three quarters of it (@cpu_ns): other
- * threads wanted its CPU (a busy machine: the driver's own thread, or any
- * other work), and polling would take the CPU from them.  Brief
- * preemptions (an interrupt's work item) cost a few per cent, not a
- * quarter.  A stretch shorter than BLK_POLL_SAMPLE_NS says nothing.
- */
-static inline bool blk_poll_crowded(uint64_t wall_ns, uint64_t cpu_ns)
-{
-	return wall_ns >= BLK_POLL_SAMPLE_NS && cpu_ns / 3 < wall_ns / 4;
 }
 
 /* Handle one request popped from @q's virtqueue; completes it once. */

@@ -2,8 +2,7 @@
 /*
  * The adaptive polling window of the queue threads: it grows while kicks
  * come soon after the queue fell asleep, never past the maximum, shrinks
- * to nothing while they come late, and grows again from nothing; and
- * the judgement of a crowded CPU that stops it.
+ * to nothing while they come late, and grows again from nothing.
  */
 #include <stdint.h>
 
@@ -50,16 +49,5 @@ int main(void)
 	/* A maximum below the start is still the ceiling. */
 	CHECK_EQ(blk_poll_adjust(0, 3 * US, 1 * US), 3 * US);
 	CHECK_EQ(blk_poll_adjust(3 * US, 3 * US, 1 * US), 3 * US);
-
-	/* Crowded: less than three quarters of a stretch long enough. */
-	CHECK(!blk_poll_crowded(BLK_POLL_SAMPLE_NS - 1, 0));
-	CHECK(blk_poll_crowded(BLK_POLL_SAMPLE_NS, 0));
-	CHECK(blk_poll_crowded(2000 * US, 1000 * US));
-	CHECK(blk_poll_crowded(2000 * US, 1490 * US));
-	CHECK(!blk_poll_crowded(2000 * US, 1510 * US));
-	CHECK(!blk_poll_crowded(2000 * US, 2000 * US));
-	/* The clocks of a thread and of the machine differ a little. */
-	CHECK(!blk_poll_crowded(2000 * US, 2100 * US));
-	CHECK(!blk_poll_crowded(UINT64_MAX, UINT64_MAX));
 	return T_EXIT_PASS;
 }

@@ -17,17 +17,11 @@
  * answer; on hardware a few; on an idle disk never: one fixed window
  * cannot fit all three.  A queue does not poll while requests wait on
  * a backend with a completion fd (nbd, rbd, io_uring): the fd wakes it.
- *
- * Polling yields the CPU at every turn (sched_yield()): on an idle CPU
- * the call returns at once, and on a busy one whatever else waits for
- * this CPU runs first (the driver's own thread, or any other work), so
- * polling takes only the CPU nobody else wants.
  */
 #include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,10 +279,8 @@ static void *queue_thread(void *arg)
 		 * them (librbd's threads, the NBD server, io_uring's workers).
 		 */
 		if (q->poll_ns && !(have_fd && vdk_vq_inflight(q->vq) > 0) &&
-		    now_ns() - last_work < q->poll_ns) {
-			sched_yield();
+		    now_ns() - last_work < q->poll_ns)
 			continue;
-		}
 		/* Idle: ask for kicks, look once more, then sleep. */
 		vdk_vq_set_kick(q->vq, true);
 		if (vdk_vq_pending(q->vq)) {

@@ -6,8 +6,7 @@
 #
 #   plain       fio as a user runs it (processes, not --thread), the disk
 #               under test the only one set up
-#   none        plain, with the disk's I/O scheduler set to none (blk-mq
-#               gives a disk with one hardware queue mq-deadline)
+#   none        plain, with the disk's I/O scheduler set to none
 #   thread      the same with fio's --thread
 #   crowd       plain, while every other contender of the benchmark is set
 #               up and idle (vdk-ram, vdk-file, qsd-file, qsd-null,
@@ -15,6 +14,10 @@
 #   crowd-thread  both, as the benchmark did before this script
 #   modparam    (null_blk only) plain, on the nullb0 that `modprobe
 #               null_blk` makes by itself, instead of one made in configfs
+#   pq0, pq0-none  (null_blk only) plain, on a configfs null_blk with no
+#               poll queue (poll_queues=0, as the benchmark set it up
+#               before this script): with its I/O scheduler as blk-mq
+#               chose it, then set to none
 #
 # Kernel command line vdk.ceiling=KEY=VAL,...: reps=N (3), runtime=S (8),
 # ramp=S (2), size=MiB (512), disks=A+B (null_blk+vdk-file+qsd-file).
@@ -110,6 +113,15 @@ for ((rep = 1; rep <= REPS; rep++)); do
 		log "nullb0: $(cat /sys/block/nullb0/queue/nr_requests) requests, $(find /sys/block/nullb0/mq -mindepth 1 -maxdepth 1 | wc -l) hardware queues"
 		modprobe -r null_blk
 		modprobe null_blk nr_devices=0
+		d=/sys/kernel/config/nullb/pq0
+		mkdir "$d" && echo "$SIZE" >"$d/size" && echo 1 >"$d/submit_queues" &&
+			echo 0 >"$d/poll_queues" && echo 1 >"$d/power"
+		wait_for 10 test -b /dev/pq0
+		measure pq0 null_blk /dev/pq0 "$rep" 0
+		echo none >/sys/block/pq0/queue/scheduler
+		measure pq0-none null_blk /dev/pq0 "$rep" 0
+		echo 0 >"$d/power"
+		rmdir "$d"
 	fi
 	# In a crowd: every contender of the benchmark set up at once.
 	declare -A CDEV=()

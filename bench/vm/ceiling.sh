@@ -69,7 +69,8 @@ echo "host_load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/host.txt"
 python3 - "$OUT/ceiling.csv" >"$OUT/RESULTS.md" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-cases = ["plain", "none", "thread", "crowd", "crowd-thread", "modparam"]
+cases = ["plain", "none", "thread", "crowd", "crowd-thread", "modparam",
+         "pq0", "pq0-none"]
 print("Medians of the reps; IOPS, then mean submission / completion / total latency in µs.")
 print("I/O schedulers seen: " + ", ".join(sorted("%s %s: %s" % k for k in
       {(r["disk"], r["case"], r.get("scheduler") or "?") for r in rows})) + ".\n")

@@ -144,6 +144,8 @@ declare -A NBD_EXPORT_USERS
 nbd_export_get() {
 	local q=$1 sock=$W/nbdexp$1.sock
 	if ((${NBD_EXPORT_USERS[$q]:-0} == 0)); then
+		# nbdkit leaves its socket behind, and will not bind it again.
+		rm -f "$sock"
 		nbdkit -U "$sock" -P "$W/nbdexp$q.pid" memory "${SIZE}M" \
 			2>"$R/nbdexp$q.nbdkit.log" || return
 		wait_for 20 test -S "$sock" || return
@@ -205,6 +207,7 @@ NBD_N=0
 setup_nbd() {
 	local q=$1 name=$2 nbd=/dev/nbd$((NBD_N % 4))
 	NBD_N=$((NBD_N + 1))
+	rm -f "$W/$name.sock"
 	nbdkit -U "$W/$name.sock" -P "$W/$name.pid" memory "${SIZE}M" \
 		2>"$R/$name.log" || return
 	wait_for 20 test -S "$W/$name.sock" || return
@@ -224,10 +227,9 @@ teardown_nbd() {
 
 # null_blk as `modprobe null_blk` makes its nullb0, but for the size and
 # the submission queues: the other defaults stand, the poll queue among
-# them, and with two hardware queues blk-mq gives the disk no I/O
-# scheduler.  (Without the poll queue, one hardware queue gets
-# mq-deadline, which cost null_blk two thirds of its IOPS here:
-# bench/results/2026-12-07-trixie-ceiling.)
+# them.  Without it (poll_queues=0) the same disk made a third of the IOPS
+# at 4k, with the same I/O scheduler (none):
+# bench/results/2026-12-07-trixie-ceiling.
 setup_null_blk() {
 	local q=$1 name=$2 d=/sys/kernel/config/nullb/$2
 	mkdir "$d" && echo "$SIZE" >"$d/size" && echo "$q" >"$d/submit_queues" &&
@@ -249,6 +251,7 @@ teardown_null_blk() {
 # vdk-nbd and the kernel's client.  DEV is the export's URI.
 setup_fio-nbd() {
 	local name=$2
+	rm -f "$W/$name.sock"
 	nbdkit -U "$W/$name.sock" -P "$W/$name.pid" memory "${SIZE}M" \
 		2>"$R/$name.log" || return
 	wait_for 20 test -S "$W/$name.sock" || return

@@ -263,12 +263,17 @@ sysd_down() {
 }
 
 # Which capabilities of the unit's bounding set this device needs: the
-# unit started without each in turn (a drop-in, CapabilityBoundingSet=~).
-# Creating the device (sys_admin), the vDPA bus (net_admin) and the
-# server's user (setuid, setgid) must each be needed; a start that fails
-# must leave nothing behind.
+# unit started without each in turn (a drop-in, CapabilityBoundingSet=~),
+# its backing file another user's (nobody's, mode 0600).  Creating the
+# device (sys_admin), the vDPA bus (net_admin), the server's user (setuid,
+# setgid) and that file (dac_override) must each be needed; a start that
+# fails must leave nothing behind.
 sysd_caps_needed() {
 	local cap d=/run/systemd/system/$SYSD_UNIT.d need='' why node t0 t1
+	chown nobody:nogroup "$SYSD_IMG"
+	# With them all, it starts.
+	systemctl start "$SYSD_UNIT"
+	systemctl stop "$SYSD_UNIT"
 	mkdir -p "$d"
 	for cap in $(systemctl show -P CapabilityBoundingSet "$SYSD_UNIT"); do
 		printf '[Service]\nCapabilityBoundingSet=~%s\nRestart=no\n' "$cap" >"$d/probe.conf"
@@ -291,8 +296,9 @@ sysd_caps_needed() {
 	done
 	rm -rf "$d"
 	systemctl daemon-reload
+	chown root:root "$SYSD_IMG"
 	sysd_note "needed_caps:$need"
-	for cap in cap_sys_admin cap_net_admin cap_setuid cap_setgid; do
+	for cap in cap_sys_admin cap_net_admin cap_setuid cap_setgid cap_dac_override; do
 		[[ " $need " == *" $cap "* ]]
 	done
 }

@@ -8,6 +8,8 @@
 #   4. the end-to-end scenarios on the real VDUSE module, in a QEMU guest
 #      on two kernels (trixie 6.12, sid 7.x), or on this host if it has VDUSE
 #   5. the rbd scenarios, on a Ceph cluster in the trixie guest
+#   6. the packages of step 2 installed in a trixie guest that boots
+#      systemd, and vdk@.service at work there
 # and ends with the line "N passed, N failed".
 #
 #   scripts/test.sh [--quick] [--no-vm] [--kernel trixie|sid|all]
@@ -16,13 +18,13 @@ set -uo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$TOP"
-VM=1 FUZZ=1 ASAN=1 DEB=1 KERNEL=all
+VM=1 FUZZ=1 ASAN=1 DEB=1 KERNEL=all DEB_OK=0
 while (($#)); do
 	case $1 in
 	--quick) VM=0 FUZZ=0 ASAN=0 DEB=0; shift ;;
 	--no-vm) VM=0; shift ;;
 	--kernel) KERNEL=$2; shift 2 ;;
-	-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
 	*) echo "test.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -78,7 +80,7 @@ if ((DEB)); then
 	log=$(mktemp)
 	bash scripts/build-deb.sh build-deb >"$log" 2>&1
 	case $? in
-	0) tail -1 "$log"; count "debian packages" 1 0 ;;
+	0) tail -1 "$log"; count "debian packages" 1 0; DEB_OK=1 ;;
 	77) cat "$log" ;;
 	*) tail -80 "$log"; count "debian packages" 0 1 ;;
 	esac
@@ -115,6 +117,16 @@ if ((VM)); then
 	if [[ $KERNEL == all || $KERNEL == trixie ]]; then
 		e2e "end to end, rbd, trixie" --kernel trixie --only rbd \
 			--out build-vm/rbd
+	fi
+	# The packages just built, under systemd as PID 1: an image of its
+	# own too (systemd-sysv, man-db), one kernel.
+	if [[ $KERNEL == all || $KERNEL == trixie ]]; then
+		if ((DEB_OK)); then
+			e2e "end to end, systemd, trixie" --kernel trixie \
+				--only sysd --debs build-deb --out build-vm/sysd
+		else
+			echo "== end to end, systemd: skipped, no packages built"
+		fi
 	fi
 fi
 echo "$passed passed, $failed failed"

@@ -281,12 +281,18 @@ sigterm_during_io() {
 . "$HERE/net.sh"
 # shellcheck source=svc.sh
 . "$HERE/svc.sh"
+# shellcheck source=sysd.sh
+. "$HERE/sysd.sh"
 
 log "kernel $(uname -r), vdk $(vdk --version)"
 dmesg_mark
 if want cli; then
 	run_scenario "9a. no modules: clear error, exit 3" cli_no_modules
 fi
+# Only when named (vdk.only=sysd): systemd as PID 1 and the built
+# packages (see run.sh).  Before the modules are loaded: there,
+# systemd-modules-load loads them from modules-load.d, as the manual says.
+if [[ -n $ONLY ]] && want sysd; then sysd_scenarios; fi
 run_scenario "load vduse, virtio_vdpa, virtio_blk" load_vduse_modules
 if want cli; then
 	run_scenario "9b. bad command lines: clear errors and exit codes" cli_bad_input

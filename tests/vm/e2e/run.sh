@@ -5,6 +5,7 @@
 #   tests/vm/e2e/run.sh [--kernel trixie|sid|all] [--only REGEX] [--build DIR]
 #                       [--crash-cycles N]   (SIGKILL + recover cycles, default 10)
 #                       [--out DIR]   (results in DIR/e2e-KERNEL; default build-vm)
+#                       [--debs DIR]  (--only sysd: the .debs; default build-deb)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -14,6 +15,7 @@ ONLY=
 APPEND=
 BUILD=$TOP/build
 OUT=$TOP/build-vm
+DEBS=$TOP/build-deb
 
 while (($#)); do
 	case $1 in
@@ -22,7 +24,8 @@ while (($#)); do
 	--crash-cycles) APPEND="${APPEND:+$APPEND }vdk.crash_cycles=$2"; shift 2 ;;
 	--build) BUILD=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
-	-h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+	--debs) DEBS=$2; shift 2 ;;
+	-h|--help) sed -n '2,8p' "$0"; exit 0 ;;
 	*) echo "e2e: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -36,6 +39,21 @@ VM_ARGS=(--mem 3G)
 if [[ -n $ONLY && rbd =~ $ONLY ]]; then
 	VDK_VM_EXTRA_PKGS=$(sed -n 's/^CEPH_PKGS="\(.*\)"$/\1/p' "$TOP/tests/vm/lib-ceph.sh")
 	export VDK_VM_EXTRA_PKGS
+fi
+# So do the systemd scenarios (sysd.sh): an image with systemd-sysv,
+# booted with systemd as PID 1 (vdk.systemd=1, tests/vm/init), and the
+# packages scripts/build-deb.sh built.
+SYSD=0
+if [[ -n $ONLY && sysd =~ $ONLY ]]; then
+	[[ -z ${VDK_VM_EXTRA_PKGS:-} ]] || { echo "e2e: run sysd and rbd apart (an image each)" >&2; exit 2; }
+	SYSD=1
+	VDK_VM_EXTRA_PKGS=$(sed -n 's/^SYSD_PKGS="\(.*\)"$/\1/p' "$HERE/sysd.sh")
+	export VDK_VM_EXTRA_PKGS
+	APPEND="${APPEND:+$APPEND }vdk.systemd=1"
+	ls "$DEBS"/vdk_*.deb "$DEBS"/libvdk0_*.deb >/dev/null 2>&1 || {
+		echo "e2e: no vdk_*.deb and libvdk0_*.deb in $DEBS (scripts/build-deb.sh $DEBS)" >&2
+		exit 2
+	}
 fi
 
 [[ -d $BUILD ]] || meson setup "$BUILD" "$TOP" -Dtest_hooks=true >/dev/null
@@ -51,6 +69,10 @@ cp "$BUILD/cli/vdk" "$stage/bin/"
 cc -O2 -o "$stage/bin/notify-listen" "$HERE/notify-listen.c"
 # The libblkio client of the vhost scenarios (vhost.sh).
 "$TOP/tests/vhost/build.sh" "$stage/bin"
+if ((SYSD)); then
+	mkdir "$stage/debs"
+	cp "$DEBS"/libvdk0_*.deb "$DEBS"/libvdk-dev_*.deb "$DEBS"/vdk_*.deb "$stage/debs/"
+fi
 
 if [[ -c /dev/vduse/control ]]; then
 	echo "e2e: this host has VDUSE: running the scenarios here"

@@ -191,6 +191,160 @@ static void test_parse(void)
 	check_parse("{\"pid\":1,\"name\":\"a\",\"name\":\"b\"}", 0);
 }
 
+/* @st as the .expect files of state-files/ write it. */
+static void dump_str(FILE *f, const char *k, const char *s)
+{
+	fprintf(f, "%s=", k);
+	if (!s) {
+		fputs("(none)\n", f);
+		return;
+	}
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p >= 0x7f || *p == '\\')
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('\n', f);
+}
+
+static char *dump(const struct vdk_state *st, int ret)
+{
+	const struct vdk_state_confine *c = &st->confine;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	CHECK(f);
+	if (ret) {
+		fprintf(f, "error=%d\n", ret);
+		CHECK(fclose(f) == 0);
+		return buf;
+	}
+	fprintf(f, "pid=%d\n", st->pid);
+	dump_str(f, "name", st->name);
+	dump_str(f, "type", st->type);
+	dump_str(f, "backend", st->backend);
+	for (unsigned int j = 0; j < st->nparams; j++) {
+		dump_str(f, "param", st->params[j].key);
+		dump_str(f, "value", st->params[j].value);
+	}
+	fprintf(f, "size=%llu\nblock_size=%u\nqueues=%u\nqueue_size=%u\n"
+		"read_only=%d\n", (unsigned long long)st->size,
+		st->block_size, st->queues, st->queue_size, st->read_only);
+	dump_str(f, "bus", st->bus);
+	dump_str(f, "node", st->node);
+	fprintf(f, "confined=%d\n", st->confined);
+	if (st->confined)
+		fprintf(f, "server_pid=%d\nuid=%u\nno_new_privs=%d\n"
+			"seccomp=%d\nseccomp_log_only=%d\nsyscalls=%u\n"
+			"landlock_abi=%u\n", c->server_pid, c->uid,
+			c->no_new_privs, c->seccomp, c->seccomp_log_only,
+			c->syscalls, c->landlock_abi);
+	CHECK(fclose(f) == 0);
+	return buf;
+}
+
+/* A whole file into a new buffer (NUL-terminated too). */
+static char *slurp(const char *dir, const char *name, size_t *len)
+{
+	char path[8192], *buf;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "rb");
+	if (!f) {
+		perror(path);
+		exit(T_EXIT_FAIL);
+	}
+	CHECK(fseek(f, 0, SEEK_END) == 0);
+	n = ftell(f);
+	CHECK(n >= 0);
+	rewind(f);
+	buf = malloc(n + 1);
+	CHECK(buf);
+	CHECK(fread(buf, 1, n, f) == (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
+/*
+ * State files of earlier versions (state-files/README.md) read as they
+ * did; those that vdk wrote are written again byte for byte, and each of
+ * them cut short anywhere is refused.
+ */
+static void test_old_files(const char *dir)
+{
+	static const char *const files[] = {
+		"blk-file", "blk-nbd-confined", "net-vhost", "blk-nulls",
+		"odd-before-type", "odd-unknown-keys", "odd-minimal",
+		"odd-pretty", "odd-dup-keys",
+	};
+	/* Written by vdk, and written again the same. */
+	static const char *const same[] = {
+		"blk-nbd-confined", "net-vhost",
+	};
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char name[64], *doc, *want, *got, *again;
+		size_t len, wlen, alen = 0, end;
+		struct vdk_state st;
+		FILE *f;
+		int ret;
+
+		snprintf(name, sizeof(name), "%s.json", files[i]);
+		doc = slurp(dir, name, &len);
+		snprintf(name, sizeof(name), "%s.expect", files[i]);
+		want = slurp(dir, name, &wlen);
+		ret = vdk_state_parse(doc, len, &st);
+		got = dump(&st, ret);
+		if (strcmp(got, want)) {
+			fprintf(stderr, "%s: read as\n%s\nnot as\n%s\n",
+				files[i], got, want);
+			exit(T_EXIT_FAIL);
+		}
+		free(got);
+		if (ret) {
+			free(doc);
+			free(want);
+			continue;
+		}
+
+		/* Written again: the same bytes. */
+		again = NULL;
+		f = open_memstream(&again, &alen);
+		CHECK(f);
+		vdk_state_format(&st, f);
+		CHECK(fclose(f) == 0);
+		vdk_state_free(&st);
+		for (size_t j = 0; j < sizeof(same) / sizeof(same[0]); j++) {
+			if (strcmp(files[i], same[j]))
+				continue;
+			if (alen != len || memcmp(again, doc, len)) {
+				fprintf(stderr, "%s: written as\n%s", files[i],
+					again);
+				exit(T_EXIT_FAIL);
+			}
+		}
+		free(again);
+
+		/* Cut short: refused, up to the closing brace. */
+		end = len;
+		while (end > 0 && doc[end - 1] != '}')
+			end--;
+		CHECK(end > 0);
+		for (size_t cut = 0; cut < end; cut++) {
+			CHECK_EQ(vdk_state_parse(doc, cut, &st), -EINVAL);
+			CHECK(st.name == NULL);
+		}
+		free(doc);
+		free(want);
+	}
+}
+
 static void test_bad_file(void)
 {
 	struct vdk_state st;
@@ -258,7 +412,7 @@ static void test_pids(void)
 	CHECK_EQ(vdk_find_holder(path), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const char *tmp = getenv("TMPDIR");
 	char cmd[8300];
@@ -275,6 +429,8 @@ int main(void)
 	test_confinement();
 	test_no_type();
 	test_parse();
+	if (argc > 1)
+		test_old_files(argv[1]);
 	test_bad_file();
 	test_pids();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);

@@ -6,7 +6,8 @@ set -euo pipefail
 # Build and fast tests (scdoc: the manual; man-db: its check; abigail-
 # tools: the ABI check).
 build_pkgs=(gcc clang libclang-rt-14-dev meson ninja-build pkg-config
-	    liburing-dev libmnl-dev libnbd-dev librbd-dev libseccomp-dev valgrind python3
+	    liburing-dev libmnl-dev libnbd-dev librbd-dev libseccomp-dev libjson-c-dev
+	    valgrind python3
 	    nbdkit
 	    scdoc man-db abigail-tools)
 # The Debian packages (scripts/build-deb.sh) and their check.

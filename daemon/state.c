@@ -127,11 +127,6 @@ static int read_str(struct json_object *v, char **out)
 	return vdk_json_get_str(v, STR_MAX, out);
 }
 
-static int read_uint(struct json_object *v, uint64_t max, uint64_t *out)
-{
-	return vdk_json_get_uint(v, max, out);
-}
-
 static int read_params(struct json_object *o, struct vdk_state *st)
 {
 	int ret;
@@ -158,17 +153,17 @@ static int read_params(struct json_object *o, struct vdk_state *st)
 static int read_confine(struct json_object *o, struct vdk_state_confine *c)
 {
 	const char *mode;
-	uint64_t v;
+	uint64_t v = 0;
 	int ret = 0;
 
 	if (!json_object_is_type(o, json_type_object))
 		return -EINVAL;
 	json_object_object_foreach(o, key, val) {
 		if (!strcmp(key, "server_pid")) {
-			ret = read_uint(val, INT_MAX, &v);
+			ret = vdk_json_get_uint(val, INT_MAX, &v);
 			c->server_pid = (int)v;
 		} else if (!strcmp(key, "uid")) {
-			ret = read_uint(val, UINT_MAX, &v);
+			ret = vdk_json_get_uint(val, UINT_MAX, &v);
 			c->uid = (unsigned int)v;
 		} else if (!strcmp(key, "no_new_privs")) {
 			ret = vdk_json_get_bool(val, &c->no_new_privs);
@@ -179,10 +174,10 @@ static int read_confine(struct json_object *o, struct vdk_state_confine *c)
 			c->seccomp = strcmp(mode, "off") != 0;
 			c->seccomp_log_only = !strcmp(mode, "log");
 		} else if (!strcmp(key, "syscalls")) {
-			ret = read_uint(val, UINT_MAX, &v);
+			ret = vdk_json_get_uint(val, UINT_MAX, &v);
 			c->syscalls = (unsigned int)v;
 		} else if (!strcmp(key, "landlock_abi")) {
-			ret = read_uint(val, UINT_MAX, &v);
+			ret = vdk_json_get_uint(val, UINT_MAX, &v);
 			c->landlock_abi = (unsigned int)v;
 		}
 		/* Other keys: of a later version, skipped. */
@@ -200,7 +195,7 @@ static int read_member(const char *key, struct json_object *val,
 	int ret = 0;
 
 	if (!strcmp(key, "pid")) {
-		ret = read_uint(val, INT_MAX, &v);
+		ret = vdk_json_get_uint(val, INT_MAX, &v);
 		st->pid = (int)v;
 	} else if (!strcmp(key, "name")) {
 		ret = read_str(val, &st->name);
@@ -211,15 +206,15 @@ static int read_member(const char *key, struct json_object *val,
 	} else if (!strcmp(key, "params")) {
 		ret = read_params(val, st);
 	} else if (!strcmp(key, "size")) {
-		ret = read_uint(val, UINT64_MAX, &st->size);
+		ret = vdk_json_get_uint(val, UINT64_MAX, &st->size);
 	} else if (!strcmp(key, "block_size")) {
-		ret = read_uint(val, UINT32_MAX, &v);
+		ret = vdk_json_get_uint(val, UINT32_MAX, &v);
 		st->block_size = (uint32_t)v;
 	} else if (!strcmp(key, "queues")) {
-		ret = read_uint(val, UINT_MAX, &v);
+		ret = vdk_json_get_uint(val, UINT_MAX, &v);
 		st->queues = (unsigned int)v;
 	} else if (!strcmp(key, "queue_size")) {
-		ret = read_uint(val, UINT_MAX, &v);
+		ret = vdk_json_get_uint(val, UINT_MAX, &v);
 		st->queue_size = (unsigned int)v;
 	} else if (!strcmp(key, "read_only")) {
 		ret = vdk_json_get_bool(val, &st->read_only);
@@ -255,8 +250,8 @@ int vdk_state_parse(const char *buf, size_t len, struct vdk_state *st,
 	json_object_object_foreach(root, key, val) {
 		ret = read_member(key, val, st);
 		if (ret == -EINVAL)
-			why_set(why, whylen, "\"%.64s\": wrong type or out of range",
-				key);
+			why_set(why, whylen,
+				"\"%.64s\": wrong type or out of range", key);
 		if (ret)
 			goto out;
 	}

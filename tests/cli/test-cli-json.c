@@ -69,8 +69,8 @@ static void test_escape(void)
 	check_escape("\xe2\x82", "\"" FFFD FFFD "\"");          /* cut short */
 	/* A surrogate half. */
 	check_escape("\xed\xa0\x80", "\"" FFFD FFFD FFFD "\"");
-	check_escape("\xf4\x90\x80\x80",
-		     "\"" FFFD FFFD FFFD FFFD "\"");              /* > U+10FFFF */
+	/* Beyond U+10FFFF. */
+	check_escape("\xf4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"");
 }
 
 /* Compact, in the order of insertion; keys cleaned as values are. */

@@ -375,7 +375,7 @@ static void test_hostile(void)
 	static const char *const bad[] = {
 		/* Numbers too large, negative, not integers. */
 		"{\"pid\":1,\"name\":\"a\",\"size\":18446744073709551616}",
-		"{\"pid\":1,\"name\":\"a\",\"size\":99999999999999999999999999}",
+		"{\"pid\":1,\"name\":\"a\",\"size\":999999999999999999999999}",
 		"{\"pid\":1,\"name\":\"a\",\"size\":18446744073709551615}",
 		"{\"pid\":1,\"name\":\"a\",\"size\":-1}",
 		"{\"pid\":1,\"name\":\"a\",\"size\":1.0}",
@@ -452,7 +452,8 @@ static void test_hostile(void)
 
 	/* Strings up to 4095 bytes; parameters up to VDK_STATE_PARAMS. */
 	for (size_t len = 4095; len <= 4096; len++) {
-		n = (size_t)snprintf(doc, sizeof(doc), "{\"pid\":1,\"name\":\"");
+		n = (size_t)snprintf(doc, sizeof(doc),
+				     "{\"pid\":1,\"name\":\"");
 		memset(doc + n, 'x', len);
 		n += len;
 		n += (size_t)snprintf(doc + n, sizeof(doc) - n, "\"}");

@@ -10,8 +10,10 @@ build_pkgs=(gcc clang libclang-rt-14-dev meson ninja-build pkg-config
 	    valgrind python3
 	    nbdkit
 	    scdoc man-db abigail-tools)
-# The Debian packages (scripts/build-deb.sh) and their check.
-deb_pkgs=(build-essential dpkg-dev debhelper lintian)
+# The Debian packages (scripts/build-deb.sh) and their check; the
+# Debian 13 chroot they are built in too (scripts/build-deb-chroot.sh).
+deb_pkgs=(build-essential dpkg-dev debhelper lintian
+	  debootstrap debian-archive-keyring zstd)
 # The end-to-end harness: a Debian guest booted in QEMU (tests/vm/).
 vm_pkgs=(debootstrap qemu-system-x86 zstd cpio)
 

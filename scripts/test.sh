@@ -3,7 +3,9 @@
 # (Debian packages), builds, and runs
 #   1. the fast tests (simulator, backends, command line): meson test
 #   2. the same under AddressSanitizer and UndefinedBehaviorSanitizer,
-#      and the Debian packages built and checked (scripts/build-deb.sh)
+#      and the Debian packages built and checked, here (Debian 12,
+#      scripts/build-deb.sh) and in a Debian 13 chroot
+#      (scripts/build-deb-chroot.sh)
 #   3. the fuzzers, each for a bounded time (tests/fuzz/run.sh)
 #   4. the end-to-end scenarios on the real VDUSE module, in a QEMU guest
 #      on two kernels (trixie 6.12, sid 7.x), or on this host if it has VDUSE
@@ -22,7 +24,7 @@ while (($#)); do
 	--quick) VM=0 FUZZ=0 ASAN=0 DEB=0; shift ;;
 	--no-vm) VM=0; shift ;;
 	--kernel) KERNEL=$2; shift 2 ;;
-	-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
 	*) echo "test.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -81,6 +83,18 @@ if ((DEB)); then
 	0) tail -1 "$log"; count "debian packages" 1 0 ;;
 	77) cat "$log" ;;
 	*) tail -80 "$log"; count "debian packages" 0 1 ;;
+	esac
+	# The same on Debian 13 in a chroot, with its compiler, debhelper and
+	# lintian: the first run makes the chroot (debootstrap and the
+	# Build-Depends, TREE_S), kept in the VM cache; a run after that
+	# unpacks it, builds and checks (BUILD_S).
+	bash scripts/build-deb-chroot.sh --suite trixie build-deb-trixie \
+		>"$log" 2>&1
+	case $? in
+	0) grep 'lintian errors' "$log"; tail -1 "$log"
+	   count "debian packages, trixie" 1 0 ;;
+	77) cat "$log" ;;
+	*) tail -80 "$log"; count "debian packages, trixie" 0 1 ;;
 	esac
 	rm -f "$log"
 fi

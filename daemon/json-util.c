@@ -4,9 +4,9 @@
  *
  * json-c writes the bytes of a string as they are, so a string that is
  * not valid UTF-8 would make invalid JSON: such bytes become U+FFFD
- * first.  Its reader is strict (no trailing commas, no leading zeros)
- * and bounded in depth; what it leaves unchecked, bytes after the value
- * and NULs inside strings, is checked here.
+ * first.  Its reader is bounded in depth, lenient in syntax (see
+ * vdk_json_parse()); what it leaves unchecked, bytes after the value and
+ * NULs inside strings, is checked here.
  */
 #include <errno.h>
 #include <limits.h>
@@ -192,7 +192,12 @@ int vdk_json_parse(const char *buf, size_t len, struct json_object **out,
 	tok = json_tokener_new_ex(VDK_JSON_DEPTH);
 	if (!tok)
 		return -ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	/*
+	 * Not JSON_TOKENER_STRICT: json-c 0.18's strict mode refuses every
+	 * string with a byte above 0x7f, UTF-8 included.  What strict mode
+	 * adds (no trailing comma, comment, single quote or leading zero)
+	 * guards nothing here: what is read is checked value by value.
+	 */
 	o = json_tokener_parse_ex(tok, buf, (int)len);
 	e = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);

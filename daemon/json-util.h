@@ -3,8 +3,8 @@
  * What vdk needs around json-c, for `-j`, `vdk stat -j` and the state
  * files: values added to objects and arrays with an -errno result,
  * strings made valid UTF-8 on the way out, one compact output form, and
- * a strict reader of a whole buffer with typed getters that refuse what
- * does not fit.
+ * a reader of a whole buffer with typed getters that refuse what does not
+ * fit.
  */
 #ifndef VDK_JSON_UTIL_H
 #define VDK_JSON_UTIL_H
@@ -44,7 +44,9 @@ int vdk_json_print(FILE *f, struct json_object *o);
 
 /*
  * Parse @buf (@len bytes, NUL not needed) as one JSON value, white space
- * around it allowed, nothing else after it.  0 with the value in *@out
+ * around it allowed, nothing else after it.  json-c's syntax without its
+ * strict mode: JSON, and also comments, trailing commas, single quotes,
+ * leading zeros, raw control characters in strings.  0 with the value in *@out
  * (NULL for null; the caller puts it), -EINVAL with a reason in @why
  * (if not NULL) for malformed, truncated or too deeply nested input,
  * -ENOMEM.

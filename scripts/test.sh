@@ -86,8 +86,8 @@ if ((DEB)); then
 	esac
 	# The same on Debian 13 in a chroot, with its compiler, debhelper and
 	# lintian: the first run makes the chroot (debootstrap and the
-	# Build-Depends, TREE_S), kept in the VM cache; a run after that
-	# unpacks it, builds and checks (BUILD_S).
+	# Build-Depends: 2 to 4 min here, mostly downloading), kept in the VM
+	# cache; each run unpacks it (6 s) and builds as above.
 	bash scripts/build-deb-chroot.sh --suite trixie build-deb-trixie \
 		>"$log" 2>&1
 	case $? in

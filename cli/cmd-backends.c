@@ -96,6 +96,9 @@ int vdk_cmd_backends(int argc, char **argv)
 		print_backend(&p, "net", vdk_netdevs[i]->name,
 			      vdk_netdevs[i]->summary,
 			      vdk_netdevs[i]->params_help);
-	vdk_pr_list_end(&p);
+	if (vdk_pr_list_end(&p)) {
+		vdk_cli_err("backends", "cannot print the list");
+		return VDK_EXIT_FAIL;
+	}
 	return VDK_EXIT_OK;
 }

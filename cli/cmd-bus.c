@@ -111,7 +111,7 @@ static int state_update(const char *name, bool vhost, const char *node)
 	char *old_bus, *old_node;
 	int ret;
 
-	ret = vdk_state_read(name, &st);
+	ret = vdk_state_read(name, &st, NULL, 0);
 	if (ret)
 		return ret;
 	old_bus = st.bus;
@@ -165,7 +165,7 @@ int vdk_cmd_bus(int argc, char **argv)
 		return VDK_EXIT_PERM;
 	}
 	/* The device's model says which driver the virtio bus needs. */
-	if (vdk_state_read(a.name, &st) == 0) {
+	if (vdk_state_read(a.name, &st, NULL, 0) == 0) {
 		if (vdk_pid_is_vdk(st.pid))
 			pid = st.pid;
 		model = vdk_model_find(vdk_models, st.type);

@@ -102,7 +102,7 @@ int vdk_cmd_del(int argc, char **argv)
 		return VDK_EXIT_PERM;
 	}
 
-	has_state = vdk_state_read(a.name, &st) == 0;
+	has_state = vdk_state_read(a.name, &st, NULL, 0) == 0;
 	if (has_state && vdk_pid_is_vdk(st.pid))
 		pid = st.pid;
 	if (has_state)

@@ -49,7 +49,7 @@ static void row_fill(struct list_row *r, const char *name)
 
 	memset(r, 0, sizeof(*r));
 	r->name = name;
-	r->has_state = vdk_state_read(name, &r->st) == 0;
+	r->has_state = vdk_state_read(name, &r->st, NULL, 0) == 0;
 	if (r->has_state && vdk_pid_is_vdk(r->st.pid))
 		r->pid = r->st.pid;
 	r->attached = vdk_sys_vdpa_attached(name);
@@ -183,7 +183,8 @@ static void print_row(struct vdk_pr *p, const struct list_row *r,
 	vdk_pr_rec_end(p, false);
 }
 
-static void print_rows(const struct list_row *rows, size_t n, bool json)
+/* 0, or -errno when the JSON could not be built or written. */
+static int print_rows(const struct list_row *rows, size_t n, bool json)
 {
 	int w[COL_N];
 	struct vdk_pr p;
@@ -215,7 +216,7 @@ static void print_rows(const struct list_row *rows, size_t n, bool json)
 	vdk_pr_list_begin(&p);
 	for (i = 0; i < n; i++)
 		print_row(&p, &rows[i], w);
-	vdk_pr_list_end(&p);
+	return vdk_pr_list_end(&p);
 }
 
 int vdk_cmd_list(int argc, char **argv)
@@ -257,8 +258,11 @@ int vdk_cmd_list(int argc, char **argv)
 		code = VDK_EXIT_NODEV;
 		goto out_rows;
 	}
-	print_rows(rows, nrows, a.json);
-	if (fflush(stdout)) {
+	ret = print_rows(rows, nrows, a.json);
+	if (ret) {
+		vdk_cli_err("list", "cannot print: %s", strerror(-ret));
+		code = VDK_EXIT_FAIL;
+	} else if (fflush(stdout)) {
 		vdk_cli_err("list", "write: %s", strerror(errno));
 		code = VDK_EXIT_FAIL;
 	}

@@ -42,7 +42,7 @@ int vdk_cmd_resize(int argc, char **argv)
 		vdk_cli_err("resize", "must be run as root");
 		return VDK_EXIT_PERM;
 	}
-	if (vdk_state_read(a.name, &st) == 0) {
+	if (vdk_state_read(a.name, &st, NULL, 0) == 0) {
 		if (vdk_pid_is_vdk(st.pid))
 			pid = st.pid;
 		vdk_state_free(&st);

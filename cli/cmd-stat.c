@@ -182,7 +182,13 @@ int vdk_cmd_stat(int argc, char **argv)
 			report_fill(&pr[k], d);
 			k++;
 		}
-		vdk_stat_print(stdout, a.json, pr, k);
+		ret = vdk_stat_print(stdout, a.json, pr, k);
+		if (ret) {
+			vdk_cli_err("stat", "cannot print the report: %s",
+				    strerror(-ret));
+			code = VDK_EXIT_FAIL;
+			goto out;
+		}
 		for (i = 0; i < n; i++) {
 			devs[i].prev = devs[i].now;
 			devs[i].have_prev = !devs[i].gone;

@@ -57,7 +57,7 @@ static bool wants_recover(const char *name)
 	struct vdk_state st;
 	bool orphan;
 
-	if (!vdk_sys_vduse_exists(name) || vdk_state_read(name, &st))
+	if (!vdk_sys_vduse_exists(name) || vdk_state_read(name, &st, NULL, 0))
 		return false;
 	orphan = !(st.pid > 0 && vdk_pid_is_vdk(st.pid));
 	vdk_state_free(&st);

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "json.h"
+struct json_object;
 
 enum vdk_pr_kind {
 	VDK_PR_ANY,   /* both text and JSON */
@@ -19,24 +19,38 @@ enum vdk_pr_kind {
 	VDK_PR_TEXT,  /* text only */
 };
 
+/* Nesting of lists, records and objects. */
+#define VDK_PR_DEPTH 8
+
+/*
+ * JSON is built as a json-c tree and written when its outermost list or
+ * record ends; text is written as it comes.
+ */
 struct vdk_pr {
 	FILE *f;
 	bool json;
-	struct vdk_jw jw;
 	bool line_started;
+	/* JSON: the open containers, outermost first; NULL once lost. */
+	int depth;
+	struct json_object *open[VDK_PR_DEPTH];
+	int err;  /* the first failure: -ENOMEM, -E2BIG (too deep), -EIO */
 };
 
 void vdk_pr_init(struct vdk_pr *p, FILE *f, bool json);
 
-/* JSON: '[' and ']' (plus a newline); text: nothing. */
-void vdk_pr_list_begin(struct vdk_pr *p);
-void vdk_pr_list_end(struct vdk_pr *p);
 /*
- * One record.  JSON: an object; text: a line.  With @top, the JSON object
- * ends with a newline (a record outside a list).
+ * JSON: an array, written with a newline when it ends; text: nothing.
+ * The ends return 0, or -errno when the JSON could not be built or
+ * written (then nothing of it is written).
+ */
+void vdk_pr_list_begin(struct vdk_pr *p);
+int vdk_pr_list_end(struct vdk_pr *p);
+/*
+ * One record.  JSON: an object; text: a line.  An outermost record is
+ * written when it ends, with @top followed by a newline.
  */
 void vdk_pr_rec_begin(struct vdk_pr *p);
-void vdk_pr_rec_end(struct vdk_pr *p, bool top);
+int vdk_pr_rec_end(struct vdk_pr *p, bool top);
 /* A nested JSON object under @key (JSON only; text prints nothing). */
 void vdk_pr_obj_begin(struct vdk_pr *p, const char *key);
 void vdk_pr_obj_end(struct vdk_pr *p);

@@ -2,9 +2,10 @@
 /*
  * vdk stat's reports, text and JSON.
  */
+#include <errno.h>
 #include <string.h>
 
-#include "json.h"
+#include "json-util.h"
 #include "stat-print.h"
 
 double vdk_stat_percentile(const uint64_t *lat, double p)
@@ -66,47 +67,91 @@ static const char *const kind_key[VDK_STAT_KINDS] = {
 	[VDK_STAT_OTHER] = "other",
 };
 
-static void json_pct(struct vdk_jw *w, const char *key, const uint64_t *lat,
-		     double p)
+/* A percentile in microseconds, null when there is none; -ENOMEM. */
+static int json_pct(struct json_object *o, const char *key,
+		    const uint64_t *lat, double p)
 {
 	double v = vdk_stat_percentile(lat, p);
 
-	vdk_jw_key(w, key);
 	if (v < 0)
-		vdk_jw_null(w);
-	else
-		vdk_jw_u64(w, (uint64_t)(v + 0.5));
+		return vdk_json_add(o, key, NULL);
+	return vdk_json_add_u64(o, key, (uint64_t)(v + 0.5));
 }
 
-static void json_queue(struct vdk_jw *w, const char *label,
-		       const struct vdk_model_qstats *s)
+/* One queue's counters (or a device's), added to @parent; -ENOMEM. */
+static int json_queue(struct json_object *parent, const char *key,
+		      const char *label, const struct vdk_model_qstats *s)
 {
-	vdk_jw_obj_begin(w);
-	vdk_jw_key(w, "queue");
-	vdk_jw_str(w, label);
+	struct json_object *q, *o;
+
+	q = json_object_new_object();
+	if (!q || vdk_json_add(parent, key, q) ||
+	    vdk_json_add_str(q, "queue", label))
+		return -ENOMEM;
 	for (unsigned int k = 0; k < VDK_STAT_KINDS; k++) {
-		vdk_jw_key(w, kind_key[k]);
-		vdk_jw_obj_begin(w);
-		vdk_jw_key(w, "requests");
-		vdk_jw_u64(w, s->requests[k]);
-		vdk_jw_key(w, "bytes");
-		vdk_jw_u64(w, s->bytes[k]);
-		vdk_jw_obj_end(w);
+		o = json_object_new_object();
+		if (!o || vdk_json_add(q, kind_key[k], o) ||
+		    vdk_json_add_u64(o, "requests", s->requests[k]) ||
+		    vdk_json_add_u64(o, "bytes", s->bytes[k]))
+			return -ENOMEM;
 	}
-	vdk_jw_key(w, "errors");
-	vdk_jw_u64(w, s->errors);
-	vdk_jw_key(w, "dropped");
-	vdk_jw_u64(w, s->dropped);
-	vdk_jw_key(w, "in_flight");
-	vdk_jw_u64(w, s->in_flight);
-	vdk_jw_key(w, "latency_us");
-	vdk_jw_obj_begin(w);
-	json_pct(w, "p50", s->latency, 0.50);
-	json_pct(w, "p90", s->latency, 0.90);
-	json_pct(w, "p99", s->latency, 0.99);
-	json_pct(w, "p999", s->latency, 0.999);
-	vdk_jw_obj_end(w);
-	vdk_jw_obj_end(w);
+	o = json_object_new_object();
+	if (vdk_json_add_u64(q, "errors", s->errors) ||
+	    vdk_json_add_u64(q, "dropped", s->dropped) ||
+	    vdk_json_add_u64(q, "in_flight", s->in_flight) ||
+	    !o || vdk_json_add(q, "latency_us", o) ||
+	    json_pct(o, "p50", s->latency, 0.50) ||
+	    json_pct(o, "p90", s->latency, 0.90) ||
+	    json_pct(o, "p99", s->latency, 0.99) ||
+	    json_pct(o, "p999", s->latency, 0.999))
+		return -ENOMEM;
+	return 0;
+}
+
+/* One device: its total and its queues, added to @arr; -ENOMEM. */
+static int json_dev(struct json_object *arr, const struct vdk_stat_dev *d)
+{
+	struct vdk_model_qstats total, one;
+	struct json_object *o, *qs;
+
+	memset(&total, 0, sizeof(total));
+	for (unsigned int q = 0; q < d->nq; q++)
+		interval(&d->q[q], d->prev ? &d->prev[q] : NULL, &total);
+	o = json_object_new_object();
+	if (!o || vdk_json_add(arr, NULL, o) ||
+	    vdk_json_add_str(o, "name", d->name) ||
+	    vdk_json_add_str(o, "type", d->type) ||
+	    vdk_json_add_u64(o, "interval_ms",
+			     (uint64_t)(d->seconds * 1000 + 0.5)) ||
+	    json_queue(o, "total", "all", &total))
+		return -ENOMEM;
+	qs = json_object_new_array();
+	if (!qs || vdk_json_add(o, "queues", qs))
+		return -ENOMEM;
+	for (unsigned int q = 0; q < d->nq; q++) {
+		memset(&one, 0, sizeof(one));
+		interval(&d->q[q], d->prev ? &d->prev[q] : NULL, &one);
+		if (json_queue(qs, NULL, d->q[q].label, &one))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int json_print(FILE *f, const struct vdk_stat_dev *devs, size_t n)
+{
+	struct json_object *arr = json_object_new_array();
+	int ret = 0;
+
+	if (!arr)
+		return -ENOMEM;
+	for (size_t i = 0; !ret && i < n; i++)
+		ret = json_dev(arr, &devs[i]);
+	if (!ret)
+		ret = vdk_json_print(f, arr);
+	if (!ret && fputc('\n', f) == EOF)
+		ret = -EIO;
+	json_object_put(arr);
+	return ret;
 }
 
 static void text_pct(FILE *f, const uint64_t *lat, double p)
@@ -141,22 +186,23 @@ static void text_queue(FILE *f, const char *name, const char *label,
 	fputc('\n', f);
 }
 
-void vdk_stat_print(FILE *f, bool json, const struct vdk_stat_dev *devs,
-		    size_t n)
+int vdk_stat_print(FILE *f, bool json, const struct vdk_stat_dev *devs,
+		   size_t n)
 {
 	struct vdk_model_qstats total, one;
-	struct vdk_jw w;
+	int ret;
 
 	if (json) {
-		vdk_jw_init(&w, f);
-		vdk_jw_arr_begin(&w);
-	} else {
-		fprintf(f, "%-12s %-5s %9s %10s %9s %10s %7s %7s %7s %6s %6s "
-			"%5s %7s %7s\n",
-			"device", "queue", "r/s", "rkB/s", "w/s", "wkB/s",
-			"f/s", "d/s", "z/s", "err", "drop", "infl", "p50us",
-			"p99us");
+		ret = json_print(f, devs, n);
+		if (fflush(f) && !ret)
+			ret = -EIO;
+		return ret;
 	}
+	fprintf(f, "%-12s %-5s %9s %10s %9s %10s %7s %7s %7s %6s %6s "
+		"%5s %7s %7s\n",
+		"device", "queue", "r/s", "rkB/s", "w/s", "wkB/s",
+		"f/s", "d/s", "z/s", "err", "drop", "infl", "p50us",
+		"p99us");
 	for (size_t i = 0; i < n; i++) {
 		const struct vdk_stat_dev *d = &devs[i];
 
@@ -164,40 +210,16 @@ void vdk_stat_print(FILE *f, bool json, const struct vdk_stat_dev *devs,
 		for (unsigned int q = 0; q < d->nq; q++)
 			interval(&d->q[q], d->prev ? &d->prev[q] : NULL,
 				 &total);
-		if (json) {
-			vdk_jw_obj_begin(&w);
-			vdk_jw_key(&w, "name");
-			vdk_jw_str(&w, d->name);
-			vdk_jw_key(&w, "type");
-			vdk_jw_str(&w, d->type);
-			vdk_jw_key(&w, "interval_ms");
-			vdk_jw_u64(&w, (uint64_t)(d->seconds * 1000 + 0.5));
-			vdk_jw_key(&w, "total");
-			json_queue(&w, "all", &total);
-			vdk_jw_key(&w, "queues");
-			vdk_jw_arr_begin(&w);
-		} else {
-			text_queue(f, d->name, "all", &total, d->seconds);
-		}
+		text_queue(f, d->name, "all", &total, d->seconds);
+		if (d->nq < 2)
+			continue;
 		for (unsigned int q = 0; q < d->nq; q++) {
 			memset(&one, 0, sizeof(one));
 			interval(&d->q[q], d->prev ? &d->prev[q] : NULL, &one);
-			if (json)
-				json_queue(&w, d->q[q].label, &one);
-			else if (d->nq > 1)
-				text_queue(f, d->name, d->q[q].label, &one,
-					   d->seconds);
-		}
-		if (json) {
-			vdk_jw_arr_end(&w);
-			vdk_jw_obj_end(&w);
+			text_queue(f, d->name, d->q[q].label, &one,
+				   d->seconds);
 		}
 	}
-	if (json) {
-		vdk_jw_arr_end(&w);
-		fputc('\n', f);
-	} else {
-		fputc('\n', f);
-	}
-	fflush(f);
+	fputc('\n', f);
+	return fflush(f) ? -EIO : 0;
 }

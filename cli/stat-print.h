@@ -30,8 +30,11 @@ struct vdk_stat_dev {
  */
 double vdk_stat_percentile(const uint64_t *lat, double p);
 
-/* One report of @n devices into @f: a header and lines, or one JSON line. */
-void vdk_stat_print(FILE *f, bool json, const struct vdk_stat_dev *devs,
-		    size_t n);
+/*
+ * One report of @n devices into @f: a header and lines, or one JSON line.
+ * 0, -ENOMEM (the JSON could not be built: nothing written) or -EIO.
+ */
+int vdk_stat_print(FILE *f, bool json, const struct vdk_stat_dev *devs,
+		   size_t n);
 
 #endif /* VDK_STAT_PRINT_H */

@@ -21,7 +21,7 @@ int vdk_daemon_remove_orphan(const char *name,
 	int ret;
 
 	/* Without a state file, the device is the first model's. */
-	if (vdk_state_read(name, &st) == 0) {
+	if (vdk_state_read(name, &st, NULL, 0) == 0) {
 		model = vdk_model_find(models, st.type);
 		vdk_state_free(&st);
 		if (!model) {

@@ -876,7 +876,7 @@ err_signals:
  */
 static int takeover_prepare(struct serve_ctx *c)
 {
-	char err[VDK_MODEL_ERR_MAX] = "";
+	char err[VDK_MODEL_ERR_MAX] = "", why[256];
 	struct vdk_state st = { 0 };
 	int ret, code;
 
@@ -884,7 +884,12 @@ static int takeover_prepare(struct serve_ctx *c)
 		vdk_err(c->verb, "no such device '%s'", c->name);
 		return VDK_EXIT_NODEV;
 	}
-	ret = vdk_state_read(c->name, &st);
+	ret = vdk_state_read(c->name, &st, why, sizeof(why));
+	if (ret == -EINVAL) {
+		vdk_err(c->verb, "cannot read the state of '%s': %s",
+			c->name, why[0] ? why : strerror(-ret));
+		return VDK_EXIT_FAIL;
+	}
 	if (ret) {
 		vdk_err(c->verb, "no state for '%s' (%s): it was not made by "
 			"vdk, or its state is lost",
@@ -1020,7 +1025,7 @@ static int serve_main(struct serve_ctx *c)
 	if (c->mode == VDK_DAEMON_ADD && vdk_sys_name_in_use(c->name)) {
 		struct vdk_state st = { 0 };
 
-		if (vdk_state_read(c->name, &st) == 0 &&
+		if (vdk_state_read(c->name, &st, NULL, 0) == 0 &&
 		    !(st.pid > 0 && vdk_pid_is_vdk(st.pid)))
 			vdk_err(c->verb,
 				"device name '%s' is in use, by no daemon: "

@@ -6,17 +6,35 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "json.h"
+#include "json-util.h"
 #include "state.h"
 #include "sysfs.h"
 
 /* Largest state file read back; ours are far smaller. */
 #define STATE_MAX (256 * 1024)
+/* Longest string, and parameter name, read back. */
 #define STR_MAX 4096
+#define KEY_MAX 256
+
+/* A reason into @why, if the caller wants one. */
+static void why_set(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void why_set(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !whylen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
 
 void vdk_state_free(struct vdk_state *st)
 {
@@ -32,214 +50,226 @@ void vdk_state_free(struct vdk_state *st)
 	memset(st, 0, sizeof(*st));
 }
 
-void vdk_state_format(const struct vdk_state *st, FILE *f)
+/* The confinement record.  0 or -ENOMEM, as every vdk_json_add*(). */
+static int format_confine(struct json_object *root,
+			  const struct vdk_state_confine *c)
 {
-	struct vdk_jw w;
+	struct json_object *o = json_object_new_object();
 
-	vdk_jw_init(&w, f);
-	vdk_jw_obj_begin(&w);
-	vdk_jw_key(&w, "pid");
-	vdk_jw_i64(&w, st->pid);
-	vdk_jw_key(&w, "name");
-	vdk_jw_str(&w, st->name);
-	vdk_jw_key(&w, "type");
-	vdk_jw_str(&w, st->type);
-	vdk_jw_key(&w, "backend");
-	vdk_jw_str(&w, st->backend);
-	vdk_jw_key(&w, "params");
-	vdk_jw_obj_begin(&w);
-	for (unsigned int i = 0; i < st->nparams; i++) {
-		vdk_jw_key(&w, st->params[i].key);
-		vdk_jw_str(&w, st->params[i].value);
-	}
-	vdk_jw_obj_end(&w);
-	vdk_jw_key(&w, "size");
-	vdk_jw_u64(&w, st->size);
-	vdk_jw_key(&w, "block_size");
-	vdk_jw_u64(&w, st->block_size);
-	vdk_jw_key(&w, "queues");
-	vdk_jw_u64(&w, st->queues);
-	vdk_jw_key(&w, "queue_size");
-	vdk_jw_u64(&w, st->queue_size);
-	vdk_jw_key(&w, "read_only");
-	vdk_jw_bool(&w, st->read_only);
-	vdk_jw_key(&w, "bus");
-	vdk_jw_str(&w, st->bus);
-	vdk_jw_key(&w, "node");
-	vdk_jw_str(&w, st->node);
-	if (st->confined) {
-		const struct vdk_state_confine *c = &st->confine;
-
-		vdk_jw_key(&w, "confinement");
-		vdk_jw_obj_begin(&w);
-		vdk_jw_key(&w, "server_pid");
-		vdk_jw_i64(&w, c->server_pid);
-		vdk_jw_key(&w, "uid");
-		vdk_jw_u64(&w, c->uid);
-		vdk_jw_key(&w, "no_new_privs");
-		vdk_jw_bool(&w, c->no_new_privs);
-		vdk_jw_key(&w, "seccomp");
-		vdk_jw_str(&w, !c->seccomp ? "off" :
-			   c->seccomp_log_only ? "log" : "kill");
-		vdk_jw_key(&w, "syscalls");
-		vdk_jw_u64(&w, c->syscalls);
-		vdk_jw_key(&w, "landlock_abi");
-		vdk_jw_u64(&w, c->landlock_abi);
-		vdk_jw_obj_end(&w);
-	}
-	vdk_jw_obj_end(&w);
-	fputc('\n', f);
-}
-
-/* A string value into a new allocation. */
-static int read_str(struct vdk_jr *r, char **out)
-{
-	char *buf;
-	int ret;
-
-	buf = malloc(STR_MAX);
-	if (!buf)
+	if (!o || vdk_json_add(root, "confinement", o))
 		return -ENOMEM;
-	ret = vdk_jr_str(r, buf, STR_MAX);
-	if (ret) {
-		free(buf);
-		return ret == -ENAMETOOLONG ? -EINVAL : ret;
-	}
-	free(*out);
-	*out = strdup(buf);
-	free(buf);
-	return *out ? 0 : -ENOMEM;
+	if (vdk_json_add_i64(o, "server_pid", c->server_pid) ||
+	    vdk_json_add_u64(o, "uid", c->uid) ||
+	    vdk_json_add_bool(o, "no_new_privs", c->no_new_privs) ||
+	    vdk_json_add_str(o, "seccomp", !c->seccomp ? "off" :
+			     c->seccomp_log_only ? "log" : "kill") ||
+	    vdk_json_add_u64(o, "syscalls", c->syscalls) ||
+	    vdk_json_add_u64(o, "landlock_abi", c->landlock_abi))
+		return -ENOMEM;
+	return 0;
 }
 
-static int read_uint(struct vdk_jr *r, uint64_t max, uint64_t *out)
+/* The whole record; -ENOMEM. */
+static int format_state(struct json_object *root, const struct vdk_state *st)
 {
-	int ret = vdk_jr_u64(r, out);
+	struct json_object *params;
 
-	if (ret)
-		return -EINVAL;
-	return *out > max ? -EINVAL : 0;
+	if (vdk_json_add_i64(root, "pid", st->pid) ||
+	    vdk_json_add_str(root, "name", st->name) ||
+	    vdk_json_add_str(root, "type", st->type) ||
+	    vdk_json_add_str(root, "backend", st->backend))
+		return -ENOMEM;
+	params = json_object_new_object();
+	if (!params || vdk_json_add(root, "params", params))
+		return -ENOMEM;
+	for (unsigned int i = 0; i < st->nparams; i++)
+		if (vdk_json_add_str(params, st->params[i].key,
+				     st->params[i].value))
+			return -ENOMEM;
+	if (vdk_json_add_u64(root, "size", st->size) ||
+	    vdk_json_add_u64(root, "block_size", st->block_size) ||
+	    vdk_json_add_u64(root, "queues", st->queues) ||
+	    vdk_json_add_u64(root, "queue_size", st->queue_size) ||
+	    vdk_json_add_bool(root, "read_only", st->read_only) ||
+	    vdk_json_add_str(root, "bus", st->bus) ||
+	    vdk_json_add_str(root, "node", st->node))
+		return -ENOMEM;
+	if (st->confined)
+		return format_confine(root, &st->confine);
+	return 0;
 }
 
-static int read_params(struct vdk_jr *r, struct vdk_state *st)
+int vdk_state_format(const struct vdk_state *st, FILE *f)
 {
-	char key[256];
+	struct json_object *root;
 	int ret;
 
-	ret = vdk_jr_obj_begin(r);
-	while (ret == 0 && (ret = vdk_jr_obj_next(r, key, sizeof(key))) == 1) {
+	root = json_object_new_object();
+	if (!root)
+		return -ENOMEM;
+	ret = format_state(root, st);
+	if (!ret)
+		ret = vdk_json_print(f, root);
+	if (!ret && fputc('\n', f) == EOF)
+		ret = -EIO;
+	json_object_put(root);
+	return ret;
+}
+
+/* An optional string: null leaves it unset. */
+static int read_str(struct json_object *v, char **out)
+{
+	if (!v) {
+		free(*out);
+		*out = NULL;
+		return 0;
+	}
+	return vdk_json_get_str(v, STR_MAX, out);
+}
+
+static int read_params(struct json_object *o, struct vdk_state *st)
+{
+	int ret;
+
+	if (!json_object_is_type(o, json_type_object))
+		return -EINVAL;
+	json_object_object_foreach(o, key, val) {
 		struct vdk_state_param *p;
 
-		if (st->nparams == VDK_STATE_PARAMS)
+		if (st->nparams == VDK_STATE_PARAMS || strlen(key) >= KEY_MAX)
 			return -EINVAL;
 		p = &st->params[st->nparams];
 		p->key = strdup(key);
 		if (!p->key)
 			return -ENOMEM;
 		st->nparams++;
-		ret = read_str(r, &p->value);
+		ret = vdk_json_get_str(val, STR_MAX, &p->value);
+		if (ret)
+			return ret;
 	}
-	return ret < 0 ? (ret == -ENOMEM ? ret : -EINVAL) : 0;
+	return 0;
 }
 
-static int read_confine(struct vdk_jr *r, struct vdk_state_confine *c)
+static int read_confine(struct json_object *o, struct vdk_state_confine *c)
 {
-	char key[64], mode[16];
-	uint64_t v;
-	int ret;
+	const char *mode;
+	uint64_t v = 0;
+	int ret = 0;
 
-	ret = vdk_jr_obj_begin(r);
-	while (ret == 0 && (ret = vdk_jr_obj_next(r, key, sizeof(key))) == 1) {
+	if (!json_object_is_type(o, json_type_object))
+		return -EINVAL;
+	json_object_object_foreach(o, key, val) {
 		if (!strcmp(key, "server_pid")) {
-			ret = read_uint(r, INT_MAX, &v);
+			ret = vdk_json_get_uint(val, INT_MAX, &v);
 			c->server_pid = (int)v;
 		} else if (!strcmp(key, "uid")) {
-			ret = read_uint(r, UINT_MAX, &v);
+			ret = vdk_json_get_uint(val, UINT_MAX, &v);
 			c->uid = (unsigned int)v;
 		} else if (!strcmp(key, "no_new_privs")) {
-			ret = vdk_jr_bool(r, &c->no_new_privs);
+			ret = vdk_json_get_bool(val, &c->no_new_privs);
 		} else if (!strcmp(key, "seccomp")) {
-			ret = vdk_jr_str(r, mode, sizeof(mode));
-			c->seccomp = ret == 0 && strcmp(mode, "off");
-			c->seccomp_log_only = ret == 0 && !strcmp(mode, "log");
+			if (!json_object_is_type(val, json_type_string))
+				return -EINVAL;
+			mode = json_object_get_string(val);
+			c->seccomp = strcmp(mode, "off") != 0;
+			c->seccomp_log_only = !strcmp(mode, "log");
 		} else if (!strcmp(key, "syscalls")) {
-			ret = read_uint(r, UINT_MAX, &v);
+			ret = vdk_json_get_uint(val, UINT_MAX, &v);
 			c->syscalls = (unsigned int)v;
 		} else if (!strcmp(key, "landlock_abi")) {
-			ret = read_uint(r, UINT_MAX, &v);
+			ret = vdk_json_get_uint(val, UINT_MAX, &v);
 			c->landlock_abi = (unsigned int)v;
-		} else {
-			ret = vdk_jr_skip(r);
 		}
+		/* Other keys: of a later version, skipped. */
+		if (ret)
+			return ret;
 	}
-	return ret < 0 ? -EINVAL : 0;
+	return 0;
 }
 
-int vdk_state_parse(const char *buf, size_t len, struct vdk_state *st)
+/* One member of the top-level object. */
+static int read_member(const char *key, struct json_object *val,
+		       struct vdk_state *st)
 {
-	struct vdk_jr r;
-	char key[64];
-	uint64_t v;
+	uint64_t v = 0;
+	int ret = 0;
+
+	if (!strcmp(key, "pid")) {
+		ret = vdk_json_get_uint(val, INT_MAX, &v);
+		st->pid = (int)v;
+	} else if (!strcmp(key, "name")) {
+		ret = read_str(val, &st->name);
+	} else if (!strcmp(key, "type")) {
+		ret = read_str(val, &st->type);
+	} else if (!strcmp(key, "backend")) {
+		ret = read_str(val, &st->backend);
+	} else if (!strcmp(key, "params")) {
+		ret = read_params(val, st);
+	} else if (!strcmp(key, "size")) {
+		ret = vdk_json_get_uint(val, UINT64_MAX, &st->size);
+	} else if (!strcmp(key, "block_size")) {
+		ret = vdk_json_get_uint(val, UINT32_MAX, &v);
+		st->block_size = (uint32_t)v;
+	} else if (!strcmp(key, "queues")) {
+		ret = vdk_json_get_uint(val, UINT_MAX, &v);
+		st->queues = (unsigned int)v;
+	} else if (!strcmp(key, "queue_size")) {
+		ret = vdk_json_get_uint(val, UINT_MAX, &v);
+		st->queue_size = (unsigned int)v;
+	} else if (!strcmp(key, "read_only")) {
+		ret = vdk_json_get_bool(val, &st->read_only);
+	} else if (!strcmp(key, "bus")) {
+		ret = read_str(val, &st->bus);
+	} else if (!strcmp(key, "node")) {
+		ret = read_str(val, &st->node);
+	} else if (!strcmp(key, "confinement") && val) {
+		ret = read_confine(val, &st->confine);
+		st->confined = ret == 0;
+	}
+	/* Other keys: of a later version, skipped. */
+	return ret;
+}
+
+int vdk_state_parse(const char *buf, size_t len, struct vdk_state *st,
+		    char *why, size_t whylen)
+{
+	struct json_object *root;
 	int ret;
 
 	memset(st, 0, sizeof(*st));
-	vdk_jr_init(&r, buf, len);
-	ret = vdk_jr_obj_begin(&r);
+	if (why && whylen)
+		why[0] = '\0';
+	ret = vdk_json_parse(buf, len, &root, why, whylen);
 	if (ret)
-		goto err;
-	while ((ret = vdk_jr_obj_next(&r, key, sizeof(key))) == 1) {
-		if (!strcmp(key, "pid")) {
-			ret = read_uint(&r, INT_MAX, &v);
-			st->pid = v;
-		} else if (!strcmp(key, "name")) {
-			ret = read_str(&r, &st->name);
-		} else if (!strcmp(key, "type")) {
-			ret = read_str(&r, &st->type);
-		} else if (!strcmp(key, "backend")) {
-			ret = read_str(&r, &st->backend);
-		} else if (!strcmp(key, "params")) {
-			ret = read_params(&r, st);
-		} else if (!strcmp(key, "size")) {
-			ret = read_uint(&r, UINT64_MAX, &st->size);
-		} else if (!strcmp(key, "block_size")) {
-			ret = read_uint(&r, UINT32_MAX, &v);
-			st->block_size = v;
-		} else if (!strcmp(key, "queues")) {
-			ret = read_uint(&r, UINT_MAX, &v);
-			st->queues = v;
-		} else if (!strcmp(key, "queue_size")) {
-			ret = read_uint(&r, UINT_MAX, &v);
-			st->queue_size = v;
-		} else if (!strcmp(key, "read_only")) {
-			ret = vdk_jr_bool(&r, &st->read_only);
-		} else if (!strcmp(key, "bus")) {
-			ret = read_str(&r, &st->bus);
-		} else if (!strcmp(key, "node")) {
-			ret = read_str(&r, &st->node);
-		} else if (!strcmp(key, "confinement")) {
-			ret = read_confine(&r, &st->confine);
-			st->confined = ret == 0;
-		} else {
-			ret = vdk_jr_skip(&r);
-		}
-		if (ret)
-			goto err;
-	}
-	if (ret == 0)
-		ret = vdk_jr_end(&r);
-	if (ret == 0 && (!st->name || st->pid <= 0))
+		return ret;
+	if (!json_object_is_type(root, json_type_object)) {
 		ret = -EINVAL;
-	if (ret == 0 && !st->type) {
+		why_set(why, whylen, "not a JSON object");
+		goto out;
+	}
+	json_object_object_foreach(root, key, val) {
+		ret = read_member(key, val, st);
+		if (ret == -EINVAL)
+			why_set(why, whylen,
+				"\"%.64s\": wrong type or out of range", key);
+		if (ret)
+			goto out;
+	}
+	if (!st->name || st->pid <= 0) {
+		ret = -EINVAL;
+		why_set(why, whylen, "no \"%s\"", !st->name ? "name" : "pid");
+		goto out;
+	}
+	if (!st->type) {
 		st->type = strdup(VDK_STATE_DEFAULT_TYPE);
 		if (!st->type)
 			ret = -ENOMEM;
 	}
+out:
+	json_object_put(root);
 	if (ret)
-		goto err;
-	return 0;
-
-err:
-	vdk_state_free(st);
-	return ret == -ENOMEM ? ret : -EINVAL;
+		vdk_state_free(st);
+	return ret;
 }
 
 static int state_path(char *buf, size_t len, const char *name)
@@ -264,17 +294,20 @@ int vdk_state_write(const struct vdk_state *st)
 	f = open_memstream(&data, &len);
 	if (!f)
 		return -errno;
-	vdk_state_format(st, f);
-	if (fclose(f)) {
+	ret = vdk_state_format(st, f);
+	if (fclose(f) && !ret)
+		ret = -ENOMEM;
+	if (ret) {
 		free(data);
-		return -ENOMEM;
+		return ret;
 	}
 	ret = vdk_file_replace(path, data, len, 0644);
 	free(data);
 	return ret;
 }
 
-int vdk_state_read(const char *name, struct vdk_state *st)
+int vdk_state_read(const char *name, struct vdk_state *st, char *why,
+		   size_t whylen)
 {
 	char path[4096];
 	char *buf;
@@ -282,10 +315,13 @@ int vdk_state_read(const char *name, struct vdk_state *st)
 	int fd = -1, ret;
 
 	memset(st, 0, sizeof(*st));
+	if (why && whylen)
+		why[0] = '\0';
 	ret = state_path(path, sizeof(path), name);
 	if (ret)
 		return ret;
-	buf = malloc(STATE_MAX);
+	/* One byte more than the largest file, to see a larger one. */
+	buf = malloc(STATE_MAX + 1);
 	if (!buf)
 		return -ENOMEM;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -293,8 +329,8 @@ int vdk_state_read(const char *name, struct vdk_state *st)
 		ret = -errno;
 		goto err_free;
 	}
-	while (pos < STATE_MAX) {
-		ssize_t n = read(fd, buf + pos, STATE_MAX - pos);
+	while (pos <= STATE_MAX) {
+		ssize_t n = read(fd, buf + pos, STATE_MAX + 1 - pos);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -306,8 +342,14 @@ int vdk_state_read(const char *name, struct vdk_state *st)
 			break;
 		pos += n;
 	}
-	ret = vdk_state_parse(buf, pos, st);
+	if (pos > STATE_MAX) {
+		why_set(why, whylen, "larger than %d KiB", STATE_MAX / 1024);
+		ret = -EINVAL;
+		goto err_close;
+	}
+	ret = vdk_state_parse(buf, pos, st, why, whylen);
 	if (ret == 0 && strcmp(st->name, name)) {
+		why_set(why, whylen, "it names device '%.64s'", st->name);
 		vdk_state_free(st);
 		ret = -EINVAL;
 	}

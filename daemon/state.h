@@ -56,21 +56,34 @@ struct vdk_state {
 /* Free the strings of @st (not @st itself) and zero it. */
 void vdk_state_free(struct vdk_state *st);
 
-/* JSON of @st, one line with a newline, into @f. */
-void vdk_state_format(const struct vdk_state *st, FILE *f);
+/*
+ * JSON of @st, one line with a newline, into @f: keys in a fixed order,
+ * no spaces, strings not valid UTF-8 cleaned (U+FFFD).  0, -ENOMEM or
+ * -EIO.
+ */
+int vdk_state_format(const struct vdk_state *st, FILE *f);
 
 /*
- * Fill @st from JSON (unknown keys are skipped; no "type" is
- * VDK_STATE_DEFAULT_TYPE).  0, -EINVAL (malformed or a required key
- * missing) or -ENOMEM.  On error @st holds nothing.
+ * Fill @st from JSON (json-c's reader, strict, VDK_JSON_DEPTH levels at
+ * most).  Unknown keys are skipped, whatever their value; no "type" is
+ * VDK_STATE_DEFAULT_TYPE; a null string is an absent one.  0, -EINVAL
+ * (malformed, truncated, a value of the wrong type or out of range, a
+ * required key missing) with the reason in @why if not NULL, or -ENOMEM.
+ * On error @st holds nothing.
  */
-int vdk_state_parse(const char *buf, size_t len, struct vdk_state *st);
+int vdk_state_parse(const char *buf, size_t len, struct vdk_state *st,
+		    char *why, size_t whylen);
 
 /* Write RUN_DIR/NAME.json atomically, creating the directory. */
 int vdk_state_write(const struct vdk_state *st);
 
-/* Read RUN_DIR/NAME.json.  -ENOENT when there is none. */
-int vdk_state_read(const char *name, struct vdk_state *st);
+/*
+ * Read RUN_DIR/NAME.json.  -ENOENT when there is none; -EINVAL, with
+ * the reason in @why if not NULL, when it cannot be read as a state
+ * file of device @name.
+ */
+int vdk_state_read(const char *name, struct vdk_state *st, char *why,
+		   size_t whylen);
 
 /* Remove RUN_DIR/NAME.json.  0 or -errno (-ENOENT ignored). */
 int vdk_state_remove(const char *name);

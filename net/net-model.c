@@ -494,7 +494,7 @@ static int net_destroy_orphan(const char *name)
 	ret = vdk_model_destroy_vduse(name);
 	if (ret && ret != -ENOENT)
 		return ret;
-	if (vdk_state_read(name, &st))
+	if (vdk_state_read(name, &st, NULL, 0))
 		return ret;
 	ops = st.backend ? vdk_netdev_find(st.backend) : NULL;
 	if (ops && ops->remove_orphan) {

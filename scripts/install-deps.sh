@@ -6,11 +6,14 @@ set -euo pipefail
 # Build and fast tests (scdoc: the manual; man-db: its check; abigail-
 # tools: the ABI check).
 build_pkgs=(gcc clang libclang-rt-14-dev meson ninja-build pkg-config
-	    liburing-dev libmnl-dev libnbd-dev librbd-dev libseccomp-dev valgrind python3
+	    liburing-dev libmnl-dev libnbd-dev librbd-dev libseccomp-dev libjson-c-dev
+	    valgrind python3
 	    nbdkit
 	    scdoc man-db abigail-tools)
-# The Debian packages (scripts/build-deb.sh) and their check.
-deb_pkgs=(build-essential dpkg-dev debhelper lintian)
+# The Debian packages (scripts/build-deb.sh) and their check; the
+# Debian 13 chroot they are built in too (scripts/build-deb-chroot.sh).
+deb_pkgs=(build-essential dpkg-dev debhelper lintian
+	  debootstrap debian-archive-keyring zstd)
 # The end-to-end harness: a Debian guest booted in QEMU (tests/vm/).
 vm_pkgs=(debootstrap qemu-system-x86 zstd cpio)
 

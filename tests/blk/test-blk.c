@@ -1085,6 +1085,49 @@ static void test_refused_is_signalled(void)
 	env_close(&e);
 }
 
+/*
+ * The nbd backend behind the device, its queue threads driving the
+ * connection (commit, poll, reap), on an nbdkit memory export: every
+ * request type, and two queues on two connections.  Skipped without the
+ * backend or nbdkit.
+ */
+static void test_nbd(void)
+{
+	char dir[] = "/tmp/vdk-test-blk-nbd-XXXXXX";
+	char sock[128], pidf[128], cmd[512], arg[200];
+	char *argv[1] = { arg };
+	FILE *f;
+	int pid = 0, i;
+
+	if (!vdk_backend_find("nbd") ||
+	    system("nbdkit --version >/dev/null 2>&1")) {
+		fprintf(stderr, "test_nbd: no nbd backend or no nbdkit: skipped\n");
+		return;
+	}
+	CHECK(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/s", dir);
+	snprintf(pidf, sizeof(pidf), "%s/pid", dir);
+	snprintf(cmd, sizeof(cmd), "nbdkit -U %s -P %s memory %llu", sock,
+		 pidf, (unsigned long long)DISK);
+	CHECK_EQ(system(cmd), 0);
+	for (i = 0; i < 100 && !pid; i++) {
+		f = fopen(pidf, "r");
+		if (!f || fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		if (f)
+			fclose(f);
+		if (!pid)
+			usleep(50000);
+	}
+	CHECK(pid > 0);
+	snprintf(arg, sizeof(arg), "uri=nbd+unix:///?socket=%s", sock);
+	test_requests("nbd", 1, argv);
+	test_multiqueue("nbd", 1, argv);
+	kill(pid, SIGTERM);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_EQ(system(cmd), 0);
+}
+
 int main(void)
 {
 	char *ram[] = { "size=4M" };
@@ -1107,6 +1150,7 @@ int main(void)
 	test_requests("file", 1, file);
 	test_multiqueue("file", 1, file);
 	unlink(path);
+	test_nbd();
 
 	test_backend_error_and_resize();
 	test_backend_events();

@@ -88,11 +88,11 @@ struct nbd_handle *vdk__nbd_handle_new(const struct vdk_bdev *b)
 	return h;
 }
 
-void vdk__nbd_handle_close(struct nbd_handle *h)
+void vdk__nbd_handle_close(struct nbd_handle *h, bool polite)
 {
 	if (!h)
 		return;
-	if (nbd_aio_is_ready(h) || nbd_aio_is_processing(h))
+	if (polite && (nbd_aio_is_ready(h) || nbd_aio_is_processing(h)))
 		nbd_aio_disconnect(h, 0);
 	nbd_close(h);
 }
@@ -126,6 +126,14 @@ static void conn_drop(struct vdk_bq *q, uint64_t now)
 	unsigned int delay;
 
 	if (q->h) {
+		/*
+		 * On the wire: our goodbye if between requests, not
+		 * libnbd's; its commands die with it (the waiting too).
+		 */
+		if (q->wire) {
+			vdk__nbd_wire_disc(q);
+			vdk__nbd_wire_reset(q->w);
+		}
 		vdk__eng_for_each(&q->e, vs) {
 			struct slot *s = slot_of(vs);
 
@@ -135,8 +143,9 @@ static void conn_drop(struct vdk_bq *q, uint64_t now)
 				vdk__nbd_done_push(q, s);
 			}
 		}
-		vdk__nbd_handle_close(q->h);
+		vdk__nbd_handle_close(q->h, !q->wire);
 		q->h = NULL;
+		q->wire = false;
 	}
 	sync_fd(q);
 	if (q->state == CONN_UP && now - q->up_since >= STABLE_MS * VDK_NS_PER_MS)
@@ -209,6 +218,14 @@ void vdk__nbd_conn_step(struct vdk_bq *q, uint64_t now)
 				break;
 			}
 			q->mismatch_told = false;
+			/*
+			 * Without TLS and with simple replies, the queue
+			 * speaks on the socket itself (nbd-wire.c).
+			 */
+			q->wire = q->w && nbd_get_tls_negotiated(q->h) == 0 &&
+				  nbd_get_structured_replies_negotiated(q->h) == 0;
+			if (q->wire)
+				vdk__nbd_wire_reset(q->w);
 			q->state = CONN_UP;
 			q->up_since = now;
 			if (q->gen) {
@@ -236,7 +253,9 @@ void vdk__nbd_conn_step(struct vdk_bq *q, uint64_t now)
 		}
 		break;
 	case CONN_UP:
-		if (nbd_aio_is_dead(q->h) || nbd_aio_is_closed(q->h))
+		if (q->wire && vdk__nbd_wire_broken(q->w))
+			vdk__nbd_conn_lost(q, now, vdk__nbd_wire_broken(q->w));
+		else if (nbd_aio_is_dead(q->h) || nbd_aio_is_closed(q->h))
 			vdk__nbd_conn_lost(q, now,
 					   "the connection to the server died");
 		break;
@@ -251,6 +270,11 @@ short vdk__nbd_conn_events(struct vdk_bq *q)
 	if (!q->h || q->sock_ino == 0 || nbd_aio_is_dead(q->h) ||
 	    nbd_aio_is_closed(q->h))
 		return 0;
+	if (q->wire) {
+		if (vdk__nbd_wire_broken(q->w))
+			return 0; /* reap() drops it */
+		return POLLIN | (vdk__nbd_wire_sending(q->w) ? POLLOUT : 0);
+	}
 	dir = nbd_aio_get_direction(q->h);
 	if (dir & LIBNBD_AIO_DIRECTION_READ)
 		ev |= POLLIN;
@@ -265,6 +289,13 @@ void vdk__nbd_conn_pump(struct vdk_bq *q, short revents)
 
 	if (!q->h || !revents)
 		return;
+	if (q->wire) {
+		if (revents & (POLLIN | POLLHUP | POLLERR))
+			vdk__nbd_wire_recv(q);
+		/* Completions may have let waiting bios send. */
+		vdk__nbd_wire_send(q);
+		return;
+	}
 	dir = nbd_aio_get_direction(q->h);
 	if ((dir & LIBNBD_AIO_DIRECTION_READ) &&
 	    (revents & (POLLIN | POLLHUP | POLLERR)))

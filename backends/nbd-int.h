@@ -18,6 +18,16 @@
 
 #define NBD_MAX_CONNECTIONS 64
 
+/* NBD's command types, on the wire (nbd-wire.c). */
+#define NBD_CMD_READ 0
+#define NBD_CMD_WRITE 1
+#define NBD_CMD_DISC 2
+#define NBD_CMD_FLUSH 3
+#define NBD_CMD_TRIM 4
+#define NBD_CMD_WRITE_ZEROES 6
+
+struct vdk__nbd_wire; /* nbd-wire.c */
+
 struct vdk_bdev {
 	char *uri;               /* with export= applied */
 	int tls;                 /* LIBNBD_TLS_*, or -1: as the URI says */
@@ -72,6 +82,7 @@ struct slot {
 	uint8_t state;          /* enum slot_state */
 	uint8_t phase;          /* enum phase */
 	uint8_t *buf;           /* the bio's data, contiguous */
+	uint64_t next_off;      /* the phase's commands sent up to here */
 };
 
 struct vdk_bq {
@@ -91,6 +102,9 @@ struct vdk_bq {
 	struct vdk__slist wait; /* no connection to send them on */
 	struct vdk__slist done; /* for reap() */
 	bool mismatch_told;     /* the log heard of a mismatched server */
+	/* The connection speaks through nbd-wire.c, not libnbd. */
+	bool wire;
+	struct vdk__nbd_wire *w;
 	struct vdk__eng e;      /* slots, deadlines, bounces, stalls */
 };
 
@@ -110,6 +124,10 @@ static inline struct vdk_bq *queue_of(struct slot *s)
 void vdk__nbd_slot_issue(struct vdk_bq *q, struct slot *s);
 /* The slot's commands are over: for reap() to finish or send again. */
 void vdk__nbd_done_push(struct vdk_bq *q, struct slot *s);
+/* One command of the slot is over, with 0 or a positive errno. */
+void vdk__nbd_cmd_done(struct vdk_bq *q, struct slot *s, int err);
+/* Send the rest of the slot's commands (it waited for free ones). */
+void vdk__nbd_slot_resume(struct vdk_bq *q, struct slot *s);
 
 /* ---- nbd-conn.c ---- */
 
@@ -119,8 +137,11 @@ const char *vdk__nbd_msg(void);
 int vdk__nbd_err(void);
 /* A new handle, set up as the parameters say, not yet connecting. */
 struct nbd_handle *vdk__nbd_handle_new(const struct vdk_bdev *b);
-/* Close a handle, saying goodbye to the server if it is listening. */
-void vdk__nbd_handle_close(struct nbd_handle *h);
+/*
+ * Close a handle, saying goodbye to the server if it is listening and
+ * @polite (the stream is between requests).
+ */
+void vdk__nbd_handle_close(struct nbd_handle *h, bool polite);
 
 /* Start connecting (queue_open(), and after a back-off). */
 void vdk__nbd_conn_start(struct vdk_bq *q, uint64_t now);
@@ -134,5 +155,32 @@ short vdk__nbd_conn_events(struct vdk_bq *q);
 void vdk__nbd_conn_pump(struct vdk_bq *q, short revents);
 /* When the connection wants reap() again (ns), or UINT64_MAX. */
 uint64_t vdk__nbd_conn_wake_at(const struct vdk_bq *q);
+
+/* ---- nbd-wire.c ---- */
+
+/* The wire of a queue of @depth.  0 or -ENOMEM. */
+int vdk__nbd_wire_new(unsigned int depth, struct vdk__nbd_wire **out);
+void vdk__nbd_wire_free(struct vdk__nbd_wire *w);
+/* A new connection: nothing in flight, nothing buffered. */
+void vdk__nbd_wire_reset(struct vdk__nbd_wire *w);
+/* Why the stream broke (the connection must go), or NULL. */
+const char *vdk__nbd_wire_broken(const struct vdk__nbd_wire *w);
+/* Whether requests wait to be sent (poll for POLLOUT). */
+bool vdk__nbd_wire_sending(const struct vdk__nbd_wire *w);
+/*
+ * Queue a command of @s (s->inflight counts it); sent by the next
+ * vdk__nbd_wire_send().  -EAGAIN when no command is free.
+ */
+int vdk__nbd_wire_cmd(struct vdk_bq *q, struct slot *s, uint16_t type,
+		      uint16_t flags, uint64_t offset, uint32_t len,
+		      uint8_t *data);
+/* @s waits for free commands (after -EAGAIN), then resumes. */
+void vdk__nbd_wire_wait(struct vdk_bq *q, struct slot *s);
+/* Send what is queued, as far as the socket takes it. */
+void vdk__nbd_wire_send(struct vdk_bq *q);
+/* Receive and finish what the socket holds, without blocking. */
+void vdk__nbd_wire_recv(struct vdk_bq *q);
+/* Tell the server goodbye if between requests.  Whether it was sent. */
+bool vdk__nbd_wire_disc(struct vdk_bq *q);
 
 #endif /* VDK_BACKENDS_NBD_INT_H */

@@ -15,7 +15,11 @@
  * info() says multi_queue = false.
  *
  * The connection of each queue, lost and made again, is nbd-conn.c's;
- * slots, deadlines and bounce buffers are the engine's (engine.h).
+ * slots, deadlines and bounce buffers are the engine's (engine.h).  Once
+ * a connection is up without TLS, the queue sends its commands and reads
+ * the replies on the socket itself (nbd-wire.c: a round's commands in one
+ * sendmsg() at commit(), many replies per recv()); libnbd keeps the
+ * handshake and the TLS connections.
  *
  * The queue's loop drives the connection: queue_events() asks poll() for
  * what libnbd waits for, queue_ready() lets libnbd read and write, and
@@ -332,7 +336,7 @@ static int nb_open(struct vdk_params *ps, struct vdk_bdev **out,
 		goto err;
 	}
 	/* Made before the fork: the queues connect anew after it. */
-	vdk__nbd_handle_close(h);
+	vdk__nbd_handle_close(h, true);
 	*out = b;
 	return 0;
 
@@ -419,14 +423,26 @@ static void slot_unref(struct vdk_bq *q, struct slot *s)
 		vdk__nbd_done_push(q, s);
 }
 
+void vdk__nbd_cmd_done(struct vdk_bq *q, struct slot *s, int err)
+{
+	/*
+	 * ENOTCONN is libnbd failing the commands of a dead connection;
+	 * ESHUTDOWN a server going down: both are worth sending again on
+	 * a new connection.
+	 */
+	if (err == ENOTCONN || err == ESHUTDOWN)
+		s->lost = true;
+	else if (err && !s->err)
+		s->err = -err;
+	slot_unref(q, s);
+}
+
 /*
  * libnbd calls this once per command, holding the handle's lock: record,
- * do nothing else.  ENOTCONN is libnbd failing the commands of a dead
- * connection; ESHUTDOWN is a server going down: both are worth retrying
- * on a new connection.
+ * do nothing else.
  *
- * Those are not retired here: a connection can die inside the very
- * nbd_aio_*() call that issues the command, and libnbd 1.14 reads the
+ * Lost commands are not retired here: a connection can die inside the
+ * very nbd_aio_*() call that issues the command, and libnbd 1.14 reads the
  * command after that call's abort retired (freed) it.  They stay in the
  * handle until it is closed, which always follows a lost command.
  */
@@ -435,11 +451,7 @@ static int cmd_done(void *opaque, int *error)
 	struct slot *s = opaque;
 	bool lost = *error == ENOTCONN || *error == ESHUTDOWN;
 
-	if (lost)
-		s->lost = true;
-	else if (*error && !s->err)
-		s->err = -*error;
-	slot_unref(queue_of(s), s);
+	vdk__nbd_cmd_done(queue_of(s), s, *error);
 	return lost ? 0 : 1; /* 1: retire the command */
 }
 
@@ -476,102 +488,135 @@ static void issue_failed(struct vdk_bq *q, struct slot *s)
 		s->err = e > 0 ? -e : -EIO;
 }
 
+/* One command through libnbd.  0, or -1 when it was not issued. */
+static int issue_libnbd(struct vdk_bq *q, struct slot *s, uint16_t type,
+			uint32_t flags, uint64_t offset, uint64_t len,
+			uint8_t *data)
+{
+	nbd_completion_callback cb = { .callback = cmd_done, .user_data = s };
+	int64_t cookie;
+
+	s->inflight++;
+	switch (type) {
+	case NBD_CMD_READ:
+		cookie = nbd_aio_pread(q->h, data, len, offset, cb, 0);
+		break;
+	case NBD_CMD_WRITE:
+		cookie = nbd_aio_pwrite(q->h, data, len, offset, cb, flags);
+		break;
+	case NBD_CMD_FLUSH:
+		cookie = nbd_aio_flush(q->h, cb, 0);
+		break;
+	case NBD_CMD_TRIM:
+		cookie = nbd_aio_trim(q->h, len, offset, cb, 0);
+		break;
+	default:
+		cookie = nbd_aio_zero(q->h, len, offset, cb, flags);
+		break;
+	}
+	if (cookie == -1) {
+		s->inflight--;
+		issue_failed(q, s);
+		return -1;
+	}
+	return 0;
+}
+
 /*
- * The slot holds one more reference while issuing, so that it reaches
- * the done list only once, after the last command, whatever libnbd does
- * inside these calls (a connection dying while sending fails every
- * command).
+ * Issue the commands of the slot's phase from s->next_off on.  The slot
+ * holds one more reference while issuing, so that it reaches the done
+ * list only once, after the last command, whatever happens inside these
+ * calls (a connection dying while libnbd sends fails every command).  On
+ * the wire, a slot short of free commands keeps that reference and waits
+ * for them (vdk__nbd_wire_wait()).
  */
-void vdk__nbd_slot_issue(struct vdk_bq *q, struct slot *s)
+static void issue_cmds(struct vdk_bq *q, struct slot *s)
 {
 	struct vdk_bdev *b = q->b;
 	struct vdk_bio *bio = s->s.bio;
-	nbd_completion_callback cb = { .callback = cmd_done, .user_data = s };
-	uint64_t off, n, chunk = b->max_rw;
+	uint64_t off, n, at, len = bio->len, chunk = b->max_rw;
 	uint32_t flags = 0;
-	int64_t cookie;
+	uint8_t *data = NULL;
+	uint16_t type;
+	int ret;
+
+	if (s->phase == PHASE_FLUSH || bio->op == VDK_BIO_FLUSH) {
+		type = NBD_CMD_FLUSH;
+		len = 0;
+	} else if (bio->op == VDK_BIO_READ || bio->op == VDK_BIO_WRITE) {
+		type = bio->op == VDK_BIO_READ ? NBD_CMD_READ : NBD_CMD_WRITE;
+		data = s->buf;
+		if (bio->op == VDK_BIO_WRITE && (bio->flags & VDK_BIO_F_FUA) &&
+		    b->can_fua)
+			flags = LIBNBD_CMD_FLAG_FUA;
+	} else if (bio->op == VDK_BIO_DISCARD || bio->op == VDK_BIO_ZERO) {
+		type = bio->op == VDK_BIO_DISCARD ? NBD_CMD_TRIM :
+						    NBD_CMD_WRITE_ZEROES;
+		/* Without UNMAP the range must stay allocated. */
+		if (bio->op == VDK_BIO_ZERO && !(bio->flags & VDK_BIO_F_UNMAP))
+			flags = LIBNBD_CMD_FLAG_NO_HOLE;
+		chunk = MAX_RANGE;
+	} else {
+		s->err = -EOPNOTSUPP;
+		slot_unref(q, s);
+		return;
+	}
+	/* A flush is one command of no length. */
+	for (off = s->next_off; off < len || (!len && off == 0); off += n) {
+		n = len - off < chunk ? len - off : chunk;
+		/* A flush has no offset either. */
+		at = len ? bio->offset + off : 0;
+
+		if (!q->wire) {
+			if (issue_libnbd(q, s, type, flags, at, n,
+					 data ? data + off : NULL))
+				break;
+		} else {
+			ret = vdk__nbd_wire_cmd(q, s, type, (uint16_t)flags, at,
+						(uint32_t)n,
+						data ? data + off : NULL);
+			if (ret == -EAGAIN) {
+				s->next_off = off;
+				vdk__nbd_wire_wait(q, s);
+				return;
+			}
+		}
+		if (!len)
+			break;
+	}
+	s->next_off = len;
+	slot_unref(q, s);
+}
+
+void vdk__nbd_slot_issue(struct vdk_bq *q, struct slot *s)
+{
+	struct vdk_bio *bio = s->s.bio;
 	int ret;
 
 	s->state = SLOT_SENT;
 	s->gen = q->gen;
 	s->lost = false;
 	s->inflight = 1;
-	if (s->phase == PHASE_FLUSH) {
-		s->inflight++;
-		if (nbd_aio_flush(q->h, cb, 0) == -1) {
-			s->inflight--;
-			issue_failed(q, s);
-		}
-		slot_unref(q, s);
-		return;
-	}
-	switch (bio->op) {
-	case VDK_BIO_READ:
-	case VDK_BIO_WRITE:
+	s->next_off = 0;
+	if (s->phase == PHASE_DATA &&
+	    (bio->op == VDK_BIO_READ || bio->op == VDK_BIO_WRITE)) {
 		ret = slot_buffer(q, s);
 		if (ret) {
 			s->err = ret;
-			break;
+			slot_unref(q, s);
+			return;
 		}
-		if (bio->op == VDK_BIO_WRITE && (bio->flags & VDK_BIO_F_FUA)) {
-			if (b->can_fua)
-				flags = LIBNBD_CMD_FLAG_FUA;
-			else
-				s->fua_flush = b->can_flush;
-		}
-		for (off = 0; off < bio->len; off += n) {
-			n = bio->len - off < chunk ? bio->len - off : chunk;
-			s->inflight++;
-			if (bio->op == VDK_BIO_READ)
-				cookie = nbd_aio_pread(q->h, s->buf + off, n,
-						       bio->offset + off, cb,
-						       0);
-			else
-				cookie = nbd_aio_pwrite(q->h, s->buf + off, n,
-							bio->offset + off, cb,
-							flags);
-			if (cookie == -1) {
-				s->inflight--;
-				issue_failed(q, s);
-				break;
-			}
-		}
-		break;
-	case VDK_BIO_FLUSH:
-		s->inflight++;
-		if (nbd_aio_flush(q->h, cb, 0) == -1) {
-			s->inflight--;
-			issue_failed(q, s);
-		}
-		break;
-	case VDK_BIO_DISCARD:
-	case VDK_BIO_ZERO:
-		/* Without UNMAP the range must stay allocated. */
-		if (bio->op == VDK_BIO_ZERO && !(bio->flags & VDK_BIO_F_UNMAP))
-			flags = LIBNBD_CMD_FLAG_NO_HOLE;
-		chunk = MAX_RANGE;
-		for (off = 0; off < bio->len; off += n) {
-			n = bio->len - off < chunk ? bio->len - off : chunk;
-			s->inflight++;
-			if (bio->op == VDK_BIO_DISCARD)
-				cookie = nbd_aio_trim(q->h, n,
-						      bio->offset + off, cb, 0);
-			else
-				cookie = nbd_aio_zero(q->h, n,
-						      bio->offset + off, cb,
-						      flags);
-			if (cookie == -1) {
-				s->inflight--;
-				issue_failed(q, s);
-				break;
-			}
-		}
-		break;
-	default:
-		s->err = -EOPNOTSUPP;
-		break;
+		/* FUA without server support: a flush after the write. */
+		if (bio->op == VDK_BIO_WRITE && (bio->flags & VDK_BIO_F_FUA) &&
+		    !q->b->can_fua)
+			s->fua_flush = q->b->can_flush;
 	}
-	slot_unref(q, s);
+	issue_cmds(q, s);
+}
+
+void vdk__nbd_slot_resume(struct vdk_bq *q, struct slot *s)
+{
+	issue_cmds(q, s);
 }
 
 /* Send now if connected, else wait for the connection. */
@@ -630,13 +675,16 @@ static void nb_queue_close(struct vdk_bq *q)
 	 * is left so that each bio still completes once.
 	 */
 	if (q->h) {
-		vdk__nbd_handle_close(q->h);
+		if (q->wire)
+			vdk__nbd_wire_disc(q);
+		vdk__nbd_handle_close(q->h, !q->wire);
 		q->h = NULL;
 	}
 	vdk__eng_for_each(&q->e, vs)
 		slot_of(vs)->state = SLOT_FREE;
 	vdk__eng_fail_all(&q->e, -EIO);
 	vdk__eng_fini(&q->e);
+	vdk__nbd_wire_free(q->w);
 	vdk__close_fd(&q->fd);
 	vdk__close_fd(&q->idle_fd);
 	free(q);
@@ -669,6 +717,9 @@ static int nb_queue_open(struct vdk_bdev *b, unsigned int qidx,
 	q->idle_fd = -1;
 	q->qidx = qidx;
 	ret = vdk__eng_init(&q->e, &ec);
+	if (ret)
+		goto err;
+	ret = vdk__nbd_wire_new(depth, &q->w);
 	if (ret)
 		goto err;
 	q->idle_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -790,7 +841,18 @@ static int nb_reap(struct vdk_bq *q)
 	/* Lost bios dropped the connection: start over if it is time. */
 	if (q->state == CONN_DOWN && q->wait.head)
 		vdk__nbd_conn_step(q, now);
+	/* What was issued here (or without commit()) leaves now. */
+	if (q->wire && q->state == CONN_UP)
+		vdk__nbd_wire_send(q);
 	return n;
+}
+
+/* The round's commands leave together, in one sendmsg() when they fit. */
+static int nb_commit(struct vdk_bq *q)
+{
+	if (q->wire && q->state == CONN_UP)
+		vdk__nbd_wire_send(q);
+	return 0;
 }
 
 static int submit(struct vdk_bq *q, struct vdk_bio *bio)
@@ -921,6 +983,7 @@ const struct vdk_backend_ops vdk_backend_nbd = {
 	.flush = nb_flush,
 	.discard = nb_discard,
 	.zero = nb_zero,
+	.commit = nb_commit,
 	.reap = nb_reap,
 	.queue_events = nb_queue_events,
 	.queue_ready = nb_queue_ready,

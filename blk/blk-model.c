@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +48,13 @@ struct vdk_model_dev {
 	bool read_only;
 	struct vdk_blk *blk;
 	struct vdk_syscalls backend_syscalls; /* the backend's, named */
-	bool hup_on_resize;    /* the daemon reads SIGHUP as "resize" */
+	/*
+	 * The backend's events may come from its threads at any time,
+	 * before the device exists and while it goes: @ev_lock guards
+	 * @blk for them; a resize before the device is kept for it.
+	 */
+	pthread_mutex_t ev_lock;
+	bool ev_resized;
 };
 
 static void dev_log(struct vdk_model_dev *d, int level, const char *fmt, ...)
@@ -280,6 +285,7 @@ err_params:
 
 static void dev_free(struct vdk_model_dev *d)
 {
+	pthread_mutex_destroy(&d->ev_lock);
 	free(d->inflight);
 	free(d->name);
 	free(d);
@@ -295,6 +301,7 @@ static int blk_open(const struct vdk_model_cfg *cfg,
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		goto err_nomem;
+	pthread_mutex_init(&d->ev_lock, NULL);
 	d->cfg = cfg;
 	d->log = env->log;
 	d->log_level = env->log_level;
@@ -321,10 +328,15 @@ err_nomem:
 
 static void blk_destroy(struct vdk_model_dev *d)
 {
+	struct vdk_blk *blk;
 	int ret;
 
-	vdk_blk_free(d->blk);
+	/* The backend's threads no longer reach it once it is gone. */
+	pthread_mutex_lock(&d->ev_lock);
+	blk = d->blk;
 	d->blk = NULL;
+	pthread_mutex_unlock(&d->ev_lock);
+	vdk_blk_free(blk);
 	ret = vdk_model_destroy_vduse(d->name);
 	if (ret && ret != -ENOENT)
 		dev_log(d, VDK_LOG_ERR, "cannot destroy the VDUSE device: %s",
@@ -332,18 +344,34 @@ static void blk_destroy(struct vdk_model_dev *d)
 }
 
 /*
- * The backend's news (set_events), from its threads.  A resize goes to
- * the daemon, which re-reads the size as for `vdk resize` and records it;
- * a lost or restored connection is already in the log (set_log).
+ * The backend's news (set_events), from its threads: to the device,
+ * whose control thread reads the size again and tells the driver (and
+ * then the daemon, through changed_fd()).  A resize told before the
+ * device exists waits for it; the rest is about queues, which do not
+ * run yet.  A lost or restored connection is in the log (set_log).
  */
 static void backend_event(void *opaque, enum vdk_backend_event ev,
 			  unsigned int qidx)
 {
 	struct vdk_model_dev *d = opaque;
 
-	(void)qidx;
-	if (ev == VDK_BACKEND_EV_RESIZED && d->hup_on_resize)
-		kill(getpid(), SIGHUP);
+	pthread_mutex_lock(&d->ev_lock);
+	if (d->blk)
+		vdk_blk_backend_event(d->blk, ev, qidx);
+	else if (ev == VDK_BACKEND_EV_RESIZED)
+		d->ev_resized = true;
+	pthread_mutex_unlock(&d->ev_lock);
+}
+
+/* The device is made: it hears the backend's events from now on. */
+static void events_attach(struct vdk_model_dev *d, struct vdk_blk *blk)
+{
+	pthread_mutex_lock(&d->ev_lock);
+	d->blk = blk;
+	if (d->ev_resized)
+		vdk_blk_backend_event(blk, VDK_BACKEND_EV_RESIZED, 0);
+	d->ev_resized = false;
+	pthread_mutex_unlock(&d->ev_lock);
 }
 
 static int blk_create(struct vdk_model_dev *d, enum vdk_model_mode mode,
@@ -366,6 +394,7 @@ static int blk_create(struct vdk_model_dev *d, enum vdk_model_mode mode,
 		.fail_io = mode == VDK_MODEL_FAIL_IO,
 		.poll_us = d->poll_us,
 	};
+	struct vdk_blk *blk;
 	int ret;
 
 	if (d->ops->set_log) {
@@ -383,15 +412,7 @@ static int blk_create(struct vdk_model_dev *d, enum vdk_model_mode mode,
 			.fn = backend_event,
 			.opaque = d,
 		};
-		sigset_t cur;
 
-		/*
-		 * The daemon's "read the size again" is a SIGHUP it blocks
-		 * and reads from a signalfd: pass a resize on that way, and
-		 * only then (an unblocked SIGHUP would end the process).
-		 */
-		d->hup_on_resize = !pthread_sigmask(SIG_BLOCK, NULL, &cur) &&
-				   sigismember(&cur, SIGHUP) == 1;
 		d->ops->set_events(d->bdev, &ev);
 	}
 	if (d->ops->start && mode != VDK_MODEL_FAIL_IO) {
@@ -402,9 +423,10 @@ static int blk_create(struct vdk_model_dev *d, enum vdk_model_mode mode,
 			return ret;
 		}
 	}
-	ret = vdk_blk_create(&cfg, &d->blk);
+	ret = vdk_blk_create(&cfg, &blk);
 	if (ret)
 		return ret; /* the daemon explains vdk_dev_create()'s */
+	events_attach(d, blk);
 	/* The control thread must answer the kernel during the attach. */
 	ret = vdk_blk_start(d->blk);
 	if (ret) {
@@ -453,6 +475,16 @@ static uint8_t blk_status(struct vdk_model_dev *d)
 static int blk_resize(struct vdk_model_dev *d)
 {
 	return vdk_blk_resize(d->blk);
+}
+
+static int blk_changed_fd(struct vdk_model_dev *d)
+{
+	return d->blk ? vdk_blk_changed_fd(d->blk) : -1;
+}
+
+static bool blk_changed(struct vdk_model_dev *d)
+{
+	return d->blk && vdk_blk_changed(d->blk);
 }
 
 static void blk_stop(struct vdk_model_dev *d)
@@ -558,4 +590,6 @@ const struct vdk_model_ops vdk_model_blk = {
 	.confinement = blk_confinement,
 	.virtio_live = blk_virtio_live,
 	.stats = blk_stats,
+	.changed_fd = blk_changed_fd,
+	.changed = blk_changed,
 };

@@ -17,6 +17,12 @@
  * answer; on hardware a few; on an idle disk never: one fixed window
  * cannot fit all three.  A queue does not poll while requests wait on
  * a backend with a completion fd (nbd, rbd, io_uring): the fd wakes it.
+ *
+ * The backend's news (vdk_blk_backend_event()) may come from any of its
+ * threads, librbd's own among them: they only set a flag and wake the
+ * control thread through an eventfd, and the control thread asks the
+ * backend for its size, updates the capacity and sends the driver the
+ * configuration interrupt.  No signal goes through the process.
  */
 #include <endian.h>
 #include <errno.h>
@@ -54,6 +60,10 @@ struct vdk_blk {
 	pthread_t ctl_thread;
 	bool ctl_running;
 	int ctl_stop_fd;
+	int ev_fd;                /* eventfd: the backend has news */
+	int changed_fd;           /* eventfd: vdk_blk_changed_fd() */
+	_Atomic bool ev_resized;  /* the backend said RESIZED */
+	_Atomic uint64_t lost;    /* bit per queue: storage lost */
 	vdk_log_fn log;
 	void *log_opaque;
 	int log_level;
@@ -386,23 +396,54 @@ static const struct vdk_dev_ops blk_dev_ops = {
 
 /* ---- control thread ---- */
 
+static int blk_resize(struct vdk_blk *blk, bool *changed);
+
+static void signal_eventfd(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: already signalled often enough */
+	}
+}
+
+/* What the backend told since last time (vdk_blk_backend_event()). */
+void vdk__blk_run_events(struct vdk_blk *blk)
+{
+	bool changed = false;
+	int ret;
+
+	clear_eventfd(blk->ev_fd);
+	if (!atomic_exchange(&blk->ev_resized, false))
+		return;
+	ret = blk_resize(blk, &changed);
+	if (ret < 0 && ret != -EINVAL) /* -EINVAL: blk_resize() said why */
+		blk_log(blk, VDK_LOG_ERR, "the backend's new size: %s",
+			strerror(-ret));
+	if (changed)
+		signal_eventfd(blk->changed_fd);
+}
+
 static void *control_thread(void *arg)
 {
 	struct vdk_blk *blk = arg;
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = vdk_dev_fd(blk->dev), .events = POLLIN },
 		{ .fd = blk->ctl_stop_fd, .events = POLLIN },
+		{ .fd = blk->ev_fd, .events = POLLIN },
 	};
 	int ret;
 
 	prctl(PR_SET_NAME, "vdk-ctl");
 	prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0);
 	for (;;) {
-		ret = poll(pfd, 2, -1);
+		ret = poll(pfd, 3, -1);
 		if (ret < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents)
 			break;
+		if (pfd[2].revents)
+			vdk__blk_run_events(blk);
 		if (!pfd[0].revents)
 			continue;
 		pthread_mutex_lock(&blk->ctl_lock);
@@ -415,6 +456,41 @@ static void *control_thread(void *arg)
 		}
 	}
 	return NULL;
+}
+
+void vdk_blk_backend_event(struct vdk_blk *blk, enum vdk_backend_event ev,
+			   unsigned int qidx)
+{
+	uint64_t bit;
+
+	switch (ev) {
+	case VDK_BACKEND_EV_RESIZED:
+		atomic_store(&blk->ev_resized, true);
+		signal_eventfd(blk->ev_fd);
+		break;
+	case VDK_BACKEND_EV_LOST:
+	case VDK_BACKEND_EV_RESTORED:
+		if (qidx >= blk->num_queues)
+			break; /* not one of ours: nothing to record */
+		bit = 1ull << qidx;
+		if (ev == VDK_BACKEND_EV_LOST)
+			atomic_fetch_or(&blk->lost, bit);
+		else
+			atomic_fetch_and(&blk->lost, ~bit);
+		break;
+	}
+}
+
+int vdk_blk_changed_fd(const struct vdk_blk *blk)
+{
+	return blk->changed_fd;
+}
+
+bool vdk_blk_changed(struct vdk_blk *blk)
+{
+	uint64_t v;
+
+	return read(blk->changed_fd, &v, sizeof(v)) == sizeof(v);
 }
 
 /* ---- life cycle ---- */
@@ -459,6 +535,8 @@ int vdk__blk_new(const struct vdk_blk_cfg *cfg, blk_create_fn create,
 	blk->bdev = cfg->bdev;
 	blk->num_queues = cfg->num_queues;
 	blk->ctl_stop_fd = -1;
+	blk->ev_fd = -1;
+	blk->changed_fd = -1;
 	blk->sh.ops = cfg->backend;
 	blk->sh.block_size = cfg->block_size ? cfg->block_size :
 			     info.block_size == 4096 ? 4096 : 512;
@@ -506,7 +584,9 @@ int vdk__blk_new(const struct vdk_blk_cfg *cfg, blk_create_fn create,
 		}
 	}
 	blk->ctl_stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (blk->ctl_stop_fd < 0) {
+	blk->ev_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	blk->changed_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (blk->ctl_stop_fd < 0 || blk->ev_fd < 0 || blk->changed_fd < 0) {
 		ret = -errno;
 		goto err_queues;
 	}
@@ -537,6 +617,10 @@ int vdk__blk_new(const struct vdk_blk_cfg *cfg, blk_create_fn create,
 	return 0;
 
 err_queues:
+	if (blk->changed_fd >= 0)
+		close(blk->changed_fd);
+	if (blk->ev_fd >= 0)
+		close(blk->ev_fd);
 	if (blk->ctl_stop_fd >= 0)
 		close(blk->ctl_stop_fd);
 	for (i = 0; i < cfg->num_queues && blk->queues; i++)
@@ -569,12 +653,14 @@ int vdk_blk_start(struct vdk_blk *blk)
 	return 0;
 }
 
-int vdk_blk_resize(struct vdk_blk *blk)
+/* vdk_blk_resize(); *changed set when a new size reached the driver. */
+static int blk_resize(struct vdk_blk *blk, bool *changed)
 {
 	struct vdk_backend_info info = { 0 };
 	uint64_t capacity;
 	int ret;
 
+	*changed = false;
 	ret = blk->sh.ops->info(blk->bdev, &info);
 	if (ret < 0)
 		return ret;
@@ -594,10 +680,19 @@ int vdk_blk_resize(struct vdk_blk *blk)
 				 offsetof(struct virtio_blk_config, capacity),
 				 &capacity, sizeof(capacity));
 	pthread_mutex_unlock(&blk->ctl_lock);
-	if (ret == 0)
+	if (ret == 0) {
+		*changed = true;
 		blk_log(blk, VDK_LOG_INFO, "resized to %llu bytes",
 			(unsigned long long)info.size);
+	}
 	return ret;
+}
+
+int vdk_blk_resize(struct vdk_blk *blk)
+{
+	bool changed;
+
+	return blk_resize(blk, &changed);
 }
 
 void vdk_blk_stop(struct vdk_blk *blk)
@@ -622,6 +717,8 @@ void vdk_blk_free(struct vdk_blk *blk)
 		return;
 	vdk_blk_stop(blk);
 	vdk_dev_close(blk->dev);
+	close(blk->changed_fd);
+	close(blk->ev_fd);
 	close(blk->ctl_stop_fd);
 	for (i = 0; i < blk->num_queues; i++)
 		close(blk->queues[i].stop_fd);
@@ -637,6 +734,8 @@ void vdk_blk_get_info(const struct vdk_blk *blk, struct vdk_blk_info *info)
 	info->num_queues = blk->num_queues;
 	info->read_only = blk->sh.read_only;
 	info->status = vdk_dev_status(blk->dev);
+	info->lost_queues =
+		(unsigned int)__builtin_popcountll(atomic_load(&blk->lost));
 }
 
 int vdk_blk_get_qstats(const struct vdk_blk *blk, unsigned int queue,

@@ -78,6 +78,25 @@ int vdk_blk_start(struct vdk_blk *blk);
  */
 int vdk_blk_resize(struct vdk_blk *blk);
 
+/*
+ * What the backend told (struct vdk_backend_events), passed on from any
+ * thread: quick, never blocks, never calls the backend.  The control
+ * thread acts on it: RESIZED is vdk_blk_resize() there; LOST and
+ * RESTORED keep vdk_blk_info's @lost_queues.
+ */
+void vdk_blk_backend_event(struct vdk_blk *blk, enum vdk_backend_event ev,
+			   unsigned int qidx);
+
+/*
+ * Readable when a size change came from the backend and reached the
+ * driver (not for vdk_blk_resize() called by the application): what the
+ * application records of the device may need updating.
+ * vdk_blk_changed() clears it.
+ */
+int vdk_blk_changed_fd(const struct vdk_blk *blk);
+/* Whether the device changed since the last call; clears the fd. */
+bool vdk_blk_changed(struct vdk_blk *blk);
+
 /* Stop all threads (completes or drops nothing: see stop()). */
 void vdk_blk_stop(struct vdk_blk *blk);
 
@@ -90,6 +109,8 @@ struct vdk_blk_info {
 	unsigned int num_queues;
 	bool read_only;
 	uint8_t status;      /* virtio device status */
+	/* Queues whose backend lost its storage (EV_LOST, not RESTORED). */
+	unsigned int lost_queues;
 };
 void vdk_blk_get_info(const struct vdk_blk *blk, struct vdk_blk_info *info);
 

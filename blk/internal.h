@@ -165,6 +165,12 @@ typedef int (*blk_create_fn)(void *arg, const struct vdk_dev_cfg *cfg,
 int vdk__blk_new(const struct vdk_blk_cfg *cfg, blk_create_fn create,
 		 void *arg, struct vdk_blk **out);
 
+/*
+ * What the control thread does when the backend had news: read the size
+ * again after RESIZED.  Tests without a control thread call it.
+ */
+void vdk__blk_run_events(struct vdk_blk *blk);
+
 /* Serve one round on @q without blocking: pop, submit, reap, notify. */
 int blk_queue_round(struct blk_queue *q);
 

@@ -19,7 +19,8 @@
  *   create()         after the fork: make the kernel device (or take over
  *                    the one a dead daemon left) and start the device's
  *                    threads; it answers the kernel from then on.
- *   describe(), status(), resize(), stats()   while the device is served;
+ *   describe(), status(), resize(), stats(), changed_fd(), changed()
+ *                    while the device is served;
  *   stop()           stop the device's threads (it is off the bus);
  *   destroy()        close the device and destroy the kernel device;
  *   close()          what open() opened;
@@ -246,6 +247,15 @@ struct vdk_model_ops {
 	 */
 	int (*stats)(struct vdk_model_dev *d, unsigned int queue,
 		     struct vdk_model_qstats *out);
+	/*
+	 * Optional.  A file descriptor that becomes readable when the
+	 * device changed by itself (its storage grew, and the driver was
+	 * told): the daemon calls changed() then, and records describe()
+	 * again.  -1 if none.  After create(), in the serving process.
+	 */
+	int (*changed_fd)(struct vdk_model_dev *d);
+	/* Optional, with changed_fd().  Whether it did; clears the fd. */
+	bool (*changed)(struct vdk_model_dev *d);
 };
 
 /*

@@ -70,7 +70,7 @@ struct serve_ctx {
 	pid_t server;
 	int sock;
 	bool server_died;
-	bool hup_pending;      /* the server asked for a resize */
+	bool changed_pending;  /* the device changed by itself: record it */
 	struct split_desc desc;
 	struct vdk_confine_info confine;
 
@@ -192,9 +192,10 @@ static int ask_server(struct serve_ctx *c, enum split_type q,
 		ret = vdk_split_recv(c->sock, r, 10000);
 		if (ret || r->type == a)
 			break;
-		if (r->type == SPLIT_HANGUP)
-			c->hup_pending = true; /* unasked: done after */
-		else
+		if (r->type == SPLIT_CHANGED) {
+			c->desc = r->desc;
+			c->changed_pending = true; /* unasked: done after */
+		} else
 			ret = -EPROTO;
 	}
 	return ret;
@@ -238,8 +239,9 @@ static int server_stats(struct serve_ctx *c, struct vdk_model_qstats *q,
 		ret = vdk_split_recv(c->sock, &r, 10000);
 		if (ret)
 			break;
-		if (r.type == SPLIT_HANGUP) {
-			c->hup_pending = true; /* unasked: done after */
+		if (r.type == SPLIT_CHANGED) {
+			c->desc = r.desc;
+			c->changed_pending = true; /* unasked: done after */
 			continue;
 		}
 		if (r.type != SPLIT_STATS)
@@ -454,6 +456,19 @@ static void hangup(struct serve_ctx *c)
 }
 
 /*
+ * The device changed by itself (its backend's storage grew, and the
+ * driver was told): the state file says what it is now.
+ */
+static void record_change(struct serve_ctx *c)
+{
+	int ret = state_save(c);
+
+	if (ret)
+		vdk_log(VDK_LOG_WARNING, "%s: cannot update the state file: %s",
+			c->name, strerror(-ret));
+}
+
+/*
  * Confined: a message the server sent unasked.  False once its end is
  * closed (it died: SIGCHLD tells the rest).
  */
@@ -462,8 +477,10 @@ static bool server_said(struct serve_ctx *c)
 	struct split_msg m;
 	int ret = vdk_split_recv(c->sock, &m, 0);
 
-	if (ret == 0 && m.type == SPLIT_HANGUP)
-		c->hup_pending = true;
+	if (ret == 0 && m.type == SPLIT_CHANGED) {
+		c->desc = m.desc;
+		c->changed_pending = true;
+	}
 	return ret != -EPIPE;
 }
 
@@ -489,24 +506,30 @@ static void notify_ready(struct serve_ctx *c)
 /* Serve until SIGINT or SIGTERM. */
 static void serve(struct serve_ctx *c)
 {
-	struct pollfd pfd[3] = {
+	/* Confined, the server watches the device (server.c). */
+	bool watch = !c->split && c->model->changed_fd && c->model->changed;
+	struct pollfd pfd[4] = {
 		{ .fd = c->sfd, .events = POLLIN },
 		{ .fd = c->stats_fd, .events = POLLIN },
 		{ .fd = c->split ? c->sock : -1, .events = POLLIN },
+		{ .fd = watch ? c->model->changed_fd(c->dev) : -1,
+		  .events = POLLIN },
 	};
 	uint64_t sigbus_seen = vdk_sigbus_pages();
 	int sig, ret;
 
 	for (;;) {
-		ret = poll(pfd, 3, SERVE_TICK_MS);
+		ret = poll(pfd, 4, SERVE_TICK_MS);
 		vdk_sigbus_report(c->name, &sigbus_seen);
 		if (ret > 0 && c->split && pfd[2].revents && !server_said(c))
 			pfd[2].fd = -1;
 		if (ret > 0 && pfd[1].revents)
 			stats_answer(c);
-		while (c->hup_pending) {
-			c->hup_pending = false;
-			hangup(c);
+		if (ret > 0 && pfd[3].revents && c->model->changed(c->dev))
+			c->changed_pending = true;
+		while (c->changed_pending) {
+			c->changed_pending = false;
+			record_change(c);
 		}
 		if (ret < 0) {
 			if (errno == EINTR)

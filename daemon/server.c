@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -192,18 +191,16 @@ static bool answer(const struct split_server *s)
 }
 
 /*
- * The backend asks for the size to be read again: the supervisor does
- * that for `vdk resize` (it asks us back, and writes the state file).
+ * The device changed by itself (its backend's storage grew and the
+ * driver was told): the supervisor records what it is now.
  */
-static void forward_hangup(const struct split_server *s, int hup)
+static void tell_changed(const struct split_server *s)
 {
-	struct signalfd_siginfo si;
+	struct split_msg m = { .type = SPLIT_CHANGED };
 
-	struct split_msg m = { .type = SPLIT_HANGUP };
-
-	while (read(hup, &si, sizeof(si)) == sizeof(si))
-		;
-	/* Not a signal: we may not signal a process of root's. */
+	if (!s->model->changed(s->dev))
+		return;
+	describe(s, &m.desc);
 	vdk_split_send(s->sock, &m);
 }
 
@@ -216,18 +213,8 @@ void vdk_split_server(const struct split_server *s)
 	struct split_msg m = { .type = SPLIT_CREATED };
 	char err[VDK_MODEL_ERR_MAX] = "";
 	uint64_t sigbus_seen;
-	sigset_t hupset;
-	int ret, hup;
+	int ret, changed = -1;
 
-	/*
-	 * SIGHUP here comes from the backend (rbd's update watch: the image
-	 * was resized); SIGHUP is blocked, as in the supervisor.
-	 */
-	sigemptyset(&hupset);
-	sigaddset(&hupset, SIGHUP);
-	hup = signalfd(-1, &hupset, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (hup < 0)
-		_exit(1);
 	/* The supervisor alone speaks to systemd (notify.h). */
 	unsetenv("NOTIFY_SOCKET");
 	/* Never outlive the supervisor: the device would have no owner. */
@@ -256,11 +243,13 @@ void vdk_split_server(const struct split_server *s)
 		m.confine.seccomp_log_only ? "logging" : "on",
 		m.confine.syscalls, m.confine.landlock_abi);
 
+	if (s->model->changed_fd && s->model->changed)
+		changed = s->model->changed_fd(s->dev);
 	sigbus_seen = vdk_sigbus_pages();
 	for (;;) {
 		struct pollfd p[2] = {
 			{ .fd = s->sock, .events = POLLIN },
-			{ .fd = hup, .events = POLLIN },
+			{ .fd = changed, .events = POLLIN },
 		};
 
 		ret = poll(p, 2, SERVER_TICK_MS);
@@ -268,7 +257,7 @@ void vdk_split_server(const struct split_server *s)
 		if (ret < 0 && errno != EINTR)
 			break;
 		if (ret > 0 && p[1].revents)
-			forward_hangup(s, hup);
+			tell_changed(s);
 		if (ret > 0 && p[0].revents && !answer(s))
 			break;
 	}

@@ -13,9 +13,11 @@
  *   supervisor -> server  STATUS?, RESIZE, STATS?, STOP (and TEST_SYSCALL
  *                         in test builds); the server answers each but
  *                         STOP, STATS? with one STATS per queue;
- *   server -> supervisor  HANGUP, unasked, when its backend says the size
- *                         changed (rbd's update watch): the supervisor
- *                         then does what `vdk resize` does.
+ *   server -> supervisor  CHANGED, unasked, when the device changed by
+ *                         itself (its backend said the size changed, as
+ *                         rbd's update watch does, and the driver was
+ *                         told): the supervisor records the new
+ *                         description in the state file.
  *
  * The server dies with the supervisor (PR_SET_PDEATHSIG); when the server
  * dies, the supervisor leaves the device to `vdk recover`, as for a
@@ -39,7 +41,7 @@ enum split_type {
 	SPLIT_RESIZED,
 	SPLIT_STOP,
 	SPLIT_TEST_SYSCALL,
-	SPLIT_HANGUP,        /* server -> supervisor, unasked: read the size */
+	SPLIT_CHANGED,       /* server -> supervisor, unasked: a new desc */
 	SPLIT_STATS_Q,
 	SPLIT_STATS,         /* queue @queue of @ret, or @ret < 0 alone */
 };
@@ -57,7 +59,7 @@ struct split_msg {
 	uint32_t type;         /* enum split_type */
 	int32_t ret;           /* FAILED, RESIZED: 0 or -errno */
 	uint8_t status;        /* STATUS: the virtio status */
-	struct split_desc desc;             /* CREATED, RESIZED */
+	struct split_desc desc;             /* CREATED, RESIZED, CHANGED */
 	struct vdk_confine_info confine;    /* CREATED */
 	char err[VDK_MODEL_ERR_MAX];        /* FAILED */
 	uint32_t queue;                     /* STATS */

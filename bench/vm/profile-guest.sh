@@ -21,6 +21,10 @@
 #                            the kernel's nbd client, each on an nbdkit
 #                            memory export, 1 queue and 2: the counts,
 #                            then perf profiles
+#                    nbdq    vdk-nbd beside qsd-nbd on one nbdkit export,
+#                            1 queue: the system calls per I/O of each
+#                            serving process and of nbdkit (syscalls.csv),
+#                            perf profiles at QD32, then the counts
 #   reps=N         repetitions, interleaved (2)
 #   runtime=S ramp=S size=MiB   as in guest-main.sh (8, 2, 256)
 #   polls=A+B...   polling times in µs for "poll" (0+20+200+2000)
@@ -329,6 +333,77 @@ part_nbd() {
 		teardown_nbd "pnbd$q"
 		for p in 200 0; do teardown_vdk-nbd "pvdknbd$q-$p"; done
 	done
+}
+
+# syscalls TAG NAME JOB: the system calls of NAME's serving process and
+# of the nbdkit behind it, by kind, per I/O, over the middle of a run,
+# into syscalls.csv.  Kprobes on the calls' entry points: the syscalls
+# tracepoints crash this kernel under TCG once enabled under load.
+SYSCALLS="read write readv writev sendto sendmsg recvfrom recvmsg poll ppoll epoll_wait io_uring_enter futex ioctl"
+SYS_EVENTS=''
+setup_sys_probes() {
+	local s
+	[[ -n $SYS_EVENTS ]] && return
+	for s in $SYSCALLS; do
+		if grep -qw "__x64_sys_$s" /proc/kallsyms &&
+			echo "p:vdks/$s __x64_sys_$s" >>"$T/kprobe_events" 2>/dev/null; then
+			SYS_EVENTS+="${SYS_EVENTS:+,}vdks:$s"
+		fi
+	done
+	log "system calls counted: $SYS_EVENTS"
+}
+syscalls() {
+	local tag=$1 name=$2 job=$3 args secs=$((RUNTIME - 2)) who kpid
+	kpid=$(pid_of "$W/nbdexp1.pid")
+	setup_sys_probes
+	args=$(job_args "$job")
+	# shellcheck disable=SC2086 # args are words
+	fio --name="$job" --filename="${DEV[$name]}" --direct=1 --ioengine=libaio --thread \
+		--time_based --runtime="$RUNTIME" --ramp_time="$RAMP" \
+		--randseed="$SEED" --norandommap --group_reporting \
+		--output-format=json --output="$W/s.json" $args >/dev/null 2>&1 &
+	local fpid=$!
+	sleep "$((RAMP + 1))"
+	perf stat -x, -o "$W/sys-daemon.csv" -e "$SYS_EVENTS" -p "${PID[$name]}" -- sleep "$secs" 2>/dev/null &
+	local p1=$!
+	perf stat -x, -o "$W/sys-nbdkit.csv" -e "$SYS_EVENTS" -p "$kpid" -- sleep "$secs" 2>/dev/null || true
+	wait "$p1" || true
+	wait "$fpid" || true
+	for who in daemon nbdkit; do
+		awk -F, -v tag="$tag" -v job="$job" -v who="$who" -v secs="$secs" \
+			-v fio="$(fio_numbers "$W/s.json")" 'BEGIN { split(fio, f, " "); n = f[1] * secs; if (n <= 0) n = 1 }
+			$3 ~ /^vdks:/ { e = $3; sub(/^vdks:/, "", e); all += $1
+				printf "%s,%s,%s,%s,%.0f,%.3f\n", tag, job, who, e, f[1], $1 / n }
+			END { printf "%s,%s,%s,all,%.0f,%.3f\n", tag, job, who, f[1], all / n }' \
+			"$W/sys-$who.csv" >>"$R/syscalls.csv"
+	done
+	log "syscalls $tag $job: $(awk -F, -v t="$tag" -v j="$job" '$1 == t && $2 == j && $6 >= 0.01 { printf "%s/%s=%s ", $3, $4, $6 }' "$R/syscalls.csv")"
+}
+
+NBDQ_CONTENDERS="vdk-nbd qsd-nbd"
+part_nbdq() {
+	local rep job c
+	echo "tag,job,process,syscall,iops,per_io" >"$R/syscalls.csv"
+	for c in $NBDQ_CONTENDERS; do
+		"setup_$c" 1 "q${c//[-_]/}1" || { log "$c: setup failed"; return 1; }
+		prefill "${DEV[q${c//[-_]/}1]}"
+	done
+	for job in rr4k-qd32 rr4k-qd1 sr1m-qd8; do
+		for c in $NBDQ_CONTENDERS; do
+			syscalls "$c" "q${c//[-_]/}1" "$job"
+		done
+	done
+	for c in $NBDQ_CONTENDERS; do
+		profile "$c-qd32" "q${c//[-_]/}1" rr4k-qd32
+	done
+	for ((rep = 1; rep <= REPS; rep++)); do
+		for job in $COUNT_JOBS; do
+			for c in $NBDQ_CONTENDERS; do
+				count nbdq default "$c" "q${c//[-_]/}1" "$job" "$rep"
+			done
+		done
+	done
+	for c in $NBDQ_CONTENDERS; do teardown_"$c" "q${c//[-_]/}1"; done
 }
 
 # ---- main ----

@@ -3,7 +3,8 @@
  * The contract of backend.h, for every backend in vdk_backends[]: the ops
  * table (required members, help, name), open()'s errors, info()'s sizes
  * and abilities, bios refused without done() and the others completed
- * once, flush, discard, zeroes where offered, events, and then the shared
+ * once, flush, discard, zeroes where offered, events (through set_events
+ * alone: no backend signals its own process), and then the shared
  * model of the data (conformance) for those that keep data.
  *
  * A backend is opened on a small device as a table below says; one that
@@ -13,6 +14,7 @@
  * stand-in for librbd, the VM's rbd scenarios against a real cluster).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +178,14 @@ static void check_info(const struct tb *t)
 /* ---- bios ---- */
 
 static unsigned int event_count;
+/* Signals the process got: a backend tells through set_events only. */
+static volatile sig_atomic_t signals_got;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	signals_got++;
+}
 
 static void on_event(void *opaque, enum vdk_backend_event ev,
 		     unsigned int qidx)
@@ -311,6 +321,10 @@ int main(void)
 	const struct vdk_backend_ops *const *b;
 	unsigned int i, n = 0;
 
+	/* What a backend might have raised for the daemon to read. */
+	signal(SIGHUP, on_signal);
+	signal(SIGUSR1, on_signal);
+	signal(SIGUSR2, on_signal);
 	for (b = vdk_backends; *b; b++) {
 		const struct contract *c = NULL;
 
@@ -324,6 +338,7 @@ int main(void)
 			return T_EXIT_FAIL;
 		}
 		run_contract(*b, c);
+		CHECK_EQ(signals_got, 0);
 		n++;
 	}
 #ifdef CONTRACT_NBD

@@ -36,6 +36,14 @@ static void on_event(void *opaque, enum vdk_backend_event ev,
 	CHECK_EQ(qidx, 0);
 	events[ev]++;
 }
+/* SIGHUP: the device model hears through set_events, not a signal. */
+static volatile sig_atomic_t sighups;
+static void on_sighup(int sig)
+{
+	(void)sig;
+	sighups++;
+}
+
 static uint8_t model[SIZE];
 static uint8_t buf[SIZE];
 
@@ -106,6 +114,7 @@ int main(void)
 	int fd;
 
 	nbd_test_init();
+	signal(SIGHUP, on_sighup);
 	img = tmp_path("disk.img");
 	fd = open(img, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	CHECK(fd >= 0);
@@ -156,6 +165,7 @@ int main(void)
 	CHECK(events[VDK_BACKEND_EV_LOST] >= 1);
 	CHECK_EQ(events[VDK_BACKEND_EV_RESTORED],
 		 events[VDK_BACKEND_EV_LOST]);
+	CHECK_EQ(sighups, 0);
 	tb_log_clear(&t);
 	check_disk(&q, "after a restart with writes in flight");
 

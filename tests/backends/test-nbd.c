@@ -158,6 +158,53 @@ static void scatter(struct tq *q, uint8_t op, uint64_t off, uint8_t *buf,
 }
 
 /*
+ * Eight requests of 1 MiB at once, 16 commands each: more commands than a
+ * queue of 8 has entries for (nbd-wire.c), so that bios wait for free
+ * ones; every byte right, every bio done once.
+ */
+static void many_split(struct tq *q)
+{
+	enum { N = 8 };
+	uint64_t len = 1u << 20;
+	uint8_t *buf[N], *want = xalloc(len);
+	struct iovec iov[N];
+	struct tbio tb[N], *p[N];
+	unsigned int i, pass;
+
+	for (i = 0; i < N; i++)
+		buf[i] = xalloc(len);
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < N; i++) {
+			if (pass == 0)
+				pat_fill(buf[i], len, i * len, 9);
+			else
+				memset(buf[i], 0, len);
+			iov[i] = (struct iovec){ buf[i], len };
+			memset(&tb[i], 0, sizeof(tb[i]));
+			tb[i].bio.op = pass ? VDK_BIO_READ : VDK_BIO_WRITE;
+			tb[i].bio.offset = i * len;
+			tb[i].bio.len = len;
+			tb[i].bio.iov = &iov[i];
+			tb[i].bio.iovcnt = 1;
+			p[i] = &tb[i];
+			CHECK_EQ(tq_submit(q, &tb[i]), 0);
+		}
+		tq_commit(q);
+		CHECK(nq_drive(q, p, N, 30));
+		for (i = 0; i < N; i++) {
+			CHECK_EQ(tb[i].calls, 1);
+			CHECK_EQ(tb[i].result, 0);
+		}
+	}
+	for (i = 0; i < N; i++) {
+		pat_fill(want, len, i * len, 9);
+		check_bytes(buf[i], want, len, i * len, "eight split at once");
+		free(buf[i]);
+	}
+	free(want);
+}
+
+/*
  * A server with a 4 KiB minimum and a 64 KiB maximum block size: 4096-byte
  * blocks, the preferred size as the optimal one, and requests of 1 MiB
  * split into 16 commands, from contiguous buffers and from pieces.
@@ -197,6 +244,7 @@ static void test_block_sizes(void)
 	check_bytes(got, want, len, off, "zeroed");
 	/* The server refuses what is not aligned to its minimum. */
 	CHECK(nq_run(&q, VDK_BIO_READ, 0, 512, 512, got) < 0);
+	many_split(&q);
 	tq_close(&q);
 	tb_close(&t);
 	srv_stop(&s);

@@ -8,6 +8,9 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -522,6 +525,140 @@ static void test_backend_error_and_resize(void)
 	unlink(path);
 }
 
+struct event_arg {
+	struct vdk_blk *blk;
+	enum vdk_backend_event ev;
+	unsigned int qidx;
+};
+
+/* A backend's event from a thread of its own, as librbd's watch. */
+static void *event_thread(void *p)
+{
+	struct event_arg *a = p;
+
+	vdk_blk_backend_event(a->blk, a->ev, a->qidx);
+	return NULL;
+}
+
+static void backend_event_from_thread(struct vdk_blk *blk,
+				      enum vdk_backend_event ev,
+				      unsigned int qidx)
+{
+	struct event_arg a = { blk, ev, qidx };
+	pthread_t t;
+
+	CHECK_EQ(pthread_create(&t, NULL, event_thread, &a), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+}
+
+static int sighups;
+static void on_sighup(int sig)
+{
+	(void)sig;
+	sighups++;
+}
+
+static bool fd_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/*
+ * The backend's events reach the device through its ops table: a size
+ * change becomes a new capacity and a configuration interrupt (and
+ * changed_fd() for the daemon), with no signal; LOST and RESTORED are
+ * counted by queue; a queue the device does not have is ignored.
+ */
+static void test_backend_events(void)
+{
+	char path[] = "/tmp/vdk-test-blk-XXXXXX";
+	char arg[128];
+	char *argv[1] = { arg };
+	struct virtio_blk_config cfg;
+	struct vdk_blk_info bi;
+	const uint8_t *config;
+	unsigned int irqs;
+	uint32_t size;
+	struct env e;
+	int fd;
+
+	CHECK(signal(SIGHUP, on_sighup) != SIG_ERR);
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, 1 << 20), 0);
+	snprintf(arg, sizeof(arg), "path=%s", path);
+	env_open(&e, "file", 2, false, 1, argv);
+	CHECK(vdk_blk_changed_fd(e.blk) >= 0);
+	CHECK(!fd_readable(vdk_blk_changed_fd(e.blk)));
+
+	/* Nothing changed: no interrupt, nothing for the daemon. */
+	irqs = sim_config_irqs(e.s);
+	backend_event_from_thread(e.blk, VDK_BACKEND_EV_RESIZED, 0);
+	vdk__blk_run_events(e.blk);
+	CHECK_EQ(sim_config_irqs(e.s), irqs);
+	CHECK(!vdk_blk_changed(e.blk));
+
+	/* Grown, told twice before the control thread runs: one update. */
+	CHECK_EQ(ftruncate(fd, 3 << 20), 0);
+	backend_event_from_thread(e.blk, VDK_BACKEND_EV_RESIZED, 0);
+	backend_event_from_thread(e.blk, VDK_BACKEND_EV_RESIZED, 0);
+	vdk__blk_run_events(e.blk);
+	vdk__blk_run_events(e.blk);
+	CHECK_EQ(sim_config_irqs(e.s), irqs + 1);
+	config = sim_config(e.s, &size);
+	CHECK(size >= sizeof(cfg));
+	memcpy(&cfg, config, sizeof(cfg));
+	CHECK_EQ(le64toh(cfg.capacity), (3 << 20) / 512);
+	vdk_blk_get_info(e.blk, &bi);
+	CHECK_EQ(bi.size, 3u << 20);
+	CHECK(fd_readable(vdk_blk_changed_fd(e.blk)));
+	CHECK(vdk_blk_changed(e.blk));
+	CHECK(!vdk_blk_changed(e.blk));
+	CHECK_EQ(write_blocks(&e, 0, 5000, 4096, 4), VIRTIO_BLK_S_OK);
+	check_blocks(&e, 0, 5000, 4096, 4);
+
+	/* `vdk resize` (the application's call) is not a change to tell. */
+	CHECK_EQ(ftruncate(fd, 4 << 20), 0);
+	CHECK_EQ(vdk_blk_resize(e.blk), 0);
+	CHECK_EQ(sim_config_irqs(e.s), irqs + 2);
+	CHECK(!vdk_blk_changed(e.blk));
+
+	/* A size that is no whole number of blocks: refused, kept. */
+	CHECK_EQ(ftruncate(fd, (4 << 20) + 100), 0);
+	backend_event_from_thread(e.blk, VDK_BACKEND_EV_RESIZED, 0);
+	vdk__blk_run_events(e.blk);
+	CHECK_EQ(sim_config_irqs(e.s), irqs + 2);
+	vdk_blk_get_info(e.blk, &bi);
+	CHECK_EQ(bi.size, 4u << 20);
+	CHECK(!vdk_blk_changed(e.blk));
+
+	/* Lost and restored, by queue. */
+	vdk_blk_get_info(e.blk, &bi);
+	CHECK_EQ(bi.lost_queues, 0u);
+	backend_event_from_thread(e.blk, VDK_BACKEND_EV_LOST, 1);
+	backend_event_from_thread(e.blk, VDK_BACKEND_EV_LOST, 1);
+	backend_event_from_thread(e.blk, VDK_BACKEND_EV_LOST, 0);
+	vdk_blk_get_info(e.blk, &bi);
+	CHECK_EQ(bi.lost_queues, 2u);
+	backend_event_from_thread(e.blk, VDK_BACKEND_EV_RESTORED, 1);
+	vdk_blk_get_info(e.blk, &bi);
+	CHECK_EQ(bi.lost_queues, 1u);
+	backend_event_from_thread(e.blk, VDK_BACKEND_EV_LOST, 2);
+	backend_event_from_thread(e.blk, VDK_BACKEND_EV_LOST, 64);
+	backend_event_from_thread(e.blk, VDK_BACKEND_EV_RESTORED, 0);
+	vdk_blk_get_info(e.blk, &bi);
+	CHECK_EQ(bi.lost_queues, 0u);
+	backend_event_from_thread(e.blk, (enum vdk_backend_event)99, 0);
+
+	CHECK_EQ(sighups, 0);
+	env_close(&e);
+	close(fd);
+	unlink(path);
+	signal(SIGHUP, SIG_DFL);
+}
+
 /*
  * seg_max is the queue size less the header and the status; a request
  * with that many data segments, scattered, through an indirect table
@@ -948,6 +1085,49 @@ static void test_refused_is_signalled(void)
 	env_close(&e);
 }
 
+/*
+ * The nbd backend behind the device, its queue threads driving the
+ * connection (commit, poll, reap), on an nbdkit memory export: every
+ * request type, and two queues on two connections.  Skipped without the
+ * backend or nbdkit.
+ */
+static void test_nbd(void)
+{
+	char dir[] = "/tmp/vdk-test-blk-nbd-XXXXXX";
+	char sock[128], pidf[128], cmd[512], arg[200];
+	char *argv[1] = { arg };
+	FILE *f;
+	int pid = 0, i;
+
+	if (!vdk_backend_find("nbd") ||
+	    system("nbdkit --version >/dev/null 2>&1")) {
+		fprintf(stderr, "test_nbd: no nbd backend or no nbdkit: skipped\n");
+		return;
+	}
+	CHECK(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/s", dir);
+	snprintf(pidf, sizeof(pidf), "%s/pid", dir);
+	snprintf(cmd, sizeof(cmd), "nbdkit -U %s -P %s memory %llu", sock,
+		 pidf, (unsigned long long)DISK);
+	CHECK_EQ(system(cmd), 0);
+	for (i = 0; i < 100 && !pid; i++) {
+		f = fopen(pidf, "r");
+		if (!f || fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		if (f)
+			fclose(f);
+		if (!pid)
+			usleep(50000);
+	}
+	CHECK(pid > 0);
+	snprintf(arg, sizeof(arg), "uri=nbd+unix:///?socket=%s", sock);
+	test_requests("nbd", 1, argv);
+	test_multiqueue("nbd", 1, argv);
+	kill(pid, SIGTERM);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_EQ(system(cmd), 0);
+}
+
 int main(void)
 {
 	char *ram[] = { "size=4M" };
@@ -970,8 +1150,10 @@ int main(void)
 	test_requests("file", 1, file);
 	test_multiqueue("file", 1, file);
 	unlink(path);
+	test_nbd();
 
 	test_backend_error_and_resize();
+	test_backend_events();
 	test_max_segments();
 	test_refused_is_signalled();
 	test_request_bounds();

@@ -22,6 +22,7 @@ struct vdk_add_args {
 	int nwords;               /* the words after NAME */
 	char **words;
 	bool vhost;               /* --bus vhost */
+	enum vdk_ring ring;       /* --ring (default: packed offered) */
 	bool daemon;
 	const char *pidfile;
 	bool json;

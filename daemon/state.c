@@ -63,6 +63,12 @@ void vdk_state_format(const struct vdk_state *st, FILE *f)
 	vdk_jw_u64(&w, st->queue_size);
 	vdk_jw_key(&w, "read_only");
 	vdk_jw_bool(&w, st->read_only);
+	vdk_jw_key(&w, "features");
+	vdk_jw_u64(&w, st->features);
+	vdk_jw_key(&w, "driver_features");
+	vdk_jw_u64(&w, st->driver_features);
+	vdk_jw_key(&w, "vduse_api");
+	vdk_jw_u64(&w, st->vduse_api);
 	vdk_jw_key(&w, "bus");
 	vdk_jw_str(&w, st->bus);
 	vdk_jw_key(&w, "node");
@@ -211,6 +217,13 @@ int vdk_state_parse(const char *buf, size_t len, struct vdk_state *st)
 			st->queue_size = v;
 		} else if (!strcmp(key, "read_only")) {
 			ret = vdk_jr_bool(&r, &st->read_only);
+		} else if (!strcmp(key, "features")) {
+			ret = read_uint(&r, UINT64_MAX, &st->features);
+		} else if (!strcmp(key, "driver_features")) {
+			ret = read_uint(&r, UINT64_MAX, &st->driver_features);
+		} else if (!strcmp(key, "vduse_api")) {
+			ret = read_uint(&r, UINT_MAX, &v);
+			st->vduse_api = v;
 		} else if (!strcmp(key, "bus")) {
 			ret = read_str(&r, &st->bus);
 		} else if (!strcmp(key, "node")) {

@@ -5,6 +5,8 @@
 #   tests/vm/e2e/run.sh [--kernel trixie|sid|all] [--only REGEX] [--build DIR]
 #                       [--crash-cycles N]   (SIGKILL + recover cycles, default 10)
 #                       [--out DIR]   (results in DIR/e2e-KERNEL; default build-vm)
+#                       [--ring split|packed]   (every `vdk add` offers these
+#                                                rings; default: vdk's, packed)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -14,6 +16,7 @@ ONLY=
 APPEND=
 BUILD=$TOP/build
 OUT=$TOP/build-vm
+RING=
 
 while (($#)); do
 	case $1 in
@@ -22,7 +25,10 @@ while (($#)); do
 	--crash-cycles) APPEND="${APPEND:+$APPEND }vdk.crash_cycles=$2"; shift 2 ;;
 	--build) BUILD=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
-	-h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+	--ring)
+		[[ $2 == split || $2 == packed ]] || { echo "e2e: --ring split|packed" >&2; exit 2; }
+		RING=$2; APPEND="${APPEND:+$APPEND }vdk.ring=$2"; shift 2 ;;
+	-h|--help) sed -n '2,9p' "$0"; exit 0 ;;
 	*) echo "e2e: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -47,6 +53,20 @@ mkdir -p "$stage/bin"
 cp "$HERE"/*.sh "$stage/"
 rm -f "$stage/run.sh"
 cp "$BUILD/cli/vdk" "$stage/bin/"
+if [[ -n $RING ]]; then
+	# The scenarios' vdk: the real one (still called vdk, as the
+	# scenarios look for it by name) with --ring after every add.
+	mkdir "$stage/bin/real"
+	mv "$stage/bin/vdk" "$stage/bin/real/vdk"
+	cat >"$stage/bin/vdk" <<EOF
+#!/bin/sh
+real=\$(dirname "\$0")/real/vdk
+[ "\$1" = add ] || exec "\$real" "\$@"
+shift
+exec "\$real" add --ring $RING "\$@"
+EOF
+	chmod +x "$stage/bin/vdk"
+fi
 # systemd's end of sd_notify, for the svc scenarios (svc.sh).
 cc -O2 -o "$stage/bin/notify-listen" "$HERE/notify-listen.c"
 # The libblkio client of the vhost scenarios (vhost.sh).
@@ -56,6 +76,7 @@ if [[ -c /dev/vduse/control ]]; then
 	echo "e2e: this host has VDUSE: running the scenarios here"
 	mkdir -p "$stage/results"
 	VDK_LIB=$TOP/tests/vm/lib-guest.sh VDK_RESULTS=$stage/results \
+		VDK_E2E_RING=${RING:-packed} \
 		bash "$stage/guest-main.sh"
 	exit
 fi

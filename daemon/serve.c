@@ -304,7 +304,12 @@ static void state_fill(struct serve_ctx *c, struct vdk_state *st)
 	memset(st, 0, sizeof(*st));
 	c->model->describe(c->dev, st);
 	if (c->split) {
-		/* Only the server's copy of the device knows these. */
+		/*
+		 * Only the server's copy of the device knows these; the
+		 * features the driver took, as of now (a status answer
+		 * brings them).
+		 */
+		(void)dev_status(c);
 		st->size = c->desc.size;
 		st->block_size = c->desc.block_size;
 		st->queues = c->desc.queues;

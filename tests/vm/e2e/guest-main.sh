@@ -30,7 +30,7 @@ ring_check() {
 	f=$(cat /sys/bus/vdpa/devices/"$name"/virtio*/features)
 	got=split
 	[[ ${f:34:1} == 1 ]] && got=packed
-	listed=$(vdk list -j "$name" | grep -o '"ring": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"')
+	listed=$(vdk list -j "$name" | grep -o '"ring": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"' || true)
 	echo "  $name: features $f: $got rings (vdk list: $listed, run: $RING)"
 	[[ $got == "$RING" && $listed == "$RING" ]]
 }

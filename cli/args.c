@@ -88,6 +88,7 @@ enum {
 	OPT_NO_CONFINE,
 	OPT_SECCOMP_LOG,
 	OPT_RING,
+	OPT_IN_ORDER,
 	/* The model's options: OPT_MODEL + their index in its table. */
 	OPT_MODEL = 1024,
 };
@@ -120,6 +121,7 @@ static int parse_ring(const char *s, enum vdk_ring *ring)
 static const struct option add_lopts[] = {
 	{ "bus", required_argument, NULL, OPT_BUS },
 	{ "ring", required_argument, NULL, OPT_RING },
+	{ "in-order", no_argument, NULL, OPT_IN_ORDER },
 	{ "daemon", no_argument, NULL, 'd' },
 	{ "pidfile", required_argument, NULL, 'p' },
 	{ "json", no_argument, NULL, 'j' },
@@ -249,6 +251,9 @@ static int parse_add(int argc, char **argv,
 			if (parse_ring(optarg, &a->ring))
 				return bad_value(err, errlen, "--ring", optarg,
 						 "split or packed");
+			break;
+		case OPT_IN_ORDER:
+			a->in_order = true;
 			break;
 		case 'd':
 			a->daemon = true;

@@ -23,6 +23,7 @@ struct vdk_add_args {
 	char **words;
 	bool vhost;               /* --bus vhost */
 	enum vdk_ring ring;       /* --ring (default: packed offered) */
+	bool in_order;            /* --in-order: offer VIRTIO_F_IN_ORDER */
 	bool daemon;
 	const char *pidfile;
 	bool json;

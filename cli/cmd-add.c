@@ -38,6 +38,8 @@ void vdk_add_usage(FILE *f)
 "                         the virtqueue formats offered: packed (default)\n"
 "                         offers both and the driver chooses, split\n"
 "                         offers split rings alone\n"
+"      --in-order         offer VIRTIO_F_IN_ORDER: requests go back to\n"
+"                         the driver in the order it made them available\n"
 "  -d, --daemon           go to the background once the device is live\n"
 "  -p, --pidfile FILE     write the daemon's pid there once it is live\n"
 "  -j, --json             print the device as JSON\n"
@@ -105,6 +107,7 @@ static void daemon_cfg(const struct vdk_add_args *a, enum vdk_daemon_mode mode,
 	cfg->models = vdk_models;
 	cfg->vhost = a->vhost;
 	cfg->ring = a->ring;
+	cfg->in_order = a->in_order;
 	cfg->daemon = a->daemon;
 	cfg->pidfile = a->pidfile;
 	cfg->json = a->json;

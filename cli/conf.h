@@ -12,6 +12,7 @@
  *   params=K=V K=V ...  several at once, split at white space
  *   bus=virtio|vhost    --bus
  *   ring=split|packed   --ring
+ *   in-order=yes|no     yes: --in-order
  *   user=NAME           --user
  *   confine=yes|no      no: --no-confine
  *   timeout=SECS        --timeout

@@ -51,6 +51,8 @@ struct vdk_daemon_cfg {
 	 * take the state file's, as the in-flight log was made for them.
 	 */
 	enum vdk_ring ring;
+	/* ADD: offer VIRTIO_F_IN_ORDER (takeovers: as the state file says). */
+	bool in_order;
 	bool daemon;              /* to the background once live */
 	const char *pidfile;      /* or NULL */
 	bool json;

@@ -46,6 +46,7 @@ struct serve_ctx {
 	bool vhost;
 	bool daemon;
 	enum vdk_ring ring;
+	bool in_order;
 	char inflight[4096];  /* RUN_DIR/NAME.inflight */
 	char pidfile[4096];
 	char logpath[4096];
@@ -935,6 +936,7 @@ static int takeover_prepare(struct serve_ctx *c)
 	/* As made: its in-flight log has room for packed rings or not. */
 	c->ring = st.features & (1ull << VIRTIO_F_RING_PACKED) ?
 			  VDK_RING_PACKED : VDK_RING_SPLIT;
+	c->in_order = st.features & (1ull << VIRTIO_F_IN_ORDER);
 	if (c->mode == VDK_DAEMON_RESCUE)
 		c->daemon = false;
 	code = VDK_EXIT_OK;
@@ -1012,6 +1014,8 @@ static int serve_main(struct serve_ctx *c)
 	env.log_level = VDK_LOG_NOTICE + cfg->verbose;
 	env.dev_flags = c->ring == VDK_RING_SPLIT ? VDK_DEV_F_NO_PACKED :
 						    VDK_DEV_F_PACKED;
+	if (c->in_order)
+		env.dev_flags |= VDK_DEV_F_IN_ORDER;
 	ret = c->model->open(c->model_cfg, &env, &c->dev, err, sizeof(err));
 	if (ret) {
 		vdk_err(c->verb, "%s", err[0] ? err : strerror(-ret));
@@ -1134,6 +1138,7 @@ int vdk_daemon_run(const struct vdk_daemon_cfg *cfg)
 	c->model_cfg = cfg->model_cfg;
 	c->vhost = cfg->vhost;
 	c->ring = cfg->ring;
+	c->in_order = cfg->in_order;
 	c->daemon = cfg->daemon;
 	c->sfd = -1;
 	c->report_fd = -1;

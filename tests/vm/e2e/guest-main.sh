@@ -21,17 +21,25 @@ want() { [[ -z $ONLY ]] || [[ $1 =~ $ONLY ]]; }
 # --ring split to every `vdk add`).
 RING=$(sed -n 's/.*vdk\.ring=\([a-z]*\).*/\1/p' /proc/cmdline)
 RING=${RING:-${VDK_E2E_RING:-packed}}
+# run.sh --in-order: VIRTIO_F_IN_ORDER offered too (vdk.in_order=1).
+IN_ORDER=$(sed -n 's/.*vdk\.in_order=\([01]\).*/\1/p' /proc/cmdline)
 
 # ring_check NAME: the guest's driver of device NAME (virtio bus) took
 # the ring format of the run, VIRTIO_F_RING_PACKED (bit 34) or not, as
-# its features in sysfs and `vdk list -j` both say.
+# its features in sysfs and `vdk list -j` both say.  With --in-order,
+# says whether it took VIRTIO_F_IN_ORDER (bit 35) too: the kernel's
+# choice (into VDK_RESULTS/in-order.txt).
 ring_check() {
-	local name=$1 f got listed
+	local name=$1 f got listed io=
 	f=$(cat /sys/bus/vdpa/devices/"$name"/virtio*/features)
 	got=split
 	[[ ${f:34:1} == 1 ]] && got=packed
 	listed=$(vdk list -j "$name" | grep -o '"ring": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"' || true)
-	echo "  $name: features $f: $got rings (vdk list: $listed, run: $RING)"
+	if [[ $IN_ORDER == 1 ]]; then
+		io=", in order: ${f:35:1}"
+		echo "$name $(uname -r) in_order=${f:35:1}" >>"$VDK_RESULTS/in-order.txt"
+	fi
+	echo "  $name: features $f: $got rings (vdk list: $listed, run: $RING)$io"
 	[[ $got == "$RING" && $listed == "$RING" ]]
 }
 

@@ -7,6 +7,7 @@
 #                       [--out DIR]   (results in DIR/e2e-KERNEL; default build-vm)
 #                       [--ring split|packed]   (every `vdk add` offers these
 #                                                rings; default: vdk's, packed)
+#                       [--in-order]   (every `vdk add` offers VIRTIO_F_IN_ORDER)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,6 +18,7 @@ APPEND=
 BUILD=$TOP/build
 OUT=$TOP/build-vm
 RING=
+IN_ORDER=
 
 while (($#)); do
 	case $1 in
@@ -28,7 +30,8 @@ while (($#)); do
 	--ring)
 		[[ $2 == split || $2 == packed ]] || { echo "e2e: --ring split|packed" >&2; exit 2; }
 		RING=$2; APPEND="${APPEND:+$APPEND }vdk.ring=$2"; shift 2 ;;
-	-h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+	--in-order) IN_ORDER=1; APPEND="${APPEND:+$APPEND }vdk.in_order=1"; shift ;;
+	-h|--help) sed -n '2,10p' "$0"; exit 0 ;;
 	*) echo "e2e: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -53,9 +56,10 @@ mkdir -p "$stage/bin"
 cp "$HERE"/*.sh "$stage/"
 rm -f "$stage/run.sh"
 cp "$BUILD/cli/vdk" "$stage/bin/"
-if [[ -n $RING ]]; then
+if [[ -n $RING || -n $IN_ORDER ]]; then
 	# The scenarios' vdk: the real one (still called vdk, as the
-	# scenarios look for it by name) with --ring after every add.
+	# scenarios look for it by name) with --ring, --in-order after
+	# every add.
 	mkdir "$stage/bin/real"
 	mv "$stage/bin/vdk" "$stage/bin/real/vdk"
 	cat >"$stage/bin/vdk" <<EOF
@@ -63,7 +67,7 @@ if [[ -n $RING ]]; then
 real=\$(dirname "\$0")/real/vdk
 [ "\$1" = add ] || exec "\$real" "\$@"
 shift
-exec "\$real" add --ring $RING "\$@"
+exec "\$real" add ${RING:+--ring $RING} ${IN_ORDER:+--in-order} "\$@"
 EOF
 	chmod +x "$stage/bin/vdk"
 fi

@@ -169,9 +169,10 @@ struct vdk_dev_cfg {
  * ring entry, as the feature allows, where the driver can tell the
  * lengths of those it skips: a request that used less than its whole
  * buffer (readable and writable bytes, which the driver assumes for one
- * it skips) ends a run.  The driver must then lay out its descriptors in order too: a
- * ring where it does not still works, as the library does not rely on
- * it.  For any ring format; not offered without this flag.
+ * it skips) ends a run.  The driver must then lay out its descriptors
+ * in order too: a ring where it does not still works, as the library
+ * does not rely on it.  A refused chain waits its turn too.  For any
+ * ring format; not offered without this flag.
  */
 #define VDK_DEV_F_IN_ORDER (1ull << 2)
 

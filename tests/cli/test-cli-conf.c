@@ -131,8 +131,10 @@ static void test_bad(void)
 	BAD("# x\nbackend=ram\nread-only=maybe\n", 3,
 	    "read-only: 'maybe' is not yes or no");
 	BAD("backend=ram\nbus=pci\n", 2, "bus: 'pci' is not virtio or vhost");
-	BAD("backend=ram\nring=ring\n", 2, "ring: 'ring' is not split or packed");
-	BAD("backend=ram\nin-order=maybe\n", 2, "in-order: 'maybe' is not yes or no");
+	BAD("backend=ram\nring=ring\n", 2,
+	    "ring: 'ring' is not split or packed");
+	BAD("backend=ram\nin-order=maybe\n", 2,
+	    "in-order: 'maybe' is not yes or no");
 	BAD("backend=ram\ntimeout=0\n", 2,
 	    "timeout: '0' is not 1..3600 seconds");
 	BAD("backend=ram\nconfine=perhaps\n", 2,

@@ -38,6 +38,7 @@ struct vdk_model_dev {
 	const struct vdk_model_cfg *cfg;
 	char *name;
 	char *inflight;
+	uint64_t dev_flags;
 	vdk_log_fn log;
 	int log_level;
 	int poll_us;
@@ -305,6 +306,7 @@ static int blk_open(const struct vdk_model_cfg *cfg,
 	d->cfg = cfg;
 	d->log = env->log;
 	d->log_level = env->log_level;
+	d->dev_flags = env->dev_flags;
 	d->poll_us = poll_us_from_env();
 	d->name = strdup(env->name);
 	if (env->inflight_path)
@@ -391,6 +393,7 @@ static int blk_create(struct vdk_model_dev *d, enum vdk_model_mode mode,
 		.log_level = d->log_level,
 		.reopen = mode != VDK_MODEL_NEW,
 		.inflight_path = d->inflight,
+		.dev_flags = d->dev_flags,
 		.fail_io = mode == VDK_MODEL_FAIL_IO,
 		.poll_us = d->poll_us,
 	};
@@ -457,6 +460,7 @@ static void blk_describe(struct vdk_model_dev *d, struct vdk_state *st)
 		st->read_only = d->read_only;
 		return;
 	}
+	vdk_model_describe_dev(vdk_blk_dev(d->blk), st);
 	vdk_blk_get_info(d->blk, &bi);
 	st->size = bi.size;
 	st->block_size = bi.block_size;

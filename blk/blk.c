@@ -609,6 +609,7 @@ int vdk__blk_new(const struct vdk_blk_cfg *cfg, blk_create_fn create,
 	dcfg.log_opaque = cfg->log_opaque;
 	dcfg.log_level = cfg->log_level;
 	dcfg.inflight_path = cfg->inflight_path;
+	dcfg.flags = cfg->dev_flags;
 	ret = create(arg, &dcfg, &blk->dev);
 	if (ret < 0)
 		goto err_queues;

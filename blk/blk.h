@@ -46,6 +46,11 @@ struct vdk_blk_cfg {
 	 */
 	const char *inflight_path;
 	/*
+	 * VDK_DEV_F_* for the VDUSE device (struct vdk_dev_cfg): the ring
+	 * formats offered.  A reopened device needs those it was made with.
+	 */
+	uint64_t dev_flags;
+	/*
 	 * Rescue: complete every request with an I/O error, without the
 	 * backend (a device whose storage is gone for good).
 	 */

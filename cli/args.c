@@ -87,6 +87,8 @@ enum {
 	OPT_USER,
 	OPT_NO_CONFINE,
 	OPT_SECCOMP_LOG,
+	OPT_RING,
+	OPT_IN_ORDER,
 	/* The model's options: OPT_MODEL + their index in its table. */
 	OPT_MODEL = 1024,
 };
@@ -103,9 +105,23 @@ static int parse_bus(const char *s, bool *vhost)
 	return 0;
 }
 
+/* "split" or "packed": sets *ring; -EINVAL for anything else. */
+static int parse_ring(const char *s, enum vdk_ring *ring)
+{
+	if (!strcmp(s, "split"))
+		*ring = VDK_RING_SPLIT;
+	else if (!strcmp(s, "packed"))
+		*ring = VDK_RING_PACKED;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 /* The options of the daemon, before the model's. */
 static const struct option add_lopts[] = {
 	{ "bus", required_argument, NULL, OPT_BUS },
+	{ "ring", required_argument, NULL, OPT_RING },
+	{ "in-order", no_argument, NULL, OPT_IN_ORDER },
 	{ "daemon", no_argument, NULL, 'd' },
 	{ "pidfile", required_argument, NULL, 'p' },
 	{ "json", no_argument, NULL, 'j' },
@@ -230,6 +246,14 @@ static int parse_add(int argc, char **argv,
 			if (parse_bus(optarg, &a->vhost))
 				return bad_value(err, errlen, "--bus", optarg,
 						 "virtio or vhost");
+			break;
+		case OPT_RING:
+			if (parse_ring(optarg, &a->ring))
+				return bad_value(err, errlen, "--ring", optarg,
+						 "split or packed");
+			break;
+		case OPT_IN_ORDER:
+			a->in_order = true;
 			break;
 		case 'd':
 			a->daemon = true;

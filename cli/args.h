@@ -22,6 +22,8 @@ struct vdk_add_args {
 	int nwords;               /* the words after NAME */
 	char **words;
 	bool vhost;               /* --bus vhost */
+	enum vdk_ring ring;       /* --ring (default: packed offered) */
+	bool in_order;            /* --in-order: offer VIRTIO_F_IN_ORDER */
 	bool daemon;
 	const char *pidfile;
 	bool json;

@@ -49,6 +49,13 @@ int vdk_cmd_stat(int argc, char **argv);
 
 /* Usage text of a verb, for `vdk help VERB` and `vdk VERB --help`. */
 void vdk_add_usage(FILE *f);
+
+/*
+ * JSON only: the ring format the driver took, the rings offered, the
+ * feature bits both ways and the VDUSE API version of @st.
+ */
+struct vdk_pr;
+void vdk_print_features(struct vdk_pr *p, const struct vdk_state *st);
 extern const char vdk_recover_usage[];
 extern const char vdk_rescue_usage[];
 extern const char vdk_del_usage[];

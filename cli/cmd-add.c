@@ -34,6 +34,12 @@ void vdk_add_usage(FILE *f)
 	fputs("\n"
 "      --bus virtio|vhost virtio_vdpa, a device of this host (default), or\n"
 "                         vhost_vdpa, for a VM or a userspace driver\n"
+"      --ring split|packed\n"
+"                         the virtqueue formats offered: packed (default)\n"
+"                         offers both and the driver chooses, split\n"
+"                         offers split rings alone\n"
+"      --in-order         offer VIRTIO_F_IN_ORDER: requests go back to\n"
+"                         the driver in the order it made them available\n"
 "  -d, --daemon           go to the background once the device is live\n"
 "  -p, --pidfile FILE     write the daemon's pid there once it is live\n"
 "  -j, --json             print the device as JSON\n"
@@ -83,6 +89,7 @@ static void print_device(FILE *f, const struct vdk_state *st, bool json)
 	vdk_pr_u64(&p, VDK_PR_JSON, "queues", 0, st->queues);
 	vdk_pr_u64(&p, VDK_PR_JSON, "queue_size", 0, st->queue_size);
 	vdk_pr_bool(&p, VDK_PR_JSON, "read_only", 0, st->read_only);
+	vdk_print_features(&p, st);
 	vdk_pr_u64(&p, VDK_PR_JSON, "pid", 0, st->pid);
 	vdk_pr_rec_end(&p, true);
 }
@@ -99,6 +106,8 @@ static void daemon_cfg(const struct vdk_add_args *a, enum vdk_daemon_mode mode,
 	}
 	cfg->models = vdk_models;
 	cfg->vhost = a->vhost;
+	cfg->ring = a->ring;
+	cfg->in_order = a->in_order;
 	cfg->daemon = a->daemon;
 	cfg->pidfile = a->pidfile;
 	cfg->json = a->json;

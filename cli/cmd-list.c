@@ -3,9 +3,12 @@
  * vdk list: the VDUSE devices, what serves them and where they are.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <linux/virtio_config.h>
 
 #include "args.h"
 #include "cli.h"
@@ -118,6 +121,28 @@ static void widen(int *w, const char *s)
 		*w = n;
 }
 
+/*
+ * The ring format the driver took (null before it took any), the rings
+ * offered, the feature bits both ways, the VDUSE API version.
+ */
+void vdk_print_features(struct vdk_pr *p, const struct vdk_state *st)
+{
+	const uint64_t packed = 1ull << VIRTIO_F_RING_PACKED;
+	char hex[32];
+
+	vdk_pr_str(p, VDK_PR_JSON, "ring", 0,
+		   !st->driver_features ? NULL :
+		   st->driver_features & packed ? "packed" : "split");
+	vdk_pr_str(p, VDK_PR_JSON, "rings_offered", 0,
+		   !st->features ? NULL :
+		   st->features & packed ? "split,packed" : "split");
+	snprintf(hex, sizeof(hex), "0x%" PRIx64, st->features);
+	vdk_pr_str(p, VDK_PR_JSON, "features", 0, hex);
+	snprintf(hex, sizeof(hex), "0x%" PRIx64, st->driver_features);
+	vdk_pr_str(p, VDK_PR_JSON, "driver_features", 0, hex);
+	vdk_pr_u64(p, VDK_PR_JSON, "vduse_api", 0, st->vduse_api);
+}
+
 static void print_row(struct vdk_pr *p, const struct list_row *r,
 		      const int *w)
 {
@@ -156,6 +181,7 @@ static void print_row(struct vdk_pr *p, const struct list_row *r,
 		vdk_pr_u64(p, VDK_PR_JSON, "queue_size", 0,
 			   r->st.queue_size);
 		vdk_pr_bool(p, VDK_PR_JSON, "read_only", 0, r->st.read_only);
+		vdk_print_features(p, &r->st);
 		vdk_pr_obj_begin(p, "params");
 		for (unsigned int i = 0; i < r->st.nparams; i++)
 			vdk_pr_str(p, VDK_PR_JSON, r->st.params[i].key, 0,

@@ -333,6 +333,20 @@ static int daemon_item(const struct vdk_conf *c, const struct vdk_conf_item *it,
 					"bus: '%s' is not virtio or vhost",
 					it->value);
 		push(w, "--bus=%s", it->value);
+	} else if (!strcmp(it->key, "ring")) {
+		if (strcmp(it->value, "split") && strcmp(it->value, "packed"))
+			return conf_err(err, errlen, c->path, it->line,
+					"ring: '%s' is not split or packed",
+					it->value);
+		push(w, "--ring=%s", it->value);
+	} else if (!strcmp(it->key, "in-order")) {
+		yn = yes_no(it->value);
+		if (yn < 0)
+			return conf_err(err, errlen, c->path, it->line,
+					"in-order: '%s' is not yes or no",
+					it->value);
+		if (yn)
+			push(w, "--in-order");
 	} else if (!strcmp(it->key, "user")) {
 		push(w, "--user=%s", it->value);
 	} else if (!strcmp(it->key, "confine")) {

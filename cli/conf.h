@@ -11,6 +11,8 @@
  *                       command line), in the file's order
  *   params=K=V K=V ...  several at once, split at white space
  *   bus=virtio|vhost    --bus
+ *   ring=split|packed   --ring
+ *   in-order=yes|no     yes: --in-order
  *   user=NAME           --user
  *   confine=yes|no      no: --no-confine
  *   timeout=SECS        --timeout

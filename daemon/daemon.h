@@ -46,6 +46,13 @@ struct vdk_daemon_cfg {
 	/* The models this program has, NULL-terminated. */
 	const struct vdk_model_ops *const *models;
 	bool vhost;               /* ADD: on the vhost bus */
+	/*
+	 * ADD: the ring formats offered (VDK_RING_*); RECOVER and RESCUE
+	 * take the state file's, as the in-flight log was made for them.
+	 */
+	enum vdk_ring ring;
+	/* ADD: offer VIRTIO_F_IN_ORDER (takeovers: as the state file says). */
+	bool in_order;
 	bool daemon;              /* to the background once live */
 	const char *pidfile;      /* or NULL */
 	bool json;

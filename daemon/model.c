@@ -10,6 +10,13 @@
 #include "daemon.h"
 #include "sysfs.h"
 
+void vdk_model_describe_dev(const struct vdk_dev *dev, struct vdk_state *st)
+{
+	st->features = vdk_dev_features(dev);
+	st->driver_features = vdk_dev_driver_features(dev);
+	st->vduse_api = vdk_dev_api_version(dev);
+}
+
 /* Longest wait for VDUSE_DESTROY_DEV while the kernel lets go. */
 #define DESTROY_TRIES 100
 #define DESTROY_SLEEP_MS 50

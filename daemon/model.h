@@ -66,11 +66,26 @@ struct vdk_model_opt {
 	int key;           /* the model's own number for it, for cfg_opt() */
 };
 
+/*
+ * The ring formats a device offers (vdk add --ring).  Packed rings are
+ * offered by default: the driver still decides, and one without
+ * VIRTIO_F_RING_PACKED gets split rings.
+ */
+enum vdk_ring {
+	VDK_RING_PACKED,  /* split and packed: the driver's choice */
+	VDK_RING_SPLIT,   /* split only */
+};
+
 /* What the daemon gives a device at open(); copied by the model. */
 struct vdk_model_env {
 	const char *name;          /* the device's name */
 	/* The in-flight log of the kernel device (struct vdk_dev_cfg). */
 	const char *inflight_path;
+	/*
+	 * VDK_DEV_F_* for struct vdk_dev_cfg's @flags: the ring formats
+	 * offered.  A device taken over must get those it was made with.
+	 */
+	uint64_t dev_flags;
 	/*
 	 * The daemon's log.  @opaque NULL for a message that names the
 	 * device itself, or the device's name to have it put in front.
@@ -273,6 +288,12 @@ int vdk_model_live(const struct vdk_model_ops *m, const char *name,
  */
 int vdk_model_bound(const struct vdk_model_ops *m, const char *name,
 		    char *node, size_t len);
+
+/*
+ * For the models' describe(): what the kernel device @dev offered and
+ * its driver took, into @st (features, driver_features, vduse_api).
+ */
+void vdk_model_describe_dev(const struct vdk_dev *dev, struct vdk_state *st);
 
 /*
  * For the models.  A decimal number in [@min, @max], nothing around it:

@@ -45,6 +45,8 @@ struct serve_ctx {
 	const struct vdk_daemon_cfg *cfg;
 	bool vhost;
 	bool daemon;
+	enum vdk_ring ring;
+	bool in_order;
 	char inflight[4096];  /* RUN_DIR/NAME.inflight */
 	char pidfile[4096];
 	char logpath[4096];
@@ -207,7 +209,10 @@ static uint8_t dev_status(struct serve_ctx *c)
 
 	if (!c->split)
 		return c->model->status ? c->model->status(c->dev) : 0;
-	return ask_server(c, SPLIT_STATUS_Q, SPLIT_STATUS, &r) ? 0 : r.status;
+	if (ask_server(c, SPLIT_STATUS_Q, SPLIT_STATUS, &r))
+		return 0;
+	c->desc = r.desc;
+	return r.status;
 }
 
 static int dev_resize(struct serve_ctx *c)
@@ -302,12 +307,20 @@ static void state_fill(struct serve_ctx *c, struct vdk_state *st)
 	memset(st, 0, sizeof(*st));
 	c->model->describe(c->dev, st);
 	if (c->split) {
-		/* Only the server's copy of the device knows these. */
+		/*
+		 * Only the server's copy of the device knows these; the
+		 * features the driver took, as of now (a status answer
+		 * brings them).
+		 */
+		(void)dev_status(c);
 		st->size = c->desc.size;
 		st->block_size = c->desc.block_size;
 		st->queues = c->desc.queues;
 		st->queue_size = c->desc.queue_size;
 		st->read_only = c->desc.read_only;
+		st->features = c->desc.features;
+		st->driver_features = c->desc.driver_features;
+		st->vduse_api = c->desc.vduse_api;
 		st->confined = true;
 		st->confine.server_pid = c->server;
 		st->confine.uid = c->confine.uid;
@@ -948,6 +961,10 @@ static int takeover_prepare(struct serve_ctx *c)
 	}
 	c->model_cfg = c->own_cfg;
 	c->vhost = st.bus && strcmp(st.bus, "vhost") == 0;
+	/* As made: its in-flight log has room for packed rings or not. */
+	c->ring = st.features & (1ull << VIRTIO_F_RING_PACKED) ?
+			  VDK_RING_PACKED : VDK_RING_SPLIT;
+	c->in_order = st.features & (1ull << VIRTIO_F_IN_ORDER);
 	if (c->mode == VDK_DAEMON_RESCUE)
 		c->daemon = false;
 	code = VDK_EXIT_OK;
@@ -1023,6 +1040,10 @@ static int serve_main(struct serve_ctx *c)
 	}
 	/* The level of the log opened below. */
 	env.log_level = VDK_LOG_NOTICE + cfg->verbose;
+	env.dev_flags = c->ring == VDK_RING_SPLIT ? VDK_DEV_F_NO_PACKED :
+						    VDK_DEV_F_PACKED;
+	if (c->in_order)
+		env.dev_flags |= VDK_DEV_F_IN_ORDER;
 	ret = c->model->open(c->model_cfg, &env, &c->dev, err, sizeof(err));
 	if (ret) {
 		vdk_err(c->verb, "%s", err[0] ? err : strerror(-ret));
@@ -1144,6 +1165,8 @@ int vdk_daemon_run(const struct vdk_daemon_cfg *cfg)
 	c->model = cfg->model;
 	c->model_cfg = cfg->model_cfg;
 	c->vhost = cfg->vhost;
+	c->ring = cfg->ring;
+	c->in_order = cfg->in_order;
 	c->daemon = cfg->daemon;
 	c->sfd = -1;
 	c->report_fd = -1;

@@ -69,6 +69,9 @@ static void describe(const struct split_server *s, struct split_desc *d)
 	d->queues = st.queues;
 	d->queue_size = st.queue_size;
 	d->read_only = st.read_only;
+	d->features = st.features;
+	d->driver_features = st.driver_features;
+	d->vduse_api = st.vduse_api;
 }
 
 /* The confinement of @s's device: its model's needs and the daemon's. */
@@ -172,6 +175,8 @@ static bool answer(const struct split_server *s)
 	case SPLIT_STATUS_Q:
 		r.type = SPLIT_STATUS;
 		r.status = s->model->status ? s->model->status(s->dev) : 0;
+		/* The features: the driver may have taken them by now. */
+		describe(s, &r.desc);
 		break;
 	case SPLIT_RESIZE:
 		r.type = SPLIT_RESIZED;

@@ -53,6 +53,9 @@ struct split_desc {
 	uint32_t queues;
 	uint32_t queue_size;
 	bool read_only;
+	uint64_t features;
+	uint64_t driver_features;
+	uint32_t vduse_api;
 };
 
 struct split_msg {

@@ -91,6 +91,9 @@ static int format_state(struct json_object *root, const struct vdk_state *st)
 	    vdk_json_add_u64(root, "queues", st->queues) ||
 	    vdk_json_add_u64(root, "queue_size", st->queue_size) ||
 	    vdk_json_add_bool(root, "read_only", st->read_only) ||
+	    vdk_json_add_u64(root, "features", st->features) ||
+	    vdk_json_add_u64(root, "driver_features", st->driver_features) ||
+	    vdk_json_add_u64(root, "vduse_api", st->vduse_api) ||
 	    vdk_json_add_str(root, "bus", st->bus) ||
 	    vdk_json_add_str(root, "node", st->node))
 		return -ENOMEM;
@@ -218,6 +221,13 @@ static int read_member(const char *key, struct json_object *val,
 		st->queue_size = (unsigned int)v;
 	} else if (!strcmp(key, "read_only")) {
 		ret = vdk_json_get_bool(val, &st->read_only);
+	} else if (!strcmp(key, "features")) {
+		ret = vdk_json_get_uint(val, UINT64_MAX, &st->features);
+	} else if (!strcmp(key, "driver_features")) {
+		ret = vdk_json_get_uint(val, UINT64_MAX, &st->driver_features);
+	} else if (!strcmp(key, "vduse_api")) {
+		ret = vdk_json_get_uint(val, UINT_MAX, &v);
+		st->vduse_api = (unsigned int)v;
 	} else if (!strcmp(key, "bus")) {
 		ret = read_str(val, &st->bus);
 	} else if (!strcmp(key, "node")) {

@@ -34,6 +34,15 @@ struct vdk_state {
 	unsigned int queues;
 	unsigned int queue_size;
 	bool read_only;
+	/*
+	 * The virtio features the device offers (VIRTIO_F_RING_PACKED
+	 * among them says which rings a takeover must offer again: none
+	 * recorded, split only), those its driver took (0 before), and
+	 * the VDUSE API version in use.
+	 */
+	uint64_t features;
+	uint64_t driver_features;
+	unsigned int vduse_api;
 	char *bus;            /* "virtio" or "vhost" */
 	char *node;           /* "/dev/vda", "/dev/vhost-vdpa-0" */
 	/*

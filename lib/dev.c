@@ -81,7 +81,8 @@ static int check_cfg(const struct vdk_dev_cfg *cfg)
 	if (cfg->config_size > VDK_CONFIG_MAX ||
 	    (cfg->config_size && !cfg->config))
 		return -EINVAL;
-	if ((cfg->flags & ~(VDK_DEV_F_PACKED | VDK_DEV_F_NO_PACKED)) ||
+	if ((cfg->flags & ~(VDK_DEV_F_PACKED | VDK_DEV_F_NO_PACKED |
+			    VDK_DEV_F_IN_ORDER)) ||
 	    (cfg->flags & VDK_DEV_F_PACKED && cfg->flags & VDK_DEV_F_NO_PACKED))
 		return -EINVAL;
 	return 0;
@@ -209,6 +210,8 @@ static int start_queues(struct vdk_dev *dev, bool resume)
 		}
 		vq->event_idx = dev->driver_features &
 				(1ull << VIRTIO_RING_F_EVENT_IDX);
+		vq->in_order = dev->driver_features &
+			       (1ull << VIRTIO_F_IN_ORDER);
 		vq->resume = resume;
 		/* The kernel drops kick eventfds at every reset. */
 		ret = k->ops->vq_setup_kickfd(k, i, vq->kickfd);
@@ -432,11 +435,14 @@ int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,
 	dev->k = k;
 	dev->device_id = cfg->device_id;
 	dev->vendor_id = cfg->vendor_id;
-	/* The flags decide on packed rings, not the feature bit. */
-	dev->features = (cfg->features & ~(1ull << VIRTIO_F_RING_PACKED)) |
+	/* The flags decide on packed rings and order, not the feature bits. */
+	dev->features = (cfg->features & ~(1ull << VIRTIO_F_RING_PACKED |
+					   1ull << VIRTIO_F_IN_ORDER)) |
 			VDK_OWN_FEATURES;
 	if (cfg->flags & VDK_DEV_F_PACKED)
 		dev->features |= 1ull << VIRTIO_F_RING_PACKED;
+	if (cfg->flags & VDK_DEV_F_IN_ORDER)
+		dev->features |= 1ull << VIRTIO_F_IN_ORDER;
 	dev->flags = cfg->flags;
 	dev->num_queues = cfg->num_queues;
 	dev->ops = cfg->ops;

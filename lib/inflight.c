@@ -37,6 +37,14 @@
  * stamps are then renumbered 1..n: the counter starts again from n at
  * each recovery (and 0 at each reset), so that 64 bits never wrap.
  *
+ * In order (VIRTIO_F_IN_ORDER), one used element may complete a run of
+ * the oldest requests (used->idx moves on by the run), and one used
+ * descriptor the same (the used position moves on by all their
+ * descriptors, last_ndesc): last_head is the run's last, and the heads
+ * stamped no later than it are the run, all done when the ring shows it.
+ * Recovery clears their stamps oldest first, last_head last, so that one
+ * cut short finds the rest of the run still stamped up to last_head.
+ *
  * Only our user (or root) may write the file, and so shrink it under the
  * mapping (SIGBUS): see check_file().
  *
@@ -297,27 +305,69 @@ static int cmp_stamp(const void *a, const void *b, void *arg)
 }
 
 /*
+ * In order: clear in the log the stamps @stamp holds up to @last (the run
+ * last_head ended), oldest first: each pass clears the oldest left, at
+ * most num passes.  Then any left with a stamp equal to another's.
+ */
+static void clear_run(struct vdk_vq *vq, const uint64_t *stamp, uint64_t last)
+{
+	uint64_t prev = 0;
+	unsigned int i, pass, best;
+
+	for (pass = 0; pass < vq->num; pass++) {
+		best = vq->num;
+		for (i = 0; i < vq->num; i++)
+			if (stamp[i] > prev && stamp[i] <= last &&
+			    (best == vq->num || stamp[i] < stamp[best]))
+				best = i;
+		if (best == vq->num)
+			break;
+		__atomic_store_n(&vq->log->stamp[best], 0, __ATOMIC_RELEASE);
+		prev = stamp[best];
+	}
+	for (i = 0; i < vq->num; i++)
+		if (stamp[i] && stamp[i] <= last)
+			__atomic_store_n(&vq->log->stamp[i], 0,
+					 __ATOMIC_RELEASE);
+}
+
+/*
  * Check the stamps of heads below the ring's size (copied into @stamp,
  * read once each) against the counter and the ring, and put the heads in
  * flight in vq->resubmit, oldest first.  Returns their number or
- * -EINVAL.  A stamp at last_head is a completion the driver has (@torn).
+ * -EINVAL.  A stamp at last_head is a completion the driver has (@torn);
+ * in order, @run heads stamped up to last_head's (@last_stamp, read by
+ * the caller) are: at most @run of them, counted in *@ndone.
  */
 static int collect(struct vdk_vq *vq, uint64_t *stamp, uint64_t counter,
-		   uint16_t used_idx, bool torn, uint16_t last_head)
+		   uint16_t used_idx, bool torn, uint16_t last_head,
+		   uint64_t last_stamp, unsigned int run, unsigned int *ndone)
 {
 	struct vdk__inflight_q *log = vq->log;
 	unsigned int num = vq->num, i, n = 0;
 	uint16_t avail_idx, pending;
+	bool in_order_run = torn && vq->in_order;
 
+	*ndone = 0;
 	for (i = 0; i < num; i++) {
-		uint64_t s = __atomic_load_n(&log->stamp[i], __ATOMIC_RELAXED);
+		uint64_t s = in_order_run && i == last_head ?
+				     last_stamp :
+				     __atomic_load_n(&log->stamp[i],
+						     __ATOMIC_RELAXED);
 
-		if (!s || (torn && i == last_head))
+		if (!s || (torn && !vq->in_order && i == last_head))
 			continue;
 		/* Stamps come from the counter, which is stored first. */
 		if (s > counter)
 			return refuse(vq, "stamp above the counter", i, s);
 		stamp[i] = s;
+		if (in_order_run && s <= last_stamp) {
+			/* Done: part of the run the driver has. */
+			if (++*ndone > run)
+				return refuse(vq, "run longer than the ring's",
+					      *ndone, run);
+			continue;
+		}
 		vq->resubmit[n++] = (uint16_t)i;
 	}
 	/*
@@ -340,7 +390,8 @@ static int collect(struct vdk_vq *vq, uint64_t *stamp, uint64_t counter,
 		uint16_t head = le16toh(__atomic_load_n(
 			&vq->avail->ring[pos & (num - 1)], __ATOMIC_RELAXED));
 
-		if (head < num && stamp[head])
+		if (head < num && stamp[head] &&
+		    !(in_order_run && stamp[head] <= last_stamp))
 			return refuse(vq, "head in flight still posted", head,
 				      pos);
 	}
@@ -356,9 +407,9 @@ static int collect(struct vdk_vq *vq, uint64_t *stamp, uint64_t counter,
 int vdk__inflight_recover(struct vdk_vq *vq, uint16_t used_idx)
 {
 	struct vdk__inflight_q *log = vq->log;
-	uint16_t log_used, last_head;
-	uint64_t counter, *stamp;
-	unsigned int i;
+	uint16_t log_used, last_head, run = 0;
+	uint64_t counter, *stamp, last_stamp = 0;
+	unsigned int i, ndone;
 	bool torn;
 	int n;
 
@@ -379,7 +430,9 @@ int vdk__inflight_recover(struct vdk_vq *vq, uint16_t used_idx)
 	if (torn) {
 		uint32_t id;
 
-		if ((uint16_t)(log_used + 1) != used_idx)
+		/* In order, a run of up to the ring's size; else one. */
+		run = (uint16_t)(used_idx - log_used);
+		if (run > (vq->in_order ? vq->num : 1))
 			return refuse(vq, "used index far from the ring's",
 				      log_used, used_idx);
 		/*
@@ -400,7 +453,11 @@ int vdk__inflight_recover(struct vdk_vq *vq, uint16_t used_idx)
 	stamp = calloc(vq->num, sizeof(*stamp));
 	if (!stamp)
 		return -ENOMEM;
-	n = collect(vq, stamp, counter, used_idx, torn, last_head);
+	if (torn && vq->in_order)
+		last_stamp = __atomic_load_n(&log->stamp[last_head],
+					     __ATOMIC_RELAXED);
+	n = collect(vq, stamp, counter, used_idx, torn, last_head, last_stamp,
+		    run, &ndone);
 	if (n < 0)
 		goto out;
 	/*
@@ -410,7 +467,9 @@ int vdk__inflight_recover(struct vdk_vq *vq, uint16_t used_idx)
 	 * left), then the counter, which thus starts again from n and
 	 * cannot wrap, whatever value the file held.
 	 */
-	if (torn)
+	if (torn && vq->in_order)
+		clear_run(vq, stamp, last_stamp);
+	else if (torn)
 		__atomic_store_n(&log->stamp[last_head], 0, __ATOMIC_RELEASE);
 	for (i = 0; i < (unsigned int)n; i++)
 		if (stamp[vq->resubmit[i]] != i + 1)
@@ -529,28 +588,41 @@ static int cmp_order(const void *a, const void *b, void *arg)
 /*
  * The heads in flight into vq->resubmit, oldest first, their chains
  * checked and their pool entries marked in @held.  Returns their number
- * (their descriptors in *@total) or -EINVAL.
+ * (their descriptors in *@total) or -EINVAL.  In order, the heads
+ * stamped up to last_head's order (@last, from @last_stamp, read by the
+ * caller) are the run the driver has: their orders go into @done.
  */
 static int collect_packed(struct vdk_vq *vq, struct packed_rec *rec,
 			  bool *held, uint64_t counter, bool torn,
-			  uint16_t last_head, unsigned int *total)
+			  uint16_t last_head, uint64_t last_stamp,
+			  uint64_t *done, unsigned int *total)
 {
 	struct vdk__inflight_q *log = vq->log;
 	unsigned int num = vq->num, i, k, n = 0;
+	bool in_order_run = torn && vq->in_order;
+	uint64_t last = last_stamp & VDK_STAMP_ORDER_MASK;
 
 	*total = 0;
 	for (i = 0; i < num; i++) {
-		uint64_t s = __atomic_load_n(&log->stamp[i], __ATOMIC_RELAXED);
+		uint64_t s = in_order_run && i == last_head ?
+				     last_stamp :
+				     __atomic_load_n(&log->stamp[i],
+						     __ATOMIC_RELAXED);
 		uint32_t c;
 		unsigned int nd;
 		uint16_t e;
 
-		if (!s || (torn && i == last_head))
+		if (!s || (torn && !vq->in_order && i == last_head))
 			continue;
 		nd = (unsigned int)(s >> 48);
 		rec[i].order = s & VDK_STAMP_ORDER_MASK;
 		if (!rec[i].order || rec[i].order > counter)
 			return refuse(vq, "stamp above the counter", i, s);
+		if (in_order_run && rec[i].order <= last) {
+			/* Done: part of the run the driver has. */
+			done[i] = rec[i].order;
+			continue;
+		}
 		c = __atomic_load_n(&vq->log_chain[i], __ATOMIC_RELAXED);
 		if (nd == 0 || nd != c >> 16 || nd > num - *total)
 			return refuse(vq, "bad chain length", i, nd);
@@ -585,7 +657,7 @@ int vdk__inflight_recover_packed(struct vdk_vq *vq)
 	unsigned int i, num = vq->num, total;
 	uint32_t last_ndesc;
 	struct packed_rec *rec;
-	uint64_t counter;
+	uint64_t counter, last_stamp = 0, *done;
 	bool torn, wrap, *held;
 	int n;
 
@@ -627,11 +699,16 @@ int vdk__inflight_recover_packed(struct vdk_vq *vq)
 			      last_head, 0);
 	rec = calloc(num, sizeof(*rec));
 	held = calloc(vq->max_size, sizeof(*held));
-	if (!rec || !held) {
+	done = calloc(num, sizeof(*done));
+	if (!rec || !held || !done) {
 		n = -ENOMEM;
 		goto out;
 	}
-	n = collect_packed(vq, rec, held, counter, torn, last_head, &total);
+	if (torn && vq->in_order)
+		last_stamp = __atomic_load_n(&log->stamp[last_head],
+					     __ATOMIC_RELAXED);
+	n = collect_packed(vq, rec, held, counter, torn, last_head, last_stamp,
+			   done, &total);
 	if (n < 0)
 		goto out;
 	if (torn) {
@@ -645,7 +722,12 @@ int vdk__inflight_recover_packed(struct vdk_vq *vq)
 		used = idx >= num ? (uint16_t)((idx - num) |
 					       ((used & POS_WRAP) ^ POS_WRAP)) :
 				    (uint16_t)(idx | (used & POS_WRAP));
-		__atomic_store_n(&log->stamp[last_head], 0, __ATOMIC_RELEASE);
+		if (vq->in_order)
+			clear_run(vq, done,
+				  last_stamp & VDK_STAMP_ORDER_MASK);
+		else
+			__atomic_store_n(&log->stamp[last_head], 0,
+					 __ATOMIC_RELEASE);
 	}
 	/* As for split rings: renumbered 1..n, then the counter. */
 	for (i = 0; i < (unsigned int)n; i++) {
@@ -678,6 +760,7 @@ int vdk__inflight_recover_packed(struct vdk_vq *vq)
 					  (uint16_t)(idx | (used & POS_WRAP)));
 	}
 out:
+	free(done);
 	free(held);
 	free(rec);
 	return n;

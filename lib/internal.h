@@ -222,6 +222,19 @@ struct vdk__slot {
 	struct vdk_req req; /* first: vdk_req pointers are slot pointers */
 	struct vdk_vq *vq;
 	bool busy;
+	/*
+	 * In order: taken and not yet given back to the driver (busy or
+	 * not), and pushed (done) with @used_len, waiting for older ones.
+	 */
+	bool queued;
+	bool done;
+	uint32_t used_len;
+	/*
+	 * In order: @used_len is the whole buffer, as the driver counts
+	 * it for a completion it skips (never for a refused chain, whose
+	 * walk stopped short).
+	 */
+	bool whole;
 	uint16_t ndesc; /* packed: ring descriptors its chain took */
 	bool logged;    /* packed: its copies are in the log's pool */
 	uint16_t pool_first;
@@ -265,6 +278,11 @@ struct vdk__ring_ops {
 	void (*put_used)(struct vdk_vq *vq, struct vdk__slot *slot,
 			 uint32_t len);
 	/*
+	 * In order: complete the @n oldest requests (vq->order), done,
+	 * with one ring entry, that of the last, of length @len.
+	 */
+	void (*put_batch)(struct vdk_vq *vq, unsigned int n, uint32_t len);
+	/*
 	 * Whether the driver wants an interrupt for completions up to
 	 * now, @advance ring entries since the last one (@valid: there
 	 * was a last one).
@@ -293,6 +311,7 @@ struct vdk_vq {
 	uint16_t start_avail_pos, start_used_pos;
 	bool start_pos_bad; /* VDUSE gave more bits than a position has */
 	bool packed;
+	bool in_order; /* VIRTIO_F_IN_ORDER taken */
 	const struct vdk__ring_ops *ring;
 	/* Pick up a running ring after a daemon restart. */
 	bool resume;
@@ -347,6 +366,13 @@ struct vdk_vq {
 	/* Packed: a chain's ring descriptors, each read once (max_size). */
 	struct vring_packed_desc *chain;
 
+	/*
+	 * In order: the heads taken and not yet used, oldest first, from
+	 * order[order_first] on (indexes mod max_size, a power of 2).
+	 */
+	uint16_t *order;
+	unsigned int order_first, order_n;
+
 	/* In-flight log (NULL without one) and what to take again first. */
 	struct vdk__inflight_q *log;
 	uint16_t *resubmit;
@@ -393,6 +419,18 @@ void vdk__vq_mark_broken(struct vdk_vq *vq, const char *why, unsigned int a,
 /* A chain refused: completed now with nothing written, and logged. */
 void vdk__vq_refused(struct vdk_vq *vq, struct vdk__slot *slot,
 		     const struct vdk__walk *w);
+/*
+ * In order: @slot was taken from the ring (before its walk); it goes
+ * back to the driver after every older one.
+ */
+void vdk__vq_order_add(struct vdk_vq *vq, struct vdk__slot *slot);
+/* The @i-th oldest request taken and not yet used (i < order_n). */
+static inline struct vdk__slot *vdk__vq_order_slot(struct vdk_vq *vq,
+						   unsigned int i)
+{
+	return &vq->slots[vq->order[(vq->order_first + i) &
+				    (vq->max_size - 1)]];
+}
 
 /* ---- device (dev.c) ---- */
 

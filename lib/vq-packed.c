@@ -189,6 +189,51 @@ static void packed_put_used(struct vdk_vq *vq, struct vdk__slot *slot,
 }
 
 /*
+ * In order: one used descriptor for the @n oldest, where the first of
+ * them began, with the last one's buffer id; the used position moves on
+ * by all their descriptors (at most the ring: they are all in flight).
+ * The log's order of stores as for one, last_ndesc counting the run's
+ * descriptors (see inflight.c).
+ */
+static void packed_put_batch(struct vdk_vq *vq, unsigned int n, uint32_t len)
+{
+	struct vring_packed_desc *d = &vq->pdesc[pos_idx(vq->used_pos)];
+	struct vdk__inflight_q *log = vq->log;
+	unsigned int i, ndesc = 0;
+	uint16_t id, flags;
+
+	for (i = 0; i < n; i++)
+		ndesc += vdk__vq_order_slot(vq, i)->ndesc;
+	id = vdk__vq_order_slot(vq, n - 1)->req.id;
+	if (log) {
+		__atomic_store_n(&log->last_ndesc, ndesc, __ATOMIC_RELAXED);
+		__atomic_store_n(&log->last_head, id, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&d->id, htole16(id), __ATOMIC_RELAXED);
+	__atomic_store_n(&d->len, htole32(len), __ATOMIC_RELAXED);
+	flags = pos_wrap(vq->used_pos) ? F_AVAIL | F_USED : 0;
+	if (len)
+		flags |= VRING_DESC_F_WRITE;
+	/* Release: id and length are visible before the flags that say so. */
+	__atomic_store_n(&d->flags, htole16(flags), __ATOMIC_RELEASE);
+	vq->used_pos = pos_add(vq->used_pos, ndesc, vq->num);
+	vq->desc_inflight -= ndesc;
+	vq->used_idx = (uint16_t)(vq->used_idx + ndesc);
+	if (log) {
+		for (i = 0; i < n; i++)
+			__atomic_store_n(
+				&log->stamp[vdk__vq_order_slot(vq, i)->req.id],
+				0, __ATOMIC_RELEASE);
+		__atomic_store_n(&log->used_idx, vq->used_pos,
+				 __ATOMIC_RELEASE);
+		for (i = 0; i < n; i++)
+			vdk__inflight_done_packed(vq,
+						  vdk__vq_order_slot(vq, i));
+	}
+	vq->stats.pushed += n;
+}
+
+/*
  * Read the chain at the avail position into vq->chain, each descriptor
  * once.  Returns its length in descriptors, 0 when nothing is available,
  * -EIO when the ring makes no sense (the queue is then broken).
@@ -330,13 +375,23 @@ static int packed_pop(struct vdk_vq *vq, struct vdk_req **out)
 			vq->desc_inflight += ndesc;
 		}
 		slot = &vq->slots[id];
-		if (slot->busy) {
+		if (slot->busy || slot->queued) {
 			vdk__vq_mark_broken(vq, "buffer id already in flight",
 					    id, 0);
 			return -EIO;
 		}
 		slot->ndesc = (uint16_t)ndesc;
-		if (walk_packed(vq, slot, ndesc, &w) == 0) {
+		if (vq->in_order) {
+			/*
+			 * Refused or not, it goes back in its turn: until
+			 * then the log has it, as recovery counts on.
+			 */
+			vdk__vq_order_add(vq, slot);
+			if (vq->log)
+				vdk__inflight_take_packed(vq, slot, again);
+			if (walk_packed(vq, slot, ndesc, &w) == 0)
+				return vdk__vq_taken(vq, slot, out);
+		} else if (walk_packed(vq, slot, ndesc, &w) == 0) {
 			if (vq->log)
 				vdk__inflight_take_packed(vq, slot, again);
 			return vdk__vq_taken(vq, slot, out);
@@ -420,6 +475,7 @@ const struct vdk__ring_ops vdk__packed_ops = {
 	.position = packed_position,
 	.pop = packed_pop,
 	.put_used = packed_put_used,
+	.put_batch = packed_put_batch,
 	.need_irq = packed_need_irq,
 	.set_kick = packed_set_kick,
 	.pending = packed_pending,

@@ -51,6 +51,7 @@ int vdk__vq_init(struct vdk_vq *vq, struct vdk_dev *dev, unsigned int index,
 			      sizeof(*vq->iov_pool));
 	vq->indirect_buf = calloc(max_iovecs, sizeof(struct vring_desc));
 	vq->resubmit = calloc(max_size, sizeof(*vq->resubmit));
+	vq->order = calloc(max_size, sizeof(*vq->order));
 	vq->chain = calloc(max_size, sizeof(*vq->chain));
 	vq->pool_free = calloc(max_size, sizeof(*vq->pool_free));
 	vq->pool_next = calloc(max_size, sizeof(*vq->pool_next));
@@ -58,7 +59,7 @@ int vdk__vq_init(struct vdk_vq *vq, struct vdk_dev *dev, unsigned int index,
 		vq->priv_pool = aligned_alloc(PRIV_ALIGN,
 					      max_size * vq->priv_size);
 	if (!vq->slots || !vq->iov_pool || !vq->indirect_buf || !vq->resubmit ||
-	    !vq->chain || !vq->pool_free || !vq->pool_next ||
+	    !vq->order || !vq->chain || !vq->pool_free || !vq->pool_next ||
 	    (vq->priv_size && !vq->priv_pool)) {
 		ret = -ENOMEM;
 		goto err_free;
@@ -81,6 +82,7 @@ err_free:
 	free(vq->pool_next);
 	free(vq->pool_free);
 	free(vq->chain);
+	free(vq->order);
 	free(vq->resubmit);
 	free(vq->priv_pool);
 	free(vq->indirect_buf);
@@ -100,6 +102,7 @@ void vdk__vq_fini(struct vdk_vq *vq)
 	free(vq->pool_next);
 	free(vq->pool_free);
 	free(vq->chain);
+	free(vq->order);
 	free(vq->resubmit);
 	free(vq->priv_pool);
 	free(vq->indirect_buf);
@@ -282,6 +285,8 @@ int vdk__vq_start(struct vdk_vq *vq)
 	vq->inflight = 0;
 	vq->n_cur = 0;
 	vq->n_old = 0;
+	vq->order_first = 0;
+	vq->order_n = 0;
 	ret = vq->ring->position(vq);
 	if (ret < 0) {
 		vq->ring->forget(vq);
@@ -342,8 +347,13 @@ void vdk__vq_stop(struct vdk_vq *vq)
 	vq->inflight = 0;
 	vq->n_cur = 0;
 	vq->n_old = 0;
-	for (i = 0; i < vq->max_size; i++)
+	vq->order_first = 0;
+	vq->order_n = 0;
+	for (i = 0; i < vq->max_size; i++) {
 		vq->slots[i].busy = false;
+		vq->slots[i].queued = false;
+		vq->slots[i].done = false;
+	}
 	memset(&vq->tlb, 0, sizeof(vq->tlb));
 }
 
@@ -451,6 +461,55 @@ static int walk_chain(struct vdk_vq *vq, struct vdk__slot *slot,
 }
 
 /* Complete a malformed chain now, with nothing written, and log it. */
+void vdk__vq_order_add(struct vdk_vq *vq, struct vdk__slot *slot)
+{
+	/*
+	 * A head is queued once (the pops check) and a ring holds at most
+	 * max_size of them: there is room.
+	 */
+	vq->order[(vq->order_first + vq->order_n) & (vq->max_size - 1)] =
+		slot->req.id;
+	vq->order_n++;
+	slot->queued = true;
+	slot->done = false;
+}
+
+/*
+ * In order, from vdk_vq_notify(): give the driver back the oldest
+ * requests that are done.  One ring entry covers a run of them, the
+ * driver reading each skipped one as wholly used (VIRTIO_F_IN_ORDER): a
+ * request whose length is less than its whole buffer ends a run.  Each
+ * pass takes at least one request off the order: the loop ends within
+ * order_n passes.
+ */
+static void order_flush(struct vdk_vq *vq)
+{
+	while (vq->order_n) {
+		struct vdk__slot *s = NULL;
+		unsigned int i, n = 0;
+
+		for (i = 0; i < vq->order_n; i++) {
+			s = vdk__vq_order_slot(vq, i);
+			if (!s->done)
+				break;
+			n = i + 1;
+			if (!s->whole)
+				break;
+		}
+		if (n == 0)
+			return;
+		s = vdk__vq_order_slot(vq, n - 1);
+		vq->ring->put_batch(vq, n, s->used_len);
+		for (i = 0; i < n; i++) {
+			s = vdk__vq_order_slot(vq, i);
+			s->queued = false;
+			s->done = false;
+		}
+		vq->order_first = (vq->order_first + n) & (vq->max_size - 1);
+		vq->order_n -= n;
+	}
+}
+
 void vdk__vq_refused(struct vdk_vq *vq, struct vdk__slot *slot,
 		     const struct vdk__walk *w)
 {
@@ -459,7 +518,14 @@ void vdk__vq_refused(struct vdk_vq *vq, struct vdk__slot *slot,
 			 "%s: queue %u: request %u refused: %s (%u)",
 			 vq->dev->name, vq->index, slot->req.id, w->why,
 			 w->value);
-	vq->ring->put_used(vq, slot, 0);
+	if (vq->in_order) {
+		/* Out in its turn, from the next vdk_vq_notify(). */
+		slot->done = true;
+		slot->used_len = 0;
+		slot->whole = false;
+	} else {
+		vq->ring->put_used(vq, slot, 0);
+	}
 }
 
 static int split_pop(struct vdk_vq *vq, struct vdk_req **out)
@@ -501,12 +567,24 @@ static int split_pop(struct vdk_vq *vq, struct vdk_req **out)
 					      memory_order_relaxed);
 		}
 		slot = &vq->slots[head];
-		if (slot->busy) {
+		if (slot->busy || slot->queued) {
 			vdk__vq_mark_broken(vq, "head already in flight",
 					    head, 0);
 			return -EIO;
 		}
-		if (walk_chain(vq, slot, &w) == 0) {
+		if (vq->in_order) {
+			/*
+			 * Refused or not, it goes back in its turn: until
+			 * then the log has it, as recovery counts on.
+			 */
+			vdk__vq_order_add(vq, slot);
+			if (vq->log)
+				__atomic_store_n(&vq->log->stamp[head],
+						 ++vq->log->counter,
+						 __ATOMIC_RELEASE);
+			if (walk_chain(vq, slot, &w) == 0)
+				return vdk__vq_taken(vq, slot, out);
+		} else if (walk_chain(vq, slot, &w) == 0) {
 			if (vq->log)
 				__atomic_store_n(&vq->log->stamp[head],
 						 ++vq->log->counter,
@@ -556,10 +634,20 @@ VDK_EXPORT void vdk_vq_push(struct vdk_vq *vq, struct vdk_req *req,
 		/* The last request of older mappings is done with them. */
 		publish_safe_gen(vq);
 	}
-	if (unlikely(!rings_current(vq)))
-		return;
 	if (len > req->in_len)
 		len = (uint32_t)req->in_len;
+	if (vq->in_order) {
+		/*
+		 * Out from the next vdk_vq_notify(), in its turn: the
+		 * completions pushed by then go out in runs.
+		 */
+		slot->done = true;
+		slot->used_len = len;
+		slot->whole = len == req->out_len + req->in_len;
+		return;
+	}
+	if (unlikely(!rings_current(vq)))
+		return;
 	vq->ring->put_used(vq, slot, len);
 }
 
@@ -591,6 +679,9 @@ VDK_EXPORT int vdk_vq_notify(struct vdk_vq *vq)
 	 */
 	if (unlikely(!vq->ready || !rings_current(vq)))
 		return 0;
+	if (vq->in_order && !atomic_load_explicit(&vq->broken,
+						  memory_order_relaxed))
+		order_flush(vq);
 	vq->stats.notifies++;
 	new_idx = vq->used_idx;
 	old = vq->signalled_used;
@@ -674,12 +765,46 @@ static void split_put_used(struct vdk_vq *vq, struct vdk__slot *slot,
 	put_used(vq, slot->req.id, len);
 }
 
+/*
+ * In order: one used element for the @n oldest, with the last one's
+ * head, and the used index moved on by @n.  The log's order of stores
+ * as for one (see inflight.c): recovery finds the run done from the
+ * used index, the @n oldest heads stamped.
+ */
+static void split_put_batch(struct vdk_vq *vq, unsigned int n, uint32_t len)
+{
+	struct vring_used_elem *e = &vq->used->ring[vq->used_idx &
+						     (vq->num - 1)];
+	uint16_t id = vdk__vq_order_slot(vq, n - 1)->req.id;
+	struct vdk__inflight_q *log = vq->log;
+	unsigned int i;
+
+	if (log)
+		__atomic_store_n(&log->last_head, id, __ATOMIC_RELEASE);
+	e->id = htole32(id);
+	e->len = htole32(len);
+	vq->used_idx = (uint16_t)(vq->used_idx + n);
+	/* Release: the element is visible before the index that covers it. */
+	__atomic_store_n(&vq->used->idx, htole16(vq->used_idx),
+			 __ATOMIC_RELEASE);
+	if (log) {
+		for (i = 0; i < n; i++)
+			__atomic_store_n(
+				&log->stamp[vdk__vq_order_slot(vq, i)->req.id],
+				0, __ATOMIC_RELEASE);
+		__atomic_store_n(&log->used_idx, vq->used_idx,
+				 __ATOMIC_RELEASE);
+	}
+	vq->stats.pushed += n;
+}
+
 const struct vdk__ring_ops vdk__split_ops = {
 	.resolve = split_resolve,
 	.forget = split_forget,
 	.position = split_position,
 	.pop = split_pop,
 	.put_used = split_put_used,
+	.put_batch = split_put_batch,
 	.need_irq = split_need_irq,
 	.set_kick = split_set_kick,
 	.pending = split_pending,

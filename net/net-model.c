@@ -55,6 +55,7 @@ struct vdk_model_dev {
 	const struct vdk_model_cfg *cfg;
 	char *name;
 	char *inflight;
+	uint64_t dev_flags;
 	vdk_log_fn log;
 	int log_level;
 	const struct vdk_netdev_ops *ops;
@@ -301,6 +302,7 @@ static int net_open(const struct vdk_model_cfg *cfg,
 	d->cfg = cfg;
 	d->log = env->log;
 	d->log_level = env->log_level;
+	d->dev_flags = env->dev_flags;
 	d->name = strdup(env->name);
 	if (env->inflight_path)
 		d->inflight = strdup(env->inflight_path);
@@ -387,6 +389,7 @@ static int net_create(struct vdk_model_dev *d, enum vdk_model_mode mode,
 		.log_level = d->log_level,
 		.reopen = mode != VDK_MODEL_NEW,
 		.inflight_path = d->inflight,
+		.dev_flags = d->dev_flags,
 	};
 	int ret;
 
@@ -454,6 +457,8 @@ static void net_describe(struct vdk_model_dev *d, struct vdk_state *st)
 	st->nparams = n;
 	st->queues = 1;
 	st->queue_size = d->cfg->queue_size;
+	if (d->net)
+		vdk_model_describe_dev(vdk_net_dev(d->net), st);
 }
 
 static uint8_t net_status(struct vdk_model_dev *d)

@@ -429,6 +429,7 @@ int vdk__net_new(const struct vdk_net_cfg *cfg, net_create_fn create,
 	dcfg.log_opaque = cfg->log_opaque;
 	dcfg.log_level = cfg->log_level;
 	dcfg.inflight_path = cfg->inflight_path;
+	dcfg.flags = cfg->dev_flags;
 	ret = create(arg, &dcfg, &net->dev);
 	if (ret < 0)
 		goto err_release;

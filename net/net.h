@@ -34,6 +34,8 @@ struct vdk_net_cfg {
 	int log_level;
 	bool reopen;            /* vdk_dev_open() instead of create */
 	const char *inflight_path;
+	/* VDK_DEV_F_* for the VDUSE device, as struct vdk_blk_cfg's. */
+	uint64_t dev_flags;
 };
 
 /* Per-direction counters. */

@@ -8,7 +8,8 @@
 #      (scripts/build-deb-chroot.sh)
 #   3. the fuzzers, each for a bounded time (tests/fuzz/run.sh)
 #   4. the end-to-end scenarios on the real VDUSE module, in a QEMU guest
-#      on two kernels (trixie 6.12, sid 7.x), or on this host if it has VDUSE
+#      on two kernels (trixie 6.12, sid 7.x), or on this host if it has VDUSE;
+#      and a short group again with split rings forced
 #   5. the rbd scenarios, on a Ceph cluster in the trixie guest
 #   6. the packages of step 2 installed in a trixie guest that boots
 #      systemd, and vdk@.service at work there
@@ -126,6 +127,13 @@ if ((VM)); then
 	for k in $([[ $KERNEL == all ]] && echo trixie sid || echo "$KERNEL"); do
 		e2e "end to end, $k" --kernel "$k"
 	done
+	# The runs above take packed rings (vdk's default, and the Linux
+	# driver's choice); split rings forced, a short group of their own.
+	if [[ $KERNEL == all || $KERNEL == trixie ]]; then
+		e2e "end to end, split rings, trixie" --kernel trixie \
+			--only 'fio|crash' --crash-cycles 5 --ring split \
+			--out build-vm/split
+	fi
 	# The rbd backend on a Ceph cluster in the guest: an image of its
 	# own (built once, cached), one kernel.
 	if [[ $KERNEL == all || $KERNEL == trixie ]]; then

@@ -160,6 +160,23 @@ struct vdk_dev_cfg {
 #define VDK_DEV_F_NO_PACKED (1ull << 1)
 
 /*
+ * VIRTIO_F_IN_ORDER: offer it, and when the driver takes it, the library
+ * gives the driver its requests back in the order it made them
+ * available, whatever order vdk_vq_push() is called in: a request pushed
+ * ahead of older ones is held until they are pushed too (its vectors are
+ * the library's again at once).  Completions go out at vdk_vq_notify()
+ * (as vdk_vq_push() says), those that follow one another as one used
+ * ring entry, as the feature allows, where the driver can tell the
+ * lengths of those it skips: a request that used less than its whole
+ * buffer (readable and writable bytes, which the driver assumes for one
+ * it skips) ends a run.  The driver must then lay out its descriptors
+ * in order too: a ring where it does not still works, as the library
+ * does not rely on it.  A refused chain waits its turn too.  For any
+ * ring format; not offered without this flag.
+ */
+#define VDK_DEV_F_IN_ORDER (1ull << 2)
+
+/*
  * Create the VDUSE device (VDUSE_CREATE_DEV and VDUSE_VQ_SETUP for every
  * queue) and open it.  The API version is probed and set to the highest
  * that both the kernel and the library speak.  On success *@out is a new

@@ -93,6 +93,13 @@ static void test_add(void)
 	CHECK(a.model == &vdk_model_blk);
 	CHECK(!a.cfg->read_only && !a.vhost && !a.daemon && !a.json && !a.help);
 	CHECK(!a.cfg->serial && !a.pidfile && !a.log);
+	CHECK(a.ring == VDK_RING_PACKED && !a.in_order);
+	CHECK_EQ(add(&a, "add", "--in-order", "d0", "ram", NULL), 0);
+	CHECK(a.in_order);
+	CHECK_EQ(add(&a, "add", "--ring", "split", "d0", "ram", NULL), 0);
+	CHECK(a.ring == VDK_RING_SPLIT);
+	CHECK_EQ(add(&a, "add", "--ring=packed", "d0", "ram", NULL), 0);
+	CHECK(a.ring == VDK_RING_PACKED);
 
 	CHECK_EQ(add(&a, "add", "-q", "4", "--queue-size=1024", "-b4096",
 		     "-r", "--serial", "SN1", "--bus", "vhost", "-d", "-p",
@@ -146,6 +153,8 @@ static void test_add(void)
 	CHECK_EQ(add(&a, "add", "d0", "ram", "--type=blk", NULL), 0);
 	CHECK(a.model == &vdk_model_blk);
 	add(&a, "add", "--help", NULL);
+	/* No add() follows to free it; LeakSanitizer may see it gone. */
+	vdk_args_add_free(&a);
 }
 
 static void test_add_errors(void)
@@ -182,6 +191,8 @@ static void test_add_errors(void)
 		  "1024", NULL);
 	add_fails("bad --bus value 'pci' (virtio or vhost)", "add", "--bus",
 		  "pci", NULL);
+	add_fails("bad --ring value 'ring' (split or packed)", "add", "--ring",
+		  "ring", NULL);
 	add_fails("bad --serial value '123456789012345678901' (up to 20 bytes)",
 		  "add", "--serial", "123456789012345678901", NULL);
 	add_fails("bad --timeout value '0' (seconds, 1..3600)", "add",

@@ -90,6 +90,11 @@ static void test_good(void)
 	     "--no-confine --timeout=60 --log=/var/log/vdk.log "
 	     "--serial=abc -d --timeout 5 -- d0 ram size=64M "
 	     "block-size=4096");
+	good("backend=ram\nring=split\nin-order=yes\n", false,
+	     "add --type=blk --ring=split --in-order -d --timeout 5 -- d0 "
+	     "ram");
+	good("backend=ram\nin-order=no\n", false,
+	     "add --type=blk -d --timeout 5 -- d0 ram");
 	good("backend=ram\nparam.size=1G\nread-only=no\nconfine=yes\n", false,
 	     "add --type=blk -d --timeout 5 -- d0 ram size=1G");
 	good("type=net\nmac=52:54:00:12:34:56\nmtu=9000\n", false,
@@ -126,6 +131,10 @@ static void test_bad(void)
 	BAD("# x\nbackend=ram\nread-only=maybe\n", 3,
 	    "read-only: 'maybe' is not yes or no");
 	BAD("backend=ram\nbus=pci\n", 2, "bus: 'pci' is not virtio or vhost");
+	BAD("backend=ram\nring=ring\n", 2,
+	    "ring: 'ring' is not split or packed");
+	BAD("backend=ram\nin-order=maybe\n", 2,
+	    "in-order: 'maybe' is not yes or no");
 	BAD("backend=ram\ntimeout=0\n", 2,
 	    "timeout: '0' is not 1..3600 seconds");
 	BAD("backend=ram\nconfine=perhaps\n", 2,

@@ -36,6 +36,9 @@ static void sample(struct vdk_state *st)
 	st->queues = 4;
 	st->queue_size = 128;
 	st->read_only = true;
+	st->features = 0x1f1001044ull;
+	st->driver_features = 0x510000044ull;
+	st->vduse_api = 1;
 	st->bus = strdup("virtio");
 	st->node = strdup("/dev/vda");
 }
@@ -56,6 +59,9 @@ static void check_same(const struct vdk_state *a, const struct vdk_state *b)
 	CHECK_EQ(a->queues, b->queues);
 	CHECK_EQ(a->queue_size, b->queue_size);
 	CHECK_EQ(a->read_only, b->read_only);
+	CHECK_EQ(a->features, b->features);
+	CHECK_EQ(a->driver_features, b->driver_features);
+	CHECK_EQ(a->vduse_api, b->vduse_api);
 	CHECK(!strcmp(a->bus, b->bus));
 	CHECK(!strcmp(a->node, b->node));
 }
@@ -168,6 +174,8 @@ static void test_no_type(void)
 	CHECK(!strcmp(st.type, "blk"));
 	CHECK(!strcmp(st.backend, "ram"));
 	CHECK_EQ(st.queues, 2);
+	/* No features: split rings alone, as vdk offered then. */
+	CHECK_EQ(st.features, 0);
 	vdk_state_free(&st);
 	CHECK(st.type == NULL);
 }

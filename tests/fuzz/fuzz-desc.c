@@ -2,7 +2,8 @@
 /*
  * libFuzzer target: the descriptor walker against a hostile driver.
  *
- * The input describes, in order: the queue size, max_iovecs and features;
+ * The input describes, in order: the queue size, max_iovecs and features
+ * (VIRTIO_F_IN_ORDER among them: completions then go out in order);
  * a layout of the IOVA space (cuts, then permissions per region); bytes
  * for the data area (where indirect tables may lie); the descriptor table;
  * then rounds of avail entries and indexes, each popped until empty or
@@ -46,6 +47,9 @@ struct fuzz {
 	uint64_t cuts[MAX_CUTS + 1];
 	unsigned int ncuts;
 	unsigned int logs;
+	/* In order: completions may go out rounds after their push. */
+	bool in_order;
+	uint64_t pushes, bad;
 };
 
 static void fuzz_log(void *opaque, int level, const char *msg)
@@ -205,8 +209,18 @@ static void round_(struct fuzz *f, struct fuzz_input *in)
 		    consumed == popped + (st1.bad - st0.bad) + 1));
 	FUZZ_CHECK((uint16_t)(sim_vq_used_idx(f->s, 0) - used0) ==
 		   (uint16_t)(st1.pushed - st0.pushed));
-	FUZZ_CHECK(st1.pushed - st0.pushed <= (st1.bad - st0.bad) + pushes);
+	f->pushes += pushes;
+	f->bad += st1.bad - st0.bad;
+	if (f->in_order)
+		FUZZ_CHECK(st1.pushed <= f->bad + f->pushes);
+	else
+		FUZZ_CHECK(st1.pushed - st0.pushed <=
+			   (st1.bad - st0.bad) + pushes);
 	FUZZ_CHECK(vdk_vq_inflight(f->vq) == f->nheld);
+	/* In order, what is held waits in the order, with what follows. */
+	if (f->in_order && vdk_vq_ready(f->vq))
+		FUZZ_CHECK(f->vq->order_n >= f->nheld &&
+			   f->vq->order_n <= f->qsize);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -230,8 +244,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.qsize = 2u << ((b & 0x7f) % 7);
 	if (b & 0x80)
 		features |= 1ull << VIRTIO_RING_F_EVENT_IDX;
-	f.max_iovecs = 1 + fuzz_u8(&in) % 64;
+	b = fuzz_u8(&in);
+	f.max_iovecs = 1 + b % 64;
 	cfg.max_iovecs = f.max_iovecs;
+	if (b & 0x40) {
+		f.in_order = true;
+		cfg.flags = VDK_DEV_F_IN_ORDER;
+		features |= 1ull << VIRTIO_F_IN_ORDER;
+	}
 
 	if (sim_new(MEM, &f.s) < 0)
 		abort();
@@ -274,6 +294,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	push_held(&f, 0);
 	FUZZ_CHECK(vdk_vq_notify(f.vq) >= 0);
+	/* Everything pushed: in order, all of it went out. */
+	if (f.in_order && vdk_vq_ready(f.vq) && !vdk_vq_broken(f.vq))
+		FUZZ_CHECK(f.vq->order_n == 0);
 	if (getenv("VDK_FUZZ_DEBUG")) {
 		struct vdk_vq_stats st;
 

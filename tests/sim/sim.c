@@ -68,6 +68,19 @@ struct simq {
 	unsigned int p_free;           /* ring descriptors free */
 	uint64_t p_posted, p_kicked;   /* descriptors posted; at last kick */
 	struct vduse_vq_state_packed state; /* what VDUSE reports */
+
+	/*
+	 * VIRTIO_F_IN_ORDER taken: the heads (buffer ids) posted, oldest
+	 * first, with their whole lengths, and the used entry being read
+	 * a buffer at a time (one entry may stand for a run of them).
+	 */
+	uint16_t *io_fifo;
+	uint32_t *io_len;
+	unsigned int io_first, io_n;
+	bool io_batch;
+	uint16_t io_batch_id;
+	uint32_t io_batch_len;
+	bool io_bad;           /* an entry for no buffer posted */
 };
 
 #define SIM_MSGS 16
@@ -695,6 +708,8 @@ void sim_free(struct sim *s)
 		free(s->q[i].id_ndesc);
 		free(s->q[i].id_ours);
 		free(s->q[i].free_ids);
+		free(s->q[i].io_fifo);
+		free(s->q[i].io_len);
 	}
 	free(s);
 }
@@ -809,6 +824,70 @@ static struct vring_used *q_used(struct sim *s, struct simq *q)
 	return ptr(s, q->used, 6 + 8ull * q->num);
 }
 
+static void io_setup(struct simq *q, unsigned int num)
+{
+	free(q->io_fifo);
+	free(q->io_len);
+	q->io_fifo = calloc(num, sizeof(*q->io_fifo));
+	q->io_len = calloc(num, sizeof(*q->io_len));
+	assert(q->io_fifo && q->io_len);
+	q->io_first = q->io_n = 0;
+	q->io_batch = false;
+	q->io_bad = false;
+}
+
+static bool in_order(const struct sim *s)
+{
+	return s->driver_features & (1ull << VIRTIO_F_IN_ORDER);
+}
+
+/* In order: @head (buffer id) of @n buffers was posted. */
+static void io_posted(struct sim *s, struct simq *q, uint16_t head,
+		      const struct sim_buf *bufs, unsigned int n)
+{
+	uint32_t total = 0;
+	unsigned int i;
+
+	if (!in_order(s))
+		return;
+	for (i = 0; i < n; i++)
+		total += bufs[i].len;
+	assert(q->io_n < q->num);
+	q->io_fifo[(q->io_first + q->io_n) % q->num] = head;
+	q->io_len[(q->io_first + q->io_n) % q->num] = total;
+	q->io_n++;
+}
+
+/*
+ * In order, as Linux reads a used entry: it completes the oldest buffer
+ * posted, with the entry's length if the entry names it, else with its
+ * whole length, the entry standing for the run up to the buffer it
+ * names.  0 when the run goes past the buffers posted (io_bad set).
+ */
+static int io_next(struct simq *q, uint16_t *id, uint32_t *len)
+{
+	if (q->io_n == 0) {
+		q->io_bad = true;
+		q->io_batch = false;
+		return 0;
+	}
+	*id = q->io_fifo[q->io_first];
+	if (*id == q->io_batch_id) {
+		*len = q->io_batch_len;
+		q->io_batch = false;
+	} else {
+		*len = q->io_len[q->io_first];
+	}
+	q->io_first = (q->io_first + 1) % q->num;
+	q->io_n--;
+	return 1;
+}
+
+bool sim_vq_in_order_bad(const struct sim *s, unsigned int qi)
+{
+	return s->q[qi].io_bad;
+}
+
 uint64_t sim_vq_setup(struct sim *s, unsigned int qi, unsigned int num,
 		      uint64_t ring_iova)
 {
@@ -829,6 +908,7 @@ uint64_t sim_vq_setup(struct sim *s, unsigned int qi, unsigned int num,
 	assert(q->next_free && q->chain_len);
 	for (i = 0; i < num; i++)
 		q->next_free[i] = (uint16_t)(i + 1);
+	io_setup(q, num);
 	q->free_head = 0;
 	q->num_free = num;
 	q->avail_idx = 0;
@@ -934,6 +1014,7 @@ int sim_vq_add(struct sim *s, unsigned int qi, const struct sim_buf *bufs,
 	}
 	q->num_free -= need;
 	q->chain_len[head] = (uint16_t)need;
+	io_posted(s, q, head, bufs, n);
 	publish(s, q, head);
 	return head;
 }
@@ -981,13 +1062,28 @@ int sim_vq_used(struct sim *s, unsigned int qi, uint16_t *id, uint32_t *len)
 		return pvq_used(s, q, id, len);
 	u = q_used(s, q);
 	desc = q_desc(s, q);
-	used_idx = le16toh(__atomic_load_n(&u->idx, __ATOMIC_ACQUIRE));
-	if (used_idx == q->last_used)
-		return 0;
-	e = u->ring[q->last_used % q->num];
-	q->last_used++;
-	*id = (uint16_t)le32toh(e.id);
-	*len = le32toh(e.len);
+	if (in_order(s) && q->io_batch) {
+		if (!io_next(q, id, len))
+			return 0;
+		q->last_used++;
+	} else {
+		used_idx = le16toh(__atomic_load_n(&u->idx,
+						   __ATOMIC_ACQUIRE));
+		if (used_idx == q->last_used)
+			return 0;
+		e = u->ring[q->last_used % q->num];
+		q->last_used++;
+		*id = (uint16_t)le32toh(e.id);
+		*len = le32toh(e.len);
+		/* Raw posts (hostile tests) are read as they come. */
+		if (in_order(s) && q->io_n) {
+			q->io_batch = true;
+			q->io_batch_id = *id;
+			q->io_batch_len = *len;
+			if (!io_next(q, id, len))
+				return 0;
+		}
+	}
 	/* Give the chain's descriptors back, if we posted it. */
 	if (*id < q->num && q->chain_len[*id]) {
 		d = *id;
@@ -1155,6 +1251,7 @@ uint64_t sim_pvq_setup(struct sim *s, unsigned int qi, unsigned int num,
 	q->id_ours = calloc(num, sizeof(bool));
 	q->free_ids = calloc(num, sizeof(uint16_t));
 	assert(q->id_ndesc && q->id_ours && q->free_ids);
+	io_setup(q, num);
 	for (i = 0; i < num; i++)
 		q->free_ids[i] = (uint16_t)(num - 1 - i);
 	q->nfree_ids = num;
@@ -1278,6 +1375,7 @@ static int pvq_add(struct sim *s, struct simq *q, const struct sim_buf *bufs,
 		}
 	}
 	q->id_ours[id] = true;
+	io_posted(s, q, id, bufs, n);
 	sim_pvq_raw_post(s, (unsigned int)(q - s->q), d, need);
 	q->id_ndesc[id] = (uint16_t)need;
 	return id;
@@ -1322,14 +1420,28 @@ static int pvq_used(struct sim *s, struct simq *q, uint16_t *id,
 		    uint32_t *len)
 {
 	struct vring_packed_desc *r = &p_ring(s, q)[q->p_used];
-	uint16_t flags = le16toh(__atomic_load_n(&r->flags, __ATOMIC_ACQUIRE));
+	uint16_t flags;
 	unsigned int n;
 
-	if (!!(flags & P_AVAIL) != q->p_used_wrap ||
-	    !!(flags & P_USED) != q->p_used_wrap)
-		return 0;
-	*id = le16toh(r->id);
-	*len = le32toh(r->len);
+	if (in_order(s) && q->io_batch) {
+		if (!io_next(q, id, len))
+			return 0;
+	} else {
+		flags = le16toh(__atomic_load_n(&r->flags, __ATOMIC_ACQUIRE));
+		if (!!(flags & P_AVAIL) != q->p_used_wrap ||
+		    !!(flags & P_USED) != q->p_used_wrap)
+			return 0;
+		*id = le16toh(r->id);
+		*len = le32toh(r->len);
+		/* Raw posts (hostile tests) are read as they come. */
+		if (in_order(s) && q->io_n) {
+			q->io_batch = true;
+			q->io_batch_id = *id;
+			q->io_batch_len = *len;
+			if (!io_next(q, id, len))
+				return 0;
+		}
+	}
 	n = *id < q->num && q->id_ndesc[*id] ? q->id_ndesc[*id] : 1;
 	q->p_used = (uint16_t)(q->p_used + n);
 	if (q->p_used >= q->num) {

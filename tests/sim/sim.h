@@ -164,8 +164,16 @@ int sim_vq_add(struct sim *s, unsigned int q, const struct sim_buf *bufs,
  */
 bool sim_vq_kick(struct sim *s, unsigned int q, bool force);
 
-/* Next completion: 1 with *id and *len, 0 when none. */
+/*
+ * Next completion: 1 with *id and *len, 0 when none.  With
+ * VIRTIO_F_IN_ORDER negotiated, as Linux reads them: one used entry may
+ * complete a run of the oldest buffers posted by sim_vq_add(), each but
+ * the one it names with its whole length.
+ */
 int sim_vq_used(struct sim *s, unsigned int q, uint16_t *id, uint32_t *len);
+
+/* In order: a used entry came for no buffer posted (a device bug). */
+bool sim_vq_in_order_bad(const struct sim *s, unsigned int q);
 
 /* Interrupts injected for queue @q so far. */
 unsigned int sim_vq_irqs(const struct sim *s, unsigned int q);

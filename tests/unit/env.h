@@ -39,6 +39,7 @@ struct env_cfg {
 	 * runs the ring-agnostic tests both ways).
 	 */
 	bool packed;
+	uint64_t flags;          /* VDK_DEV_F_* added (VDK_DEV_F_IN_ORDER) */
 };
 
 struct env {
@@ -109,7 +110,7 @@ static inline struct vdk_dev_cfg env_dev_cfg(struct env *e)
 		.log = env_log,
 		.log_opaque = e,
 		.log_level = VDK_LOG_INFO,
-		.flags = e->cfg.packed ? VDK_DEV_F_PACKED : 0,
+		.flags = (e->cfg.packed ? VDK_DEV_F_PACKED : 0) | e->cfg.flags,
 	};
 
 	return cfg;

@@ -411,6 +411,74 @@ static void test_wrong_layout(void)
 	t_finish(&t, false);
 }
 
+/*
+ * In order: chains of writable buffers alone (one or two descriptors),
+ * so that a run forms.  The daemon takes four, completes the first three
+ * in reverse order, which go out as one used descriptor, and dies
+ * before the log is told (with @cleared, after the oldest's stamp was
+ * cleared).  The run is done: only the fourth is taken again, then the
+ * two the ring still has.
+ */
+static void test_in_order_run(bool cleared)
+{
+	const uint64_t flags = VDK_DEV_F_PACKED | VDK_DEV_F_IN_ORDER;
+	struct vdk_req *req[QSIZE + 1];
+	uint64_t used, stamp[3];
+	unsigned int i, n = 0;
+	struct t t;
+	int ret;
+
+	memset(&t, 0, sizeof(t));
+	CHECK_EQ(sim_new(MEM, &t.s), 0);
+	t_open(&t, true, flags);
+	sim_pvq_setup(t.s, 0, QSIZE, RING);
+	CHECK_EQ(sim_driver_ok(t.s, t.dev,
+			       FEATURES | 1ull << VIRTIO_F_IN_ORDER),
+		 0);
+	for (i = 0; i < NPOST; i++) {
+		struct sim_buf b[2] = {
+			{ DATA + 0x100 * i, 16, true },
+			{ DATA + 0x100 * i + 0x40, 8, true },
+		};
+
+		t.head[i] = sim_vq_add(t.s, 0, b, i % 2 + 1, 0);
+		CHECK(t.head[i] >= 0);
+	}
+	for (i = 0; i < 4; i++) {
+		CHECK_EQ(vdk_vq_pop(t_vq(&t), &req[i]), 1);
+		CHECK_EQ(req[i]->id, t.head[i]);
+	}
+	used = file_u64(OFF_USED_IDX, 2);
+	for (i = 0; i < 3; i++)
+		stamp[i] = file_u64(OFF_STAMP(t.head[i]), 8);
+	for (i = 3; i-- > 0;)
+		vdk_vq_push(t_vq(&t), req[i], (uint32_t)req[i]->in_len);
+	t_reap(&t);
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(t.completed[t.head[i]], 1);
+	CHECK_EQ(file_u64(OFF_LAST_HEAD, 2), t.head[2]);
+	vdk_dev_close(t.dev);
+	/* As if killed between the used descriptor and the log. */
+	file_put(OFF_USED_IDX, used, 2);
+	for (i = cleared ? 1 : 0; i < 3; i++)
+		file_put(OFF_STAMP(t.head[i]), stamp[i], 8);
+	t_open(&t, false, flags);
+	CHECK_EQ(t.used, 1);
+	CHECK_EQ(t.refused, 0);
+	while ((ret = vdk_vq_pop(t_vq(&t), &req[n])) == 1) {
+		CHECK(n < 3);
+		CHECK_EQ(req[n]->id, t.head[3 + n]);
+		n++;
+	}
+	CHECK_EQ(ret, 0);
+	CHECK_EQ(n, 3);
+	for (i = 0; i < n; i++)
+		vdk_vq_push(t_vq(&t), req[i], (uint32_t)req[i]->in_len);
+	t_reap(&t);
+	CHECK(!sim_vq_in_order_bad(t.s, 0));
+	t_finish(&t, true);
+}
+
 int main(void)
 {
 	snprintf(log_path, sizeof(log_path),
@@ -429,5 +497,9 @@ int main(void)
 	printf("ok - garbage refused\n");
 	test_wrong_layout();
 	printf("ok - wrong layout\n");
+	test_in_order_run(false);
+	printf("ok - in order: a run torn\n");
+	test_in_order_run(true);
+	printf("ok - in order: a run torn, its recovery cut short\n");
 	return T_EXIT_PASS;
 }

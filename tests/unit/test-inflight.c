@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
 
@@ -61,6 +62,8 @@ struct t {
 
 static char log_path[64];
 static bool verbose;
+/* VIRTIO_F_IN_ORDER offered and taken (the in-order cases). */
+static bool in_order;
 
 static void t_log(void *opaque, int level, const char *msg)
 {
@@ -87,6 +90,7 @@ static void t_open(struct t *t, bool create)
 		.log = t_log,
 		.log_opaque = t,
 		.log_level = VDK_LOG_DEBUG,
+		.flags = in_order ? VDK_DEV_F_IN_ORDER : 0,
 	};
 
 	CHECK_EQ(sim_dev_new(t->s, &cfg, create, &t->dev), 0);
@@ -126,7 +130,11 @@ static void t_start(struct t *t, unsigned int num)
 	CHECK_EQ(sim_new(MEM, &t->s), 0);
 	t_open(t, true);
 	sim_vq_setup(t->s, 0, num, RING);
-	CHECK_EQ(sim_driver_ok(t->s, t->dev, FEATURES), 0);
+	CHECK_EQ(sim_driver_ok(t->s, t->dev,
+			       FEATURES |
+				       (in_order ? 1ull << VIRTIO_F_IN_ORDER :
+						   0)),
+		 0);
 	for (i = 0; i < NPOST; i++) {
 		struct sim_buf b = { DATA + 64 * i, 64, true };
 
@@ -604,6 +612,84 @@ static void test_queue_size(void)
 	test_header_field(OFF_QUEUE_SIZE, 1u << 20);
 }
 
+/* ---- in order: one used element for a run ---- */
+
+/* The used ring of t_start()'s queue (see sim_vq_setup()). */
+#define USED_RING (RING + 4096)
+
+/*
+ * Died after publishing one used element for requests 1 to 3 (used->idx
+ * 4), before clearing their stamps; with @cleared, after clearing the
+ * oldest's.  The run is done: nothing is taken again, the driver reads
+ * the three from the one element, the ring goes on with 4 and 5.
+ */
+static void test_in_order_run(bool cleared)
+{
+	static const unsigned int rest[] = { 4, 5 };
+	struct vring_used_elem e;
+	uint16_t idx = htole16(4);
+	struct t t;
+
+	in_order = true;
+	t_start(&t, QSIZE);
+	e.id = htole32((uint32_t)t.head[3]);
+	e.len = htole32(64);
+	sim_write(t.s, USED_RING + 4 + 8 * 1, &e, sizeof(e));
+	sim_write(t.s, USED_RING + 2, &idx, sizeof(idx));
+	put16(OFF_LAST_HEAD, (uint16_t)t.head[3]);
+	if (cleared)
+		put_stamp(&t, 1, 0);
+	t_reopen(&t);
+	CHECK_EQ(t.refused, 0);
+	CHECK_EQ(t.used, 0);
+	CHECK_EQ(file_read64(OFF_STAMP(t.head[2])), 0);
+	CHECK_EQ(file_read64(OFF_STAMP(t.head[3])), 0);
+	t_reap(&t);
+	CHECK(!sim_vq_in_order_bad(t.s, 0));
+	t_drain(&t, rest, 2);
+	t_finish(&t);
+	in_order = false;
+}
+
+static void test_in_order_run_torn(void)
+{
+	test_in_order_run(false);
+}
+
+static void test_in_order_run_cut_short(void)
+{
+	test_in_order_run(true);
+}
+
+/* In order, nothing torn: as ever, 1 to 3 again, then 4 and 5. */
+static void test_in_order_untouched(void)
+{
+	struct t t;
+
+	in_order = true;
+	t_start(&t, QSIZE);
+	t_reopen_ring_order(&t, USED);
+	in_order = false;
+}
+
+/*
+ * Not in order, a used index three ahead is no torn completion: the log
+ * is refused (the driver never took the feature).
+ */
+static void test_run_not_in_order(void)
+{
+	uint16_t idx = htole16(4);
+	struct t t;
+
+	t_start(&t, QSIZE);
+	sim_write(t.s, USED_RING + 2, &idx, sizeof(idx));
+	t_reopen(&t);
+	t_expect(&t, REFUSED);
+	vdk_dev_close(t.dev);
+	sim_free(t.s);
+	unlink(log_path);
+}
+
 #define CASE(f) { #f, f }
 
 static const struct {
@@ -635,6 +721,10 @@ static const struct {
 	CASE(test_queue_size),
 	CASE(test_mode),
 	CASE(test_fifo),
+	CASE(test_in_order_untouched),
+	CASE(test_in_order_run_torn),
+	CASE(test_in_order_run_cut_short),
+	CASE(test_run_not_in_order),
 };
 
 /* Arguments: -v prints the library's messages; a name runs one case. */

@@ -30,6 +30,7 @@ crash_fio_verify() {
 	local img=$WORK/crash.img dev fio_pid i ms total=0 max=0 out=$WORK/crash.fio
 	truncate -s 128M "$img"
 	dev=$(add crash -q 2 file path="$img")
+	ring_check crash
 	fio --name=crash --filename="$dev" --direct=1 --ioengine=libaio \
 		--rw=randwrite --bs=4k --iodepth=16 --numjobs=2 \
 		--size=16M --offset_increment=16M \
@@ -46,6 +47,8 @@ crash_fio_verify() {
 		((ms > max)) && max=$ms
 	done
 	sleep 2
+	# Taken over as it was made: the same rings after every recover.
+	ring_check crash
 	fio_stop_verify "$fio_pid" "$out"
 	grep -E "IOPS" "$out" | sed 's/^/  /'
 	echo "  $CRASH_CYCLES kills, recover took avg $((total / CRASH_CYCLES)) ms, max $max ms"

@@ -16,6 +16,33 @@ mkdir -p "$WORK"
 
 want() { [[ -z $ONLY ]] || [[ $1 =~ $ONLY ]]; }
 
+# The rings the run offers: packed (vdk's default), or split when run.sh
+# --ring split put vdk.ring=split on the command line (its vdk then adds
+# --ring split to every `vdk add`).
+RING=$(sed -n 's/.*vdk\.ring=\([a-z]*\).*/\1/p' /proc/cmdline)
+RING=${RING:-${VDK_E2E_RING:-packed}}
+# run.sh --in-order: VIRTIO_F_IN_ORDER offered too (vdk.in_order=1).
+IN_ORDER=$(sed -n 's/.*vdk\.in_order=\([01]\).*/\1/p' /proc/cmdline)
+
+# ring_check NAME: the guest's driver of device NAME (virtio bus) took
+# the ring format of the run, VIRTIO_F_RING_PACKED (bit 34) or not, as
+# its features in sysfs and `vdk list -j` both say.  With --in-order,
+# says whether it took VIRTIO_F_IN_ORDER (bit 35) too: the kernel's
+# choice (into VDK_RESULTS/in-order.txt).
+ring_check() {
+	local name=$1 f got listed io=
+	f=$(cat /sys/bus/vdpa/devices/"$name"/virtio*/features)
+	got=split
+	[[ ${f:34:1} == 1 ]] && got=packed
+	listed=$(vdk list -j "$name" | grep -o '"ring": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"' || true)
+	if [[ $IN_ORDER == 1 ]]; then
+		io=", in order: ${f:35:1}"
+		echo "$name $(uname -r) in_order=${f:35:1}" >>"$VDK_RESULTS/in-order.txt"
+	fi
+	echo "  $name: features $f: $got rings (vdk list: $listed, run: $RING)$io"
+	[[ $got == "$RING" && $listed == "$RING" ]]
+}
+
 # expect_fail CODE REGEX CMD...: CMD exits with CODE and says REGEX.
 expect_fail() {
 	local code=$1 re=$2 rc=0 out
@@ -161,6 +188,7 @@ fio_verify() {
 	truncate -s 128M "$img"
 	dev=$(add "fio$queues" -q "$queues" file path="$img")
 	[[ $(ls -d /sys/block/"$(basename "$dev")"/mq/* | wc -l) -eq $queues ]]
+	ring_check "fio$queues"
 	fio --name=verify --filename="$dev" --direct=1 --ioengine=libaio \
 		--rw=randwrite --bs=4k --iodepth=16 --numjobs="$queues" \
 		--size=$((32 / queues))M --offset_increment=$((32 / queues))M \
@@ -284,7 +312,7 @@ sigterm_during_io() {
 # shellcheck source=sysd.sh
 . "$HERE/sysd.sh"
 
-log "kernel $(uname -r), vdk $(vdk --version)"
+log "kernel $(uname -r), vdk $(vdk --version), rings: $RING"
 dmesg_mark
 if want cli; then
 	run_scenario "9a. no modules: clear error, exit 3" cli_no_modules

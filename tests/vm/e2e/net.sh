@@ -120,6 +120,7 @@ net_basic() {
 	load_net_modules
 	ifc=$(add vn0 --type net --mac 52:54:00:ab:cd:01 --mtu 1500 tap ifname=vn0)
 	echo "  interface $ifc"
+	ring_check vn0
 	[[ $(cat "/sys/class/net/$ifc/address") == 52:54:00:ab:cd:01 ]]
 	[[ $(cat "/sys/class/net/$ifc/mtu") == 1500 ]]
 	vdk list vn0 | sed 's/^/  /'

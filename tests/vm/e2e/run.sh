@@ -6,6 +6,9 @@
 #                       [--crash-cycles N]   (SIGKILL + recover cycles, default 10)
 #                       [--out DIR]   (results in DIR/e2e-KERNEL; default build-vm)
 #                       [--debs DIR]  (--only sysd: the .debs; default build-deb)
+#                       [--ring split|packed]   (every `vdk add` offers these
+#                                                rings; default: vdk's, packed)
+#                       [--in-order]   (every `vdk add` offers VIRTIO_F_IN_ORDER)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,6 +19,8 @@ APPEND=
 BUILD=$TOP/build
 OUT=$TOP/build-vm
 DEBS=$TOP/build-deb
+RING=
+IN_ORDER=
 
 while (($#)); do
 	case $1 in
@@ -25,7 +30,11 @@ while (($#)); do
 	--build) BUILD=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--debs) DEBS=$2; shift 2 ;;
-	-h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+	--ring)
+		[[ $2 == split || $2 == packed ]] || { echo "e2e: --ring split|packed" >&2; exit 2; }
+		RING=$2; APPEND="${APPEND:+$APPEND }vdk.ring=$2"; shift 2 ;;
+	--in-order) IN_ORDER=1; APPEND="${APPEND:+$APPEND }vdk.in_order=1"; shift ;;
+	-h|--help) sed -n '2,11p' "$0"; exit 0 ;;
 	*) echo "e2e: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -65,6 +74,21 @@ mkdir -p "$stage/bin"
 cp "$HERE"/*.sh "$stage/"
 rm -f "$stage/run.sh"
 cp "$BUILD/cli/vdk" "$stage/bin/"
+if [[ -n $RING || -n $IN_ORDER ]]; then
+	# The scenarios' vdk: the real one (still called vdk, as the
+	# scenarios look for it by name) with --ring, --in-order after
+	# every add.
+	mkdir "$stage/bin/real"
+	mv "$stage/bin/vdk" "$stage/bin/real/vdk"
+	cat >"$stage/bin/vdk" <<EOF
+#!/bin/sh
+real=\$(dirname "\$0")/real/vdk
+[ "\$1" = add ] || exec "\$real" "\$@"
+shift
+exec "\$real" add ${RING:+--ring $RING} ${IN_ORDER:+--in-order} "\$@"
+EOF
+	chmod +x "$stage/bin/vdk"
+fi
 # systemd's end of sd_notify, for the svc scenarios (svc.sh).
 cc -O2 -o "$stage/bin/notify-listen" "$HERE/notify-listen.c"
 # The libblkio client of the vhost scenarios (vhost.sh).
@@ -78,6 +102,7 @@ if [[ -c /dev/vduse/control ]]; then
 	echo "e2e: this host has VDUSE: running the scenarios here"
 	mkdir -p "$stage/results"
 	VDK_LIB=$TOP/tests/vm/lib-guest.sh VDK_RESULTS=$stage/results \
+		VDK_E2E_RING=${RING:-packed} \
 		bash "$stage/guest-main.sh"
 	exit
 fi

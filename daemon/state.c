@@ -69,6 +69,25 @@ static int format_confine(struct json_object *root,
 	return 0;
 }
 
+/*
+ * The features offered and taken, and the VDUSE API version: each only
+ * when known (not 0), so that a record of a writer that knew none of
+ * them is written again as it was (no features recorded means split
+ * rings only).  -ENOMEM.
+ */
+static int format_features(struct json_object *root,
+			   const struct vdk_state *st)
+{
+	if (st->features && vdk_json_add_u64(root, "features", st->features))
+		return -ENOMEM;
+	if (st->driver_features &&
+	    vdk_json_add_u64(root, "driver_features", st->driver_features))
+		return -ENOMEM;
+	if (st->vduse_api && vdk_json_add_u64(root, "vduse_api", st->vduse_api))
+		return -ENOMEM;
+	return 0;
+}
+
 /* The whole record; -ENOMEM. */
 static int format_state(struct json_object *root, const struct vdk_state *st)
 {
@@ -91,9 +110,7 @@ static int format_state(struct json_object *root, const struct vdk_state *st)
 	    vdk_json_add_u64(root, "queues", st->queues) ||
 	    vdk_json_add_u64(root, "queue_size", st->queue_size) ||
 	    vdk_json_add_bool(root, "read_only", st->read_only) ||
-	    vdk_json_add_u64(root, "features", st->features) ||
-	    vdk_json_add_u64(root, "driver_features", st->driver_features) ||
-	    vdk_json_add_u64(root, "vduse_api", st->vduse_api) ||
+	    format_features(root, st) ||
 	    vdk_json_add_str(root, "bus", st->bus) ||
 	    vdk_json_add_str(root, "node", st->node))
 		return -ENOMEM;

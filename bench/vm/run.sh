@@ -16,7 +16,7 @@ Usage: bench/vm/run.sh [--kernel trixie|sid] [--quick] [--reps N]
 
 Boots the test guest (tests/vm/run.sh) once and, --reps times, sets every
 contender up alone in turn and runs every job against it. A full run takes
-about 50 minutes
+about 35 minutes
 (plus the image build the first time) and writes
 bench/results/DATE-KERNEL/{RESULTS.md,chart.png,raw.csv,env.txt,guest.log}
 and bench/results/latest.{md,png}. --quick (1 rep of 3 s runs on 128 MiB

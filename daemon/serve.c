@@ -596,6 +596,7 @@ static int server_start(struct serve_ctx *c, char *err, size_t errlen)
 		.supervisor = getpid(),
 	};
 	struct split_msg m;
+	bool created = false;
 	int sv[2], ret, status;
 	pid_t pid;
 
@@ -628,6 +629,7 @@ static int server_start(struct serve_ctx *c, char *err, size_t errlen)
 	if (ret == 0 && m.type == SPLIT_FAILED) {
 		snprintf(err, errlen, "%s", m.err);
 		ret = m.ret ? m.ret : -EIO;
+		created = m.created;
 	} else {
 		snprintf(err, errlen, "the serving process %s",
 			 ret == -ETIMEDOUT ? "did not answer" :
@@ -637,6 +639,13 @@ static int server_start(struct serve_ctx *c, char *err, size_t errlen)
 	}
 	waitpid(pid, &status, 0);
 	c->server = -1;
+	/*
+	 * The server made the kernel device, then could not confine
+	 * itself: nothing ever served it, and an add that fails leaves
+	 * nothing behind.  (It is gone, and its descriptor with it.)
+	 */
+	if (created)
+		c->model->destroy(c->dev);
 	return ret;
 }
 

@@ -109,9 +109,12 @@ static void confine_cfg(const struct split_server *s,
 	cfg->seccomp_log_only = s->log_only;
 }
 
-static void fail(const struct split_server *s, int ret, const char *err)
+/* @created: the kernel device exists, for the supervisor to destroy. */
+static void fail(const struct split_server *s, int ret, const char *err,
+		 bool created)
 {
-	struct split_msg m = { .type = SPLIT_FAILED, .ret = ret };
+	struct split_msg m = { .type = SPLIT_FAILED, .ret = ret,
+			       .created = created };
 
 	snprintf(m.err, sizeof(m.err), "%s", err);
 	vdk_split_send(s->sock, &m);
@@ -230,14 +233,14 @@ void vdk_split_server(const struct split_server *s)
 	/* Landlock before any thread: the threads inherit it. */
 	ret = vdk_confine_begin(&cfg, &m.confine, err, sizeof(err));
 	if (ret)
-		fail(s, ret, err);
+		fail(s, ret, err, false);
 	ret = s->model->create(s->dev, s->mode, err, sizeof(err));
 	if (ret)
-		fail(s, ret, err);
+		fail(s, ret, err, false);
 	ret = vdk_confine_end(&cfg, &m.confine, err, sizeof(err));
 	if (ret) {
 		s->model->stop(s->dev);
-		fail(s, ret, err);
+		fail(s, ret, err, true);
 	}
 	describe(s, &m.desc);
 	if (vdk_split_send(s->sock, &m))

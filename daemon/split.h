@@ -62,6 +62,7 @@ struct split_msg {
 	uint32_t type;         /* enum split_type */
 	int32_t ret;           /* FAILED, RESIZED: 0 or -errno */
 	uint8_t status;        /* STATUS: the virtio status */
+	uint8_t created;       /* FAILED: after the kernel device was made */
 	struct split_desc desc;             /* CREATED, RESIZED, CHANGED */
 	struct vdk_confine_info confine;    /* CREATED */
 	char err[VDK_MODEL_ERR_MAX];        /* FAILED */

@@ -157,16 +157,21 @@ static int packed_position(struct vdk_vq *vq)
  * stores are ordered as for split rings (inflight.c): the driver sees
  * the completion at the release store of the flags.
  */
-static void packed_put_used(struct vdk_vq *vq, struct vdk__slot *slot,
-			    uint32_t len)
+/*
+ * One used descriptor at the used position: buffer @id, @len bytes
+ * written, covering @ndesc descriptors, after the log's record of it;
+ * the used position moves on by @ndesc.  The caller clears the log's
+ * entries after.
+ */
+static void write_used(struct vdk_vq *vq, uint16_t id, unsigned int ndesc,
+		       uint32_t len)
 {
 	struct vring_packed_desc *d = &vq->pdesc[pos_idx(vq->used_pos)];
 	struct vdk__inflight_q *log = vq->log;
-	uint16_t id = slot->req.id, flags;
+	uint16_t flags;
 
 	if (log) {
-		__atomic_store_n(&log->last_ndesc, slot->ndesc,
-				 __ATOMIC_RELAXED);
+		__atomic_store_n(&log->last_ndesc, ndesc, __ATOMIC_RELAXED);
 		__atomic_store_n(&log->last_head, id, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&d->id, htole16(id), __ATOMIC_RELAXED);
@@ -176,9 +181,18 @@ static void packed_put_used(struct vdk_vq *vq, struct vdk__slot *slot,
 		flags |= VRING_DESC_F_WRITE;
 	/* Release: id and length are visible before the flags that say so. */
 	__atomic_store_n(&d->flags, htole16(flags), __ATOMIC_RELEASE);
-	vq->used_pos = pos_add(vq->used_pos, slot->ndesc, vq->num);
-	vq->desc_inflight -= slot->ndesc;
-	vq->used_idx += slot->ndesc;
+	vq->used_pos = pos_add(vq->used_pos, ndesc, vq->num);
+	vq->desc_inflight -= ndesc;
+	vq->used_idx = (uint16_t)(vq->used_idx + ndesc);
+}
+
+static void packed_put_used(struct vdk_vq *vq, struct vdk__slot *slot,
+			    uint32_t len)
+{
+	struct vdk__inflight_q *log = vq->log;
+	uint16_t id = slot->req.id;
+
+	write_used(vq, id, slot->ndesc, len);
 	if (log) {
 		__atomic_store_n(&log->stamp[id], 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&log->used_idx, vq->used_pos,
@@ -197,28 +211,12 @@ static void packed_put_used(struct vdk_vq *vq, struct vdk__slot *slot,
  */
 static void packed_put_batch(struct vdk_vq *vq, unsigned int n, uint32_t len)
 {
-	struct vring_packed_desc *d = &vq->pdesc[pos_idx(vq->used_pos)];
 	struct vdk__inflight_q *log = vq->log;
 	unsigned int i, ndesc = 0;
-	uint16_t id, flags;
 
 	for (i = 0; i < n; i++)
 		ndesc += vdk__vq_order_slot(vq, i)->ndesc;
-	id = vdk__vq_order_slot(vq, n - 1)->req.id;
-	if (log) {
-		__atomic_store_n(&log->last_ndesc, ndesc, __ATOMIC_RELAXED);
-		__atomic_store_n(&log->last_head, id, __ATOMIC_RELEASE);
-	}
-	__atomic_store_n(&d->id, htole16(id), __ATOMIC_RELAXED);
-	__atomic_store_n(&d->len, htole32(len), __ATOMIC_RELAXED);
-	flags = pos_wrap(vq->used_pos) ? F_AVAIL | F_USED : 0;
-	if (len)
-		flags |= VRING_DESC_F_WRITE;
-	/* Release: id and length are visible before the flags that say so. */
-	__atomic_store_n(&d->flags, htole16(flags), __ATOMIC_RELEASE);
-	vq->used_pos = pos_add(vq->used_pos, ndesc, vq->num);
-	vq->desc_inflight -= ndesc;
-	vq->used_idx = (uint16_t)(vq->used_idx + ndesc);
+	write_used(vq, vdk__vq_order_slot(vq, n - 1)->req.id, ndesc, len);
 	if (log) {
 		for (i = 0; i < n; i++)
 			__atomic_store_n(

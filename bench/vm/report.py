@@ -562,14 +562,13 @@ def results_md(st, env, rel_chart, title):
              "its reads do not even write the buffers.")
     L.append("")
     trows, _ = target_rows(st)
-    _, bstatus = busy_rows(st, env)
+    brows, bstatus = busy_rows(st, env)
     for job, what, dec, s in bstatus:
         trows.append([JOB_TITLE[job], what, dec, "–", s])
     L.append(table(["job", "target", "decides", "beside it", "status"],
                    trows, ["l", "l", "l", "l", "l"]))
     L.append("")
 
-    brows, _ = busy_rows(st, env)
     if brows:
         L.append("## A busy machine")
         L.append("")

@@ -298,8 +298,14 @@ static void *queue_thread(void *arg)
 		if (q->poll_ns && !(have_fd && vdk_vq_inflight(q->vq) > 0)) {
 			uint64_t now = now_ns();
 
+			/*
+			 * Look at the machine once the driver had time
+			 * to wake (crowd.h): right after a completion its
+			 * submitter is not runnable yet.
+			 */
 			if (now - last_work < q->poll_ns &&
-			    !blk_crowd_check(&q->crowd, now))
+			    (now - last_work < BLK_CROWD_AFTER_NS ||
+			     !blk_crowd_check(&q->crowd, now)))
 				continue;
 		}
 		/* Idle: ask for kicks, look once more, then sleep. */

@@ -25,6 +25,13 @@
 #define BLK_CROWD_PATH "/proc/loadavg"
 /* How long one look at the machine holds. */
 #define BLK_CROWD_HOLD_NS 1000000ull
+/*
+ * How long a queue polls before it looks: a completion takes a while
+ * (an interrupt, a kworker's turn, a wake-up) to make the driver's
+ * submitter runnable, and a look before that counts a CPU as free that
+ * the submitter is about to want.
+ */
+#define BLK_CROWD_AFTER_NS 50000ull
 
 struct blk_crowd {
 	int fd;              /* BLK_CROWD_PATH, or -1: never crowded */

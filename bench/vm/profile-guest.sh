@@ -21,6 +21,9 @@
 #                            the kernel's nbd client, each on an nbdkit
 #                            memory export, 1 queue and 2: the counts,
 #                            then perf profiles
+#                    perf1m  vdk-file and qsd-file-iou, one at a time,
+#                            1 MiB reads and writes at QD8: the counts
+#                            (CPU per MiB), then perf profiles
 #                    nbdq    vdk-nbd beside qsd-nbd on one nbdkit export,
 #                            1 queue: the system calls per I/O of each
 #                            serving process and of nbdkit (syscalls.csv),
@@ -404,6 +407,27 @@ part_nbdq() {
 		done
 	done
 	for c in $NBDQ_CONTENDERS; do teardown_"$c" "q${c//[-_]/}1"; done
+}
+
+# 1 MiB requests on the same file: vdk-file beside the best QSD for them
+# (aio=io_uring with an iothread), one serving at a time: the counts
+# (CPU per request, that is per MiB), then perf profiles of reads and
+# writes.
+PERF1M_CONTENDERS="vdk-file qsd-file-iou"
+part_perf1m() {
+	local c n rep job
+	for c in $PERF1M_CONTENDERS; do
+		n="m${c//[-_]/}1"
+		setup_"$c" 1 "$n" || { log "$c: setup failed"; return 1; }
+		for ((rep = 1; rep <= REPS; rep++)); do
+			for job in sr1m-qd8 sw1m-qd8; do
+				count perf1m default "$c" "$n" "$job" "$rep"
+			done
+		done
+		profile "$c-1m-read" "$n" sr1m-qd8
+		profile "$c-1m-write" "$n" sw1m-qd8
+		teardown_"$c" "$n"
+	done
 }
 
 # ---- main ----

@@ -14,7 +14,7 @@ Usage: bench/vm/profile.sh [--kernel trixie|sid] [--parts A,B] [--reps N]
           [--runtime SECS] [--polls NS,NS] [--vdk BINARY]
           [--variant NAME=BINARY ...] [--out DIR] [--timeout SECS]
 
-  --parts LIST    counts,qsd,poll,variants,perf,nbd,nbdq (default counts,qsd,perf): see
+  --parts LIST    counts,qsd,poll,variants,perf,perf1m,nbd,nbdq (default counts,qsd,perf): see
                   bench/vm/profile-guest.sh
   --reps N        repetitions, interleaved (2)
   --runtime SECS  fio runtime per run (8)

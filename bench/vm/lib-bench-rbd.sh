@@ -61,6 +61,9 @@ rbd_bench_down() {
 
 setup_vdk-rbd() { vdk_setup "$1" "$2" rbd image="$RBD_BENCH_IMAGE" pool=rbd; }
 teardown_vdk-rbd() { vdk_teardown "$1"; }
+# The same, served by the vdk of --base (the commit before).
+setup_vdk-rbd-base() { VDK_BIN=vdk-base setup_vdk-rbd "$@"; }
+teardown_vdk-rbd-base() { VDK_BIN=vdk-base vdk_teardown "$1"; }
 
 # QSD_OPTS is for the file and null-co nodes (aio=...): not for rbd.
 setup_qsd-rbd() {

@@ -49,7 +49,8 @@ CONTENDERS = ["vdk-ram", "vdk-ram-1q", "vdk-file", "vdk-file-base",
               "qsd-best", "qsd-file", "qsd-file-uring", "qsd-file-iou",
               "qsd-null",
               "vdk-nbd", "nbd", "fio-nbd", "null_blk", "vdk-rbd", "qsd-rbd",
-              "vdk-file-root", "vdk-ram-root", "vdk-nbd-base", "qsd-nbd"]
+              "vdk-file-root", "vdk-ram-root", "vdk-nbd-base", "qsd-nbd",
+              "vdk-rbd-base"]
 CONTENDER_NOTE = {
     "vdk-ram": "vdk blk, ram backend",
     "vdk-ram-1q": "vdk blk, ram backend, 1 queue (2-queue job only)",
@@ -86,6 +87,8 @@ CONTENDER_NOTE = {
     "vdk-ram-root": "vdk-ram served as root in one process (--no-confine)",
     "vdk-nbd-base": "vdk-nbd served by another vdk binary (run.sh --base: "
                     "the commit before), on the same export",
+    "vdk-rbd-base": "vdk-rbd served by another vdk binary (run.sh --base: "
+                    "the commit before), on the same image",
     "qsd-nbd": "qemu-storage-daemon vduse-blk export over its nbd block "
                "driver (one connection), on the same nbdkit export as "
                "vdk-nbd: the user-space peer",
@@ -101,7 +104,7 @@ RATIOS = [("vdk-file", "qsd-best"), ("vdk-file", "qsd-file"),
           ("vdk-ram", "vdk-ram-1q"), ("vdk-rbd", "qsd-rbd"),
           ("vdk-file", "vdk-file-root"), ("vdk-ram", "vdk-ram-root"),
           ("vdk-nbd", "qsd-nbd"), ("vdk-nbd", "vdk-nbd-base"),
-          ("qsd-nbd", "nbd")]
+          ("qsd-nbd", "nbd"), ("vdk-rbd", "vdk-rbd-base")]
 
 # Targets: (job, what, the pair that decides, pairs shown beside it,
 # threshold).  QSD is judged on the same backing as vdk (the file on
@@ -151,6 +154,11 @@ TARGETS = [
 ] + [
     # vdk's rbd backend against QSD's rbd driver, on the same image.
     (j, "vdk rbd backend ≥ 1.0× QSD rbd", ("vdk-rbd", "qsd-rbd"), [], 1.0)
+    for j, _, _ in JOBS
+] + [
+    # No speed lost to the engine: the commit before, same boot.
+    (j, "vdk-rbd ≥ 1.0× the commit before", ("vdk-rbd", "vdk-rbd-base"),
+     [], 1.0)
     for j, _, _ in JOBS
 ]
 

@@ -33,7 +33,7 @@ bench/out/ instead, which git ignores, and leave latest.* alone.
                       by stress-ng),rr4k-qd32-2q
   --contenders LIST   vdk-ram,vdk-file,qsd-file,qsd-file-uring,qsd-file-iou,
                       qsd-null,vdk-nbd,nbd,null_blk;
-                      also vdk-rbd,qsd-rbd (only when named): they boot the
+                      also vdk-rbd,qsd-rbd,vdk-rbd-base (only when named): they boot the
                       Ceph image (tests/vm/lib-ceph.sh) and bring up its
                       single-node cluster first
   --dest DIR          where the report goes
@@ -69,7 +69,7 @@ while (($#)); do
 	--size) SETTINGS+=("size=${2:?}"); shift 2 ;;
 	--jobs) NJOBS=$(tr ',' ' ' <<<"${2:?}" | wc -w); SETTINGS+=("jobs=${2//,/+}"); PARTIAL=1; shift 2 ;;
 	--contenders) NCONT=$(tr ',' ' ' <<<"${2:?}" | wc -w); SETTINGS+=("contenders=${2//,/+}"); PARTIAL=1
-		[[ ,$2, == *-rbd,* ]] && RBD=1
+		[[ ,$2, == *-rbd,* || ,$2, == *-rbd-base,* ]] && RBD=1
 		shift 2 ;;
 	--dest) DEST=${2:?}; shift 2 ;;
 	--mem) MEM=${2:?}; shift 2 ;;

@@ -15,7 +15,6 @@
 
 #include "blk-model.h"
 #include "blk.h"
-#include "crowd.h"
 #include "sysfs.h"
 
 enum {
@@ -527,8 +526,6 @@ static void blk_confinement(struct vdk_model_dev *d,
 		d->backend_syscalls.names = d->ops->syscalls;
 		out->syscalls[0] = &d->backend_syscalls;
 	}
-	/* Queue threads that poll look at the machine's load (crowd.h). */
-	out->ro_paths[n++] = BLK_CROWD_PATH;
 	for (i = 0; d->ops->ro_paths && d->ops->ro_paths[i] &&
 		    n < VDK_MODEL_CONFINE_PATHS; i++)
 		out->ro_paths[n++] = d->ops->ro_paths[i];

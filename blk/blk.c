@@ -15,11 +15,8 @@
  * to poll_max_ns, and shrinks to nothing while they come late.  Under
  * emulation a completion takes the driver a few hundred microseconds to
  * answer; on hardware a few; on an idle disk never: one fixed window
- * cannot fit all three.  A queue does not poll while the machine has
- * more runnable tasks than CPUs (crowd.h): its spinning would keep one
- * of them, often the driver's own submitter, off a CPU until the window
- * ends.  Nor while requests wait on a backend with a completion fd (nbd,
- * rbd, io_uring): the fd wakes it.
+ * cannot fit all three.  A queue does not poll while requests wait on
+ * a backend with a completion fd (nbd, rbd, io_uring): the fd wakes it.
  *
  * The backend's news (vdk_blk_backend_event()) may come from any of its
  * threads, librbd's own among them: they only set a flag and wake the
@@ -265,10 +262,6 @@ static void *queue_thread(void *arg)
 	for (int i = 0; i < 3; i++)
 		pfd[i].events = POLLIN;
 	have_fd = pfd[1].fd >= 0;
-	if (q->poll_max_ns)
-		blk_crowd_open(&q->crowd, NULL, 0);
-	else
-		q->crowd.fd = -1;
 
 	vdk_vq_set_kick(q->vq, false);
 	for (;;) {
@@ -295,19 +288,9 @@ static void *queue_thread(void *arg)
 		 * us, and spinning would only take CPU from whatever serves
 		 * them (librbd's threads, the NBD server, io_uring's workers).
 		 */
-		if (q->poll_ns && !(have_fd && vdk_vq_inflight(q->vq) > 0)) {
-			uint64_t now = now_ns();
-
-			/*
-			 * Look at the machine once the driver had time
-			 * to wake (crowd.h): right after a completion its
-			 * submitter is not runnable yet.
-			 */
-			if (now - last_work < q->poll_ns &&
-			    (now - last_work < BLK_CROWD_AFTER_NS ||
-			     !blk_crowd_check(&q->crowd, now)))
-				continue;
-		}
+		if (q->poll_ns && !(have_fd && vdk_vq_inflight(q->vq) > 0) &&
+		    now_ns() - last_work < q->poll_ns)
+			continue;
 		/* Idle: ask for kicks, look once more, then sleep. */
 		vdk_vq_set_kick(q->vq, true);
 		if (vdk_vq_pending(q->vq)) {
@@ -343,7 +326,6 @@ sleep:
 			last_work = now_ns();
 	}
 	drain_inflight(q);
-	blk_crowd_close(&q->crowd);
 	if (q->bq)
 		ops->queue_close(q->bq);
 	q->bq = NULL;

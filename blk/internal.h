@@ -7,7 +7,6 @@
 #include <stdatomic.h>
 
 #include "blk.h"
-#include "crowd.h"
 
 /*
  * Data segments per request (seg_max): the queue size less the header and
@@ -98,7 +97,6 @@ struct blk_queue {
 	int stop_fd;          /* eventfd: stop now */
 	uint64_t poll_ns;     /* keep polling this long after work, now */
 	uint64_t poll_max_ns; /* ... at most (0: never poll) */
-	struct blk_crowd crowd; /* no polling while the CPUs are all taken */
 	uint64_t completed, errors;
 	/*
 	 * `vdk stat`: written by the queue's thread alone (relaxed atomic

@@ -77,7 +77,7 @@ REPS=3 RUNTIME=8 RAMP=2 SIZE=512 SEED=20240611
 ALL_JOBS="rr4k-qd1 rr4k-qd32 rw4k-qd32 sr1m-qd8 sw1m-qd8 rr4k-qd1-busy rr4k-qd32-busy rr4k-qd32-2q"
 ALL_CONTENDERS="vdk-ram vdk-file qsd-file qsd-file-uring qsd-file-iou qsd-null vdk-nbd nbd null_blk"
 # The contenders of the busy jobs and of the 2-queue job (with vdk-ram-1q).
-BUSY_CONTENDERS="vdk-file vdk-file-base qsd-file qsd-file-uring qsd-file-iou"
+BUSY_CONTENDERS="vdk-file vdk-file-base vdk-file-nopoll qsd-file qsd-file-uring qsd-file-iou"
 TWOQ_CONTENDERS="vdk-ram vdk-file qsd-file qsd-file-uring qsd-file-iou null_blk"
 JOBS=$ALL_JOBS CONTENDERS=$ALL_CONTENDERS
 # shellcheck source-path=SCRIPTDIR source=lib-bench.sh

@@ -34,9 +34,9 @@
  * every request to one of its worker threads, a wake-up and a context
  * switch each way, when the transfer itself is a copy from or to memory.
  * A short transfer goes on through the ring.  Transfers above INLINE_MAX
- * go through the ring from the start: there the copy, not the wake-up,
- * is the cost, and an io_uring worker does it on another CPU while the
- * queue's thread goes on serving the ring.
+ * go through the ring from the start, with IOSQE_ASYNC: there the copy,
+ * not the wake-up, is the cost, and io_uring's workers do the copies on
+ * all CPUs while the queue's thread goes on serving the ring.
  *
  * Discard and zeroing use fallocate(2) where the file system or device can
  * (asynchronously, through the ring), and learn at first use when it
@@ -640,6 +640,16 @@ static int issue(struct vdk_bq *q, struct slot *s)
 			io_uring_prep_writev2(sqe, fd, iov, cnt, off,
 					      rw_flags);
 		}
+		/*
+		 * A file in memory goes to io_uring's workers anyway (it
+		 * cannot do RWF_NOWAIT).  Sent there from the start, the
+		 * transfer is marked concurrent and gets a worker of its
+		 * own; punted, it waits for the one worker already
+		 * copying, which never sleeps, so every large transfer of
+		 * the queue would be copied on one CPU.
+		 */
+		if (b->in_memory)
+			sqe->flags |= IOSQE_ASYNC;
 		break;
 	case STEP_ZERO_WRITE:
 		if (rem >= ZERO_BUF_SIZE) {

@@ -217,7 +217,7 @@ phase() {
 			if stores_data "$c"; then
 				prefill "${DEV[$name]}" || log "  $c: prefill failed"
 			fi
-			log "rep $rep $c: ${DEV[$name]} (pid ${PID[$name]:-none}), $(hw_queues "${DEV[$name]}") hw queue(s), filled in $((SECONDS - t0)) s"
+			log "rep $rep $c: ${DEV[$name]} (pid ${PID[$name]:-none}), $(hw_queues "${DEV[$name]}") hw queue(s), filled in $((SECONDS - t0)) s$(r=$(vdk_ring "$name"); [[ -z $r ]] || echo ", ring $r")"
 			for job in $jobs; do
 				wants "$job" "$c" || continue
 				run_one "$job" "$c" "$name" "$rep"

@@ -69,6 +69,18 @@ vdk_setup() {
 	[[ -n ${PID[$name]} ]] || PID[$name]=$(pid_of "$W/$name.pid")
 }
 
+# The ring a vdk device's driver took: "packed", "split", with
+# ", in-order" when it took VIRTIO_F_IN_ORDER; "" for other devices.
+vdk_ring() {
+	local j ring df
+	j=$(vdk list -j "$1" 2>/dev/null) || return 0
+	ring=$(sed -n 's/.*"ring": *"\([a-z]*\)".*/\1/p' <<<"$j")
+	df=$(sed -n 's/.*"driver_features": *"\(0x[0-9a-f]*\)".*/\1/p' <<<"$j")
+	[[ -n $ring ]] || return 0
+	if [[ -n $df ]] && (((df >> 35) & 1)); then ring+=", in-order"; fi
+	echo "$ring"
+}
+
 vdk_teardown() {
 	"${VDK_BIN:-vdk}" del "$1" || return
 	wait_for 20 bash -c "! test -e /dev/vduse/$1"
@@ -82,6 +94,17 @@ setup_vdk-file() { vdk_setup "$1" "$2" file path="$IMG"; }
 # or gains, on a quiet machine and on a busy one.
 setup_vdk-file-nopoll() { VDK_POLL_US=0 vdk_setup "$1" "$2" file path="$IMG"; }
 teardown_vdk-file-nopoll() { vdk_teardown "$1"; }
+# vdk-file on each ring format the driver may take: split rings forced,
+# and packed rings (the default) with VIRTIO_F_IN_ORDER offered (taken
+# by drivers that have it: Linux 7.x, not 6.12).
+setup_vdk-file-split() {
+	VDK_ADD_OPTS="${VDK_ADD_OPTS:-} --ring split" vdk_setup "$1" "$2" file path="$IMG"
+}
+teardown_vdk-file-split() { vdk_teardown "$1"; }
+setup_vdk-file-inorder() {
+	VDK_ADD_OPTS="${VDK_ADD_OPTS:-} --in-order" vdk_setup "$1" "$2" file path="$IMG"
+}
+teardown_vdk-file-inorder() { vdk_teardown "$1"; }
 setup_vdk-file-base() { VDK_BIN=vdk-base vdk_setup "$1" "$2" file path="$IMG"; }
 teardown_vdk-file-base() { VDK_BIN=vdk-base vdk_teardown "$1"; }
 # The same, served as root in one process (--no-confine): what the

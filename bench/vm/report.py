@@ -46,7 +46,7 @@ BUSY_OF = {"rr4k-qd1-busy": "rr4k-qd1", "rr4k-qd32-busy": "rr4k-qd32"}
 QSD_FILE = ["qsd-file", "qsd-file-uring", "qsd-file-iou"]
 
 CONTENDERS = ["vdk-ram", "vdk-ram-1q", "vdk-file", "vdk-file-base",
-              "vdk-file-nopoll",
+              "vdk-file-nopoll", "vdk-file-split", "vdk-file-inorder",
               "qsd-best", "qsd-file", "qsd-file-uring", "qsd-file-iou",
               "qsd-null",
               "vdk-nbd", "nbd", "fio-nbd", "null_blk", "vdk-rbd", "qsd-rbd",
@@ -66,6 +66,10 @@ CONTENDER_NOTE = {
                 "highest median (named in the targets)",
     "vdk-file-nopoll": "vdk-file with VDK_POLL_US=0: queues never poll, "
                        "every request is a kick",
+    "vdk-file-split": "vdk-file with split rings forced (--ring split); "
+                      "vdk-file itself offers packed rings",
+    "vdk-file-inorder": "vdk-file offering VIRTIO_F_IN_ORDER too "
+                        "(--in-order; taken by Linux 7.x drivers)",
     "vdk-file-base": "vdk-file served by another vdk binary (run.sh "
                      "--base: the commit before)",
     "qsd-null": "qemu-storage-daemon vduse-blk export of a null-co node "
@@ -101,6 +105,7 @@ CONTENDER_NOTE = {
 RATIOS = [("vdk-file", "qsd-best"), ("vdk-file", "qsd-file"),
           ("vdk-ram", "qsd-null"), ("vdk-file", "null_blk"),
           ("vdk-file", "vdk-file-base"), ("vdk-file", "vdk-file-nopoll"),
+          ("vdk-file", "vdk-file-split"), ("vdk-file-inorder", "vdk-file"),
           ("vdk-ram", "qsd-file"), ("vdk-ram", "nbd"), ("vdk-file", "nbd"),
           ("vdk-nbd", "nbd"), ("fio-nbd", "nbd"), ("vdk-nbd", "fio-nbd"),
           ("vdk-ram", "null_blk"),

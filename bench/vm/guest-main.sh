@@ -27,7 +27,7 @@
 #   null_blk   the kernel's null_blk (no memory, softirq completion): the
 #              ceiling of the guest's block layer
 # plus, for the 2-queue job only, vdk-ram-1q: vdk ram with one queue.
-# Named only: vdk-file-base (bin/vdk-base, run.sh --base) for the 4k jobs.
+# Named only: vdk-file-base (bin/vdk-base, run.sh --base).
 #
 # One contender is set up at a time: set up, filled, every job run, torn
 # down, then the next (the first contender rotates from rep to rep).  An
@@ -191,7 +191,7 @@ busy_stop() {
 wants() {
 	case $1 in
 	*-busy) has "$BUSY_CONTENDERS" "$2" ;;
-	*) [[ $2 != *-base ]] || [[ $1 == rr4k-qd1 || $1 == rr4k-qd32 ]] ;;
+	*) true ;;
 	esac
 }
 

@@ -834,7 +834,9 @@ def main():
         latest = latest.replace("](env.txt)", "](%s/env.txt)" % rel)
         latest = latest.replace(
             "# %s" % title,
-            "# %s\n\nThe newest full run, from [%s](%s/RESULTS.md)."
+            "# %s\n\nThe newest full run, from [%s](%s/RESULTS.md). "
+            "What limits each missed target, measured, and the partial "
+            "runs since: [ANALYSIS.md](ANALYSIS.md)."
             % (title, rel, rel), 1)
         with open(os.path.join(a.latest, "latest.md"), "w",
                   encoding="utf-8") as f:

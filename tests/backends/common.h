@@ -72,10 +72,16 @@ int tq_run(struct tq *q, uint8_t op, uint8_t flags, uint64_t offset,
 int tq_rw_split(struct tq *q, uint8_t op, uint8_t flags, uint64_t offset,
 		void *buf, uint64_t len, unsigned int seed);
 
-/* The byte at device offset @off in pattern @seed. */
+/*
+ * The byte at device offset @off in pattern @seed.  It shifts with the
+ * sector and with the MiB, so that data a whole sector or a whole MiB
+ * off its place does not pass (without the MiB term, the pattern
+ * repeated every MiB).
+ */
 static inline uint8_t pat(uint64_t off, unsigned int seed)
 {
-	return (uint8_t)(off * 131 + (off >> 9) * 7 + seed * 29 + 1);
+	return (uint8_t)(off * 131 + (off >> 9) * 7 + (off >> 20) * 13 +
+			 seed * 29 + 1);
 }
 void pat_fill(void *buf, uint64_t len, uint64_t off, unsigned int seed);
 

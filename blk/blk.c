@@ -207,7 +207,8 @@ static void drain_inflight(struct blk_queue *q)
 	uint64_t deadline = now_ns() + DRAIN_TIMEOUT_MS * 1000000ull;
 	int fd = q->bq && ops->queue_fd ? ops->queue_fd(q->bq) : -1;
 
-	q->stopping = true;
+	/* A reset drops what completes now; a suspend hands it over. */
+	q->stopping = !q->keep;
 	while (vdk_vq_inflight(q->vq) > 0 && now_ns() < deadline) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 
@@ -219,6 +220,11 @@ static void drain_inflight(struct blk_queue *q)
 			p.events = ops->queue_events(q->bq);
 		if (poll(&p, 1, 100) > 0 && ops->queue_ready)
 			ops->queue_ready(q->bq, p.revents);
+	}
+	/* In order, completions reach the ring only here. */
+	if (q->keep && q->pushed) {
+		q->pushed = false;
+		vdk_vq_notify(q->vq);
 	}
 }
 
@@ -389,9 +395,42 @@ static void dev_stop(struct vdk_dev *dev, void *opaque)
 	blk_log(blk, VDK_LOG_INFO, "driver reset");
 }
 
+/*
+ * The kernel suspends the device (a vhost-vdpa client's
+ * VHOST_VDPA_SUSPEND) or changes a queue's readiness: the threads stop
+ * as at a reset, but each first completes to the driver what its
+ * backend still holds, within the drain's bound.
+ */
+static int dev_suspend(struct vdk_dev *dev, void *opaque)
+{
+	struct vdk_blk *blk = opaque;
+	unsigned int i, left = 0;
+
+	(void)dev;
+	for (i = 0; i < blk->num_queues; i++)
+		blk->queues[i].keep = true;
+	stop_queue_threads(blk);
+	for (i = 0; i < blk->num_queues; i++) {
+		struct blk_queue *q = &blk->queues[i];
+
+		q->keep = false;
+		if (q->vq && vdk_vq_ready(q->vq))
+			left += vdk_vq_inflight(q->vq);
+	}
+	if (left) {
+		blk_log(blk, VDK_LOG_ERR,
+			"suspend: %u requests still with the backend after "
+			"%d ms", left, DRAIN_TIMEOUT_MS);
+		return -ETIMEDOUT;
+	}
+	blk_log(blk, VDK_LOG_INFO, "queues stopped, every request completed");
+	return 0;
+}
+
 static const struct vdk_dev_ops blk_dev_ops = {
 	.start = dev_start,
 	.stop = dev_stop,
+	.suspend = dev_suspend,
 };
 
 /* ---- control thread ---- */

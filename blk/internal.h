@@ -87,6 +87,8 @@ struct blk_queue {
 	unsigned int index;
 	/* Set at stop: completions are dropped, not pushed. */
 	bool stopping;
+	/* Set before a suspend's stop: completions still go to the driver. */
+	bool keep;
 	bool pushed;          /* something to notify */
 	/* Set (before stop_fd is signalled) to stop even a busy thread. */
 	_Atomic bool stop;

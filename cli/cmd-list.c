@@ -122,6 +122,32 @@ static void widen(int *w, const char *s)
 }
 
 /*
+ * VDUSE features by name, comma-separated ("" for none); bits this
+ * build does not know in hex.
+ */
+static const char *fmt_vduse_features(char *buf, size_t len,
+					  uint64_t f)
+{
+	static const char *const names[] = { "queue_ready", "suspend" };
+	size_t n = 0;
+	unsigned int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(f & (1ull << i)))
+			continue;
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "",
+				      names[i]);
+		if (n >= len)
+			return buf;
+		f &= ~(1ull << i);
+	}
+	if (f)
+		snprintf(buf + n, len - n, "%s0x%" PRIx64, n ? "," : "", f);
+	return buf;
+}
+
+/*
  * The ring format the driver took (null before it took any), the rings
  * offered, the feature bits both ways, the VDUSE API version.
  */
@@ -141,6 +167,9 @@ void vdk_print_features(struct vdk_pr *p, const struct vdk_state *st)
 	snprintf(hex, sizeof(hex), "0x%" PRIx64, st->driver_features);
 	vdk_pr_str(p, VDK_PR_JSON, "driver_features", 0, hex);
 	vdk_pr_u64(p, VDK_PR_JSON, "vduse_api", 0, st->vduse_api);
+	vdk_pr_str(p, VDK_PR_JSON, "vduse_features", 0,
+		   fmt_vduse_features(hex, sizeof(hex),
+					  st->vduse_features));
 }
 
 static void print_row(struct vdk_pr *p, const struct list_row *r,

@@ -15,6 +15,7 @@ void vdk_model_describe_dev(const struct vdk_dev *dev, struct vdk_state *st)
 	st->features = vdk_dev_features(dev);
 	st->driver_features = vdk_dev_driver_features(dev);
 	st->vduse_api = vdk_dev_api_version(dev);
+	st->vduse_features = vdk_dev_vduse_features(dev);
 }
 
 /* Longest wait for VDUSE_DESTROY_DEV while the kernel lets go. */

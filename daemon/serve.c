@@ -321,6 +321,7 @@ static void state_fill(struct serve_ctx *c, struct vdk_state *st)
 		st->features = c->desc.features;
 		st->driver_features = c->desc.driver_features;
 		st->vduse_api = c->desc.vduse_api;
+		st->vduse_features = c->desc.vduse_features;
 		st->confined = true;
 		st->confine.server_pid = c->server;
 		st->confine.uid = c->confine.uid;

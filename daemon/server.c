@@ -72,6 +72,7 @@ static void describe(const struct split_server *s, struct split_desc *d)
 	d->features = st.features;
 	d->driver_features = st.driver_features;
 	d->vduse_api = st.vduse_api;
+	d->vduse_features = st.vduse_features;
 }
 
 /* The confinement of @s's device: its model's needs and the daemon's. */

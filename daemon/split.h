@@ -56,6 +56,7 @@ struct split_desc {
 	uint64_t features;
 	uint64_t driver_features;
 	uint32_t vduse_api;
+	uint64_t vduse_features;
 };
 
 struct split_msg {

@@ -85,6 +85,9 @@ static int format_features(struct json_object *root,
 		return -ENOMEM;
 	if (st->vduse_api && vdk_json_add_u64(root, "vduse_api", st->vduse_api))
 		return -ENOMEM;
+	if (st->vduse_features &&
+	    vdk_json_add_u64(root, "vduse_features", st->vduse_features))
+		return -ENOMEM;
 	return 0;
 }
 
@@ -242,6 +245,8 @@ static int read_member(const char *key, struct json_object *val,
 		ret = vdk_json_get_uint(val, UINT64_MAX, &st->features);
 	} else if (!strcmp(key, "driver_features")) {
 		ret = vdk_json_get_uint(val, UINT64_MAX, &st->driver_features);
+	} else if (!strcmp(key, "vduse_features")) {
+		ret = vdk_json_get_uint(val, UINT64_MAX, &st->vduse_features);
 	} else if (!strcmp(key, "vduse_api")) {
 		ret = vdk_json_get_uint(val, UINT_MAX, &v);
 		st->vduse_api = (unsigned int)v;

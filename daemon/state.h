@@ -43,6 +43,7 @@ struct vdk_state {
 	uint64_t features;
 	uint64_t driver_features;
 	unsigned int vduse_api;
+	uint64_t vduse_features; /* VDK_VDUSE_F_* in use */
 	char *bus;            /* "virtio" or "vhost" */
 	char *node;           /* "/dev/vda", "/dev/vhost-vdpa-0" */
 	/*

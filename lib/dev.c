@@ -4,10 +4,14 @@
  *
  * The kernel asks us, by messages on the device file, to start and stop
  * (VDUSE_SET_STATUS), to report a queue's position (VDUSE_GET_VQ_STATE)
- * and to forget mappings (VDUSE_UPDATE_IOTLB).  It waits for each reply for
+ * and to forget mappings (VDUSE_UPDATE_IOTLB); newer kernels also to
+ * move a queue group to an address space (API version 1), to set a queue
+ * ready or not (VDUSE_F_QUEUE_READY) and to suspend (VDUSE_F_SUSPEND),
+ * each probed at run time (vduse-compat.h).  It waits for each reply for
  * msg_timeout (30 s) and then marks the device broken for good, so nothing
  * here blocks for long: the stop() callback only tells the queue threads
- * to stop and waits for them.
+ * to stop and waits for them, suspend() waits for requests in flight,
+ * which the model bounds below that.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -107,6 +111,36 @@ static int negotiate_api(struct vdk_dev *dev)
 	return 0;
 }
 
+/*
+ * Ask for the VDUSE features (7.3) the kernel offers and the device can
+ * honour: per-queue ready requests always, suspend only with a suspend()
+ * callback, which completes requests instead of dropping them.  Kernels
+ * before 7.3 refuse VDUSE_GET_FEATURES: the device goes without.
+ */
+static void negotiate_vduse_features(struct vdk_dev *dev)
+{
+	struct vdk__kernel *k = dev->k;
+	uint64_t offered = 0, want = 1ull << VDUSE_F_QUEUE_READY;
+	int ret;
+
+	if (dev->ops && dev->ops->suspend)
+		want |= 1ull << VDUSE_F_SUSPEND;
+	if (k->ops->get_vduse_features(k, &offered) < 0)
+		return;
+	want &= offered;
+	if (!want)
+		return;
+	ret = k->ops->set_vduse_features(k, want);
+	if (ret < 0) {
+		vdk__log(dev, VDK_LOG_WARNING,
+			 "%s: VDUSE features %#llx offered, not taken: %d",
+			 dev->name, (unsigned long long)want, ret);
+		return;
+	}
+	dev->vduse_features = want;
+	dev->ready_msgs = want & (1ull << VDUSE_F_QUEUE_READY);
+}
+
 static int create_kernel_dev(struct vdk_dev *dev)
 {
 	struct vduse_dev_config *c;
@@ -122,6 +156,9 @@ static int create_kernel_dev(struct vdk_dev *dev)
 	c->vq_num = dev->num_queues;
 	c->vq_align = 4096;
 	c->config_size = (uint32_t)dev->config_size;
+	/* Version 1 wants them said: one group, in one address space. */
+	if (dev->api_version >= VDUSE_API_VERSION_1)
+		VDK__CONFIG_SET_GROUPS(c, 1, 1);
 	memcpy(c->config, dev->config, dev->config_size);
 	ret = dev->k->ops->create_dev(dev->k, c);
 	free(c);
@@ -184,15 +221,26 @@ static int start_queues(struct vdk_dev *dev, bool resume)
 		ret = k->ops->vq_get_info(k, &info);
 		if (ret < 0)
 			return ret;
-		if (!info.ready)
+		/*
+		 * With ready requests, the kernel's own flag changes only
+		 * after our answer: ours is the one to go by.
+		 */
+		if (!dev->ready_msgs)
+			vq->enabled = info.ready;
+		if (!vq->enabled) {
+			vq->keep_pos = false;
 			continue;
+		}
 		vq->num = info.num;
 		vq->desc_iova = info.desc_addr;
 		vq->avail_iova = info.driver_addr;
 		vq->used_iova = info.device_addr;
 		vq->packed = dev->driver_features &
 			     (1ull << VIRTIO_F_RING_PACKED);
-		if (vq->packed) {
+		if (vq->keep_pos) {
+			/* Suspended: VDUSE knows only where it started. */
+			vq->keep_pos = false;
+		} else if (vq->packed) {
 			vq->start_avail_pos = (uint16_t)(
 				info.packed.last_avail_idx |
 				(info.packed.last_avail_counter ? 0x8000 : 0));
@@ -240,6 +288,45 @@ static int start_queues(struct vdk_dev *dev, bool resume)
 	return 0;
 }
 
+/*
+ * Stop every queue with each request it took completed (the suspend()
+ * callback), and keep where each ring stands: a later start goes on from
+ * there, and VDUSE_GET_VQ_STATE reports it.  Nothing to do when no queue
+ * runs.
+ */
+static int quiesce(struct vdk_dev *dev)
+{
+	unsigned int i;
+	int ret;
+
+	if (!dev->started)
+		return 0;
+	if (!dev->ops || !dev->ops->suspend)
+		return -EOPNOTSUPP;
+	ret = dev->ops->suspend(dev, dev->opaque);
+	/*
+	 * No thread uses the queues either way; after a failure some
+	 * request is still held, and the rings' positions are not exact.
+	 */
+	dev->started = false;
+	for (i = 0; i < dev->num_queues; i++) {
+		struct vdk_vq *vq = &dev->vqs[i];
+
+		if (vq->ready && ret == 0) {
+			/* All completed: used and avail stand together. */
+			uint16_t pos = atomic_load(&vq->last_avail_idx);
+
+			vq->start_avail_idx = pos;
+			vq->start_avail_pos = pos;
+			vq->start_used_pos = pos;
+			vq->start_pos_bad = false;
+			vq->keep_pos = true;
+		}
+		vdk__vq_stop(vq);
+	}
+	return ret;
+}
+
 static uint32_t handle_set_status(struct vdk_dev *dev, uint8_t status)
 {
 	uint8_t old = dev->status;
@@ -253,9 +340,20 @@ static uint32_t handle_set_status(struct vdk_dev *dev, uint8_t status)
 		stop_queues(dev);
 		vdk__iotlb_reset(&dev->iotlb);
 		dev->driver_features = 0;
+		/* A reset ends a suspend and unreadies every queue. */
+		dev->suspended = false;
 		/* The driver forgot its requests: so does the log. */
-		for (i = 0; i < dev->num_queues; i++)
+		for (i = 0; i < dev->num_queues; i++) {
 			vdk__inflight_reset(&dev->vqs[i], 0);
+			dev->vqs[i].enabled = false;
+			dev->vqs[i].keep_pos = false;
+		}
+	} else if ((status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+		   !(old & VIRTIO_CONFIG_S_DRIVER_OK) && dev->suspended) {
+		/* Suspended before it ran: it stays still until a reset. */
+		vdk__log_limited(dev, VDK_LOG_WARNING,
+				 "%s: DRIVER_OK while suspended: not started",
+				 dev->name);
 	} else if ((status & VIRTIO_CONFIG_S_DRIVER_OK) &&
 		   !(old & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		ret = start_queues(dev, false);
@@ -348,6 +446,133 @@ static void reclaim_mappings(struct vdk_dev *dev)
 	vdk__iotlb_reclaim(&dev->iotlb, vdk__dev_safe_gen(dev));
 }
 
+/* The payload of a request, whatever this header's union has. */
+#define REQ_PAYLOAD(req, out)                                                \
+	do {                                                                 \
+		_Static_assert(sizeof(*(out)) <= sizeof((req)->padding),      \
+			       "payload larger than the request's union");   \
+		memcpy((out), &(req)->vq_state, sizeof(*(out)));            \
+	} while (0)
+
+static uint32_t handle_update_iotlb(struct vdk_dev *dev,
+				    const struct vduse_dev_request *req)
+{
+	struct vdk__vduse_iova_range_v2 r;
+
+	dev->iotlb_updates++;
+	/* Version 1 adds an address space after the same start and last. */
+	REQ_PAYLOAD(req, &r);
+	if (dev->api_version >= VDUSE_API_VERSION_1 && r.asid != 0) {
+		vdk__log_limited(dev, VDK_LOG_WARNING,
+				 "%s: IOTLB update of address space %u: the "
+				 "device has one",
+				 dev->name, r.asid);
+		return VDUSE_REQ_RESULT_FAILED;
+	}
+	if (r.start <= r.last)
+		vdk__iotlb_invalidate(&dev->iotlb, r.start, r.last);
+	reclaim_mappings(dev);
+	return VDUSE_REQ_RESULT_OK;
+}
+
+/* One group in one address space: all the kernel may ask is 0 to 0. */
+static uint32_t handle_group_asid(struct vdk_dev *dev,
+				  const struct vduse_dev_request *req)
+{
+	struct vdk__vduse_vq_group_asid g;
+
+	REQ_PAYLOAD(req, &g);
+	if (dev->api_version < VDUSE_API_VERSION_1 || g.group != 0 ||
+	    g.asid != 0) {
+		vdk__log_limited(dev, VDK_LOG_WARNING,
+				 "%s: group %u to address space %u refused "
+				 "(API %u, one group, one space)",
+				 dev->name, g.group, g.asid, dev->api_version);
+		return VDUSE_REQ_RESULT_FAILED;
+	}
+	return VDUSE_REQ_RESULT_OK;
+}
+
+/*
+ * VDUSE_F_QUEUE_READY: the driver set a queue ready or not.  Before
+ * DRIVER_OK (the usual order) it is only noted; on a running device the
+ * queues stop where they stand with their requests completed and those
+ * ready start again, since a queue thread belongs to the model.  A model
+ * without suspend() cannot: a queue made not ready keeps its thread
+ * (the kernel no longer kicks it, and a reset follows, as when a
+ * vhost-vdpa client stops), one made ready is refused.  A failure here
+ * breaks the device in the kernel: only for what cannot be served.
+ */
+static uint32_t handle_vq_ready(struct vdk_dev *dev,
+				const struct vduse_dev_request *req)
+{
+	struct vdk__vduse_vq_ready r;
+	struct vdk_vq *vq;
+	int ret;
+
+	REQ_PAYLOAD(req, &r);
+	if (r.num >= dev->num_queues || r.ready > 1) {
+		vdk__log_limited(dev, VDK_LOG_WARNING,
+				 "%s: ready request for queue %u (of %u), "
+				 "ready %u: refused",
+				 dev->name, r.num, dev->num_queues, r.ready);
+		return VDUSE_REQ_RESULT_FAILED;
+	}
+	/* A reopened device learns it has the feature from the request. */
+	if (!dev->ready_msgs) {
+		dev->ready_msgs = true;
+		dev->vduse_features |= VDK_VDUSE_F_QUEUE_READY;
+	}
+	vq = &dev->vqs[r.num];
+	if (vq->enabled == (r.ready != 0))
+		return VDUSE_REQ_RESULT_OK;
+	vq->enabled = r.ready != 0;
+	if (!dev->started || vq->ready == vq->enabled)
+		return VDUSE_REQ_RESULT_OK;
+	if (!dev->ops || !dev->ops->suspend) {
+		vdk__log_limited(dev, VDK_LOG_WARNING,
+				 "%s: queue %u %s while running: %s",
+				 dev->name, r.num,
+				 r.ready ? "ready" : "not ready",
+				 r.ready ? "refused" : "left running");
+		return r.ready ? VDUSE_REQ_RESULT_FAILED : VDUSE_REQ_RESULT_OK;
+	}
+	ret = quiesce(dev);
+	if (ret == 0)
+		ret = start_queues(dev, false);
+	if (ret < 0) {
+		vdk__log(dev, VDK_LOG_ERR,
+			 "%s: queue %u %s while running: %d", dev->name,
+			 r.num, r.ready ? "ready" : "not ready", ret);
+		return VDUSE_REQ_RESULT_FAILED;
+	}
+	return VDUSE_REQ_RESULT_OK;
+}
+
+/*
+ * VDUSE_F_SUSPEND: stop with every request completed, so that the
+ * positions VDUSE_GET_VQ_STATE reports next are exact.  The kernel has no
+ * resume request: a reset ends it, and the driver (a VMM restoring a
+ * ring) sets the positions to go on from.
+ */
+static uint32_t handle_suspend(struct vdk_dev *dev)
+{
+	int ret;
+
+	if (!dev->suspended) {
+		ret = quiesce(dev);
+		if (ret < 0) {
+			vdk__log(dev, VDK_LOG_ERR, "%s: suspend failed: %d",
+				 dev->name, ret);
+			return VDUSE_REQ_RESULT_FAILED;
+		}
+		dev->suspended = true;
+		dev->vduse_features |= VDK_VDUSE_F_SUSPEND;
+		vdk__log(dev, VDK_LOG_INFO, "%s: suspended", dev->name);
+	}
+	return VDUSE_REQ_RESULT_OK;
+}
+
 static int handle_msg(struct vdk_dev *dev, const struct vduse_dev_request *req)
 {
 	struct vduse_dev_response resp;
@@ -362,12 +587,16 @@ static int handle_msg(struct vdk_dev *dev, const struct vduse_dev_request *req)
 		resp.result = handle_get_vq_state(dev, req, &resp);
 		break;
 	case VDUSE_UPDATE_IOTLB:
-		dev->iotlb_updates++;
-		if (req->iova.start <= req->iova.last)
-			vdk__iotlb_invalidate(&dev->iotlb, req->iova.start,
-					      req->iova.last);
-		reclaim_mappings(dev);
-		resp.result = VDUSE_REQ_RESULT_OK;
+		resp.result = handle_update_iotlb(dev, req);
+		break;
+	case VDK__REQ_SET_VQ_GROUP_ASID:
+		resp.result = handle_group_asid(dev, req);
+		break;
+	case VDK__REQ_SET_VQ_READY:
+		resp.result = handle_vq_ready(dev, req);
+		break;
+	case VDK__REQ_SUSPEND:
+		resp.result = handle_suspend(dev);
 		break;
 	default:
 		vdk__log_limited(dev, VDK_LOG_WARNING,
@@ -477,6 +706,7 @@ int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,
 	if (ret < 0)
 		goto err_vqs;
 	if (create) {
+		negotiate_vduse_features(dev);
 		ret = create_kernel_dev(dev);
 		if (ret < 0)
 			goto err_vqs;
@@ -605,6 +835,11 @@ VDK_EXPORT const char *vdk_dev_name(const struct vdk_dev *dev)
 VDK_EXPORT unsigned int vdk_dev_api_version(const struct vdk_dev *dev)
 {
 	return dev->api_version;
+}
+
+VDK_EXPORT uint64_t vdk_dev_vduse_features(const struct vdk_dev *dev)
+{
+	return dev->vduse_features;
 }
 
 VDK_EXPORT uint64_t vdk_dev_features(const struct vdk_dev *dev)

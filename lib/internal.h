@@ -22,7 +22,7 @@
 
 #include "kernel.h"
 
-#define VDK_API_MAX 0 /* highest VDUSE API version this library speaks */
+#define VDK_API_MAX 1 /* highest VDUSE API version this library speaks */
 #define VDK_MAX_QUEUES 64
 #define VDK_MAX_QUEUE_SIZE 32768
 
@@ -315,6 +315,16 @@ struct vdk_vq {
 	const struct vdk__ring_ops *ring;
 	/* Pick up a running ring after a daemon restart. */
 	bool resume;
+	/*
+	 * Ready as the driver last set it: by VDUSE_SET_VQ_READY where the
+	 * device has VDUSE_F_QUEUE_READY, else by VDUSE_VQ_GET_INFO.
+	 */
+	bool enabled;
+	/*
+	 * Stopped by a suspend with every request completed: the start
+	 * positions are where the ring stands, not what VDUSE last said.
+	 */
+	bool keep_pos;
 
 	/* Queue thread state. */
 	_Atomic bool broken;
@@ -440,6 +450,9 @@ struct vdk_dev {
 	uint32_t device_id;
 	uint32_t vendor_id;
 	unsigned int api_version;
+	uint64_t vduse_features; /* VDK_VDUSE_F_*: asked for, or seen */
+	bool ready_msgs;         /* queue readiness comes by messages */
+	bool suspended;          /* VDUSE_SUSPEND, until a reset */
 	uint64_t features;
 	uint64_t driver_features;
 	uint8_t status;

@@ -51,6 +51,16 @@ static int vk_set_api_version(struct vdk__kernel *k, uint64_t version)
 	return xioctl(to_vk(k)->control_fd, VDUSE_SET_API_VERSION, &version);
 }
 
+static int vk_get_vduse_features(struct vdk__kernel *k, uint64_t *features)
+{
+	return xioctl(to_vk(k)->control_fd, VDUSE_GET_FEATURES, features);
+}
+
+static int vk_set_vduse_features(struct vdk__kernel *k, uint64_t features)
+{
+	return xioctl(to_vk(k)->control_fd, VDUSE_SET_FEATURES, &features);
+}
+
 static int vk_create_dev(struct vdk__kernel *k,
 			 const struct vduse_dev_config *cfg)
 {
@@ -275,6 +285,8 @@ static void vk_free(struct vdk__kernel *k)
 static const struct vdk__kops vduse_kops = {
 	.get_api_version = vk_get_api_version,
 	.set_api_version = vk_set_api_version,
+	.get_vduse_features = vk_get_vduse_features,
+	.set_vduse_features = vk_set_vduse_features,
 	.create_dev = vk_create_dev,
 	.destroy_dev = vk_destroy_dev,
 	.open_dev = vk_open_dev,

@@ -15,6 +15,8 @@
 
 #include <linux/vduse.h>
 
+#include "vduse-compat.h"
+
 struct vdk__kernel;
 
 /* A mapping of driver memory made by iotlb_map(). */
@@ -30,6 +32,12 @@ struct vdk__map {
 struct vdk__kops {
 	int (*get_api_version)(struct vdk__kernel *k, uint64_t *version);
 	int (*set_api_version)(struct vdk__kernel *k, uint64_t version);
+	/*
+	 * The VDUSE features the kernel offers (VDUSE_GET_FEATURES; fails
+	 * on kernels before 7.3), and those the next device created takes.
+	 */
+	int (*get_vduse_features)(struct vdk__kernel *k, uint64_t *features);
+	int (*set_vduse_features)(struct vdk__kernel *k, uint64_t features);
 	/* @cfg is followed by cfg->config_size bytes of config space. */
 	int (*create_dev)(struct vdk__kernel *k,
 			  const struct vduse_dev_config *cfg);

@@ -79,8 +79,22 @@ struct vdk_dev_ops {
 	 * forgotten them too).
 	 */
 	void (*stop)(struct vdk_dev *dev, void *opaque);
+	/*
+	 * Optional.  The kernel asks the device to stand still
+	 * (VDUSE_SUSPEND, for a vhost-vdpa client's VHOST_VDPA_SUSPEND), or
+	 * a queue's ready state changes while the device runs: stop taking
+	 * requests, complete every request taken (vdk_vq_push() and
+	 * vdk_vq_notify(): none may be dropped), and return only when no
+	 * thread uses any queue of @dev any more, as stop() does.  The
+	 * library then reports each ring's position exactly, and a later
+	 * start() goes on from there.  Return -errno when requests could
+	 * not be completed: the kernel is told the suspend failed.
+	 * Without it, the library does not ask the kernel for
+	 * VDUSE_F_SUSPEND.  Called from vdk_dev_process().
+	 */
+	int (*suspend)(struct vdk_dev *dev, void *opaque);
 	/* Room for new callbacks (see ABI above): must be NULL. */
-	void (*reserved[6])(void);
+	void (*reserved[5])(void);
 };
 
 /*
@@ -228,8 +242,25 @@ int vdk_dev_process(struct vdk_dev *dev);
 /* Name as given at creation. */
 const char *vdk_dev_name(const struct vdk_dev *dev);
 
-/* VDUSE API version in use (0 or 1). */
+/*
+ * VDUSE API version in use (0 or 1).  Version 1 (Linux 7.0) is taken
+ * where the kernel offers it: the device has one queue group in one
+ * address space.
+ */
 unsigned int vdk_dev_api_version(const struct vdk_dev *dev);
+
+/*
+ * VDUSE features in use, as bits (1 << VDUSE_F_*): 1 << 0 per-queue
+ * ready requests (VDUSE_F_QUEUE_READY), 1 << 1 suspend
+ * (VDUSE_F_SUSPEND), both Linux 7.3.  Asked for at vdk_dev_create()
+ * where the kernel offers them (suspend only for a device with a
+ * suspend() callback); a device reopened by vdk_dev_open() keeps those
+ * it was created with, which the kernel does not tell: the library
+ * reports those it has seen requests of.
+ */
+#define VDK_VDUSE_F_QUEUE_READY (1ull << 0)
+#define VDK_VDUSE_F_SUSPEND (1ull << 1)
+uint64_t vdk_dev_vduse_features(const struct vdk_dev *dev);
 
 /* Features offered to the driver, and those it accepted (0 before). */
 uint64_t vdk_dev_features(const struct vdk_dev *dev);

@@ -6,7 +6,9 @@
  * an unknown message, a new cut or permission of the IOVA space (rings
  * included), a request posted by the driver, pops, pushes, notifies,
  * kick control, config writes, start() failing, the daemon closing and
- * reopening the device.  The driver side only posts well-formed chains
+ * reopening the device, newer kernels' requests (a group's address
+ * space, a queue ready or not, suspend: the suspend() callback completes
+ * every request held).  The driver side only posts well-formed chains
  * (hostile rings are fuzz-desc's); what it points at may be unmapped.
  *
  * The device keeps an in-flight log (a file on tmpfs), as a daemon would,
@@ -75,9 +77,29 @@ static void fuzz_stop(struct vdk_dev *dev, void *opaque)
 	memset(f->in_flight, 0, sizeof(f->in_flight));
 }
 
+/* As a model must: complete every request held, then let go. */
+static int fuzz_suspend(struct vdk_dev *dev, void *opaque)
+{
+	struct fuzz *f = opaque;
+	unsigned int q, i;
+
+	for (q = 0; q < NQ; q++) {
+		struct vdk_vq *vq = vdk_dev_vq(dev, q);
+
+		for (i = 0; i < f->nheld[q]; i++)
+			vdk_vq_push(vq, f->held[q][i], 0);
+		if (f->nheld[q])
+			vdk_vq_notify(vq);
+		f->nheld[q] = 0;
+	}
+	memset(f->in_flight, 0, sizeof(f->in_flight));
+	return 0;
+}
+
 static const struct vdk_dev_ops fuzz_ops = {
 	.start = fuzz_start,
 	.stop = fuzz_stop,
+	.suspend = fuzz_suspend,
 };
 
 /* Process what the simulator queued (cuts, permissions). */
@@ -388,12 +410,37 @@ static void op_start_ret(struct fuzz *f, struct fuzz_input *in)
 	f->start_ret = fuzz_u8(in) & 1 ? -EIO : 0;
 }
 
+/* API 1 and 7.3's requests, queue numbers and values near the limits. */
+static void op_newer(struct fuzz *f, struct fuzz_input *in)
+{
+	struct vduse_dev_request req;
+	struct vduse_dev_response resp;
+	uint8_t kind = fuzz_u8(in);
+	uint32_t p[2];
+
+	p[0] = fuzz_u8(in) % (NQ + 1);
+	p[1] = fuzz_u8(in) % 3;
+	if (!f->dev)
+		return;
+	memset(&req, 0, sizeof(req));
+	req.type = VDK__REQ_SET_VQ_GROUP_ASID + kind % 3;
+	if (kind & 0x80)
+		p[0] = fuzz_u32(in);
+	memcpy(&req.vq_state, p, sizeof(p));
+	FUZZ_CHECK(sim_control(f->s, f->dev, &req, &resp) == 0);
+	FUZZ_CHECK(resp.result == VDUSE_REQ_RESULT_OK ||
+		   resp.result == VDUSE_REQ_RESULT_FAILED);
+	/* Out of range: always refused. */
+	if (req.type == VDK__REQ_SET_VQ_READY && (p[0] >= NQ || p[1] > 1))
+		FUZZ_CHECK(resp.result == VDUSE_REQ_RESULT_FAILED);
+}
+
 static void (*const ops[])(struct fuzz *f, struct fuzz_input *in) = {
 	op_status,   op_driver_ok, op_get_vq_state, op_update_iotlb,
 	op_raw_message, op_cut,    op_perm,         op_post,
 	op_post,     op_pop,       op_pop,          op_push,
 	op_push,     op_notify,    op_kick,         op_reap,
-	op_config,   op_reopen,    op_start_ret,
+	op_config,   op_reopen,    op_start_ret,    op_newer,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -101,6 +101,9 @@ struct sim {
 
 	uint64_t api_version;
 	uint64_t api_set;
+	uint64_t vduse_offered; /* VDUSE_GET_FEATURES; 0: the ioctl fails */
+	uint64_t vduse_set;     /* VDUSE_SET_FEATURES */
+	uint32_t ngroups, nas;  /* of the device created */
 	bool exists;
 	bool open;
 	char name[VDUSE_NAME_MAX];
@@ -357,6 +360,26 @@ static int sk_set_api_version(struct vdk__kernel *k, uint64_t version)
 	return 0;
 }
 
+static int sk_get_vduse_features(struct vdk__kernel *k, uint64_t *features)
+{
+	struct sim *s = to_sim(k);
+
+	if (!s->vduse_offered)
+		return -EINVAL; /* as kernels before 7.3 */
+	*features = s->vduse_offered;
+	return 0;
+}
+
+static int sk_set_vduse_features(struct vdk__kernel *k, uint64_t features)
+{
+	struct sim *s = to_sim(k);
+
+	if (features & ~s->vduse_offered)
+		return -EINVAL;
+	s->vduse_set = features;
+	return 0;
+}
+
 static int sk_create_dev(struct vdk__kernel *k,
 			 const struct vduse_dev_config *cfg)
 {
@@ -369,6 +392,19 @@ static int sk_create_dev(struct vdk__kernel *k,
 		return -EINVAL;
 	if (cfg->vq_num == 0 || cfg->vq_num > VDK_MAX_QUEUES ||
 	    cfg->config_size > sizeof(s->config))
+		return -EINVAL;
+	/*
+	 * Groups and address spaces: none below version 1, at least one
+	 * from it (in reserved[0] and [1] of older headers).
+	 */
+#ifdef VDK__UAPI_NO_GROUPS
+	s->ngroups = cfg->reserved[0];
+	s->nas = cfg->reserved[1];
+#else
+	s->ngroups = cfg->ngroups;
+	s->nas = cfg->nas;
+#endif
+	if (s->api_set < 1 ? (s->ngroups || s->nas) : (!s->ngroups || !s->nas))
 		return -EINVAL;
 	s->exists = true;
 	strcpy(s->name, cfg->name);
@@ -651,6 +687,8 @@ static void sk_free(struct vdk__kernel *k)
 static const struct vdk__kops sim_kops = {
 	.get_api_version = sk_get_api_version,
 	.set_api_version = sk_set_api_version,
+	.get_vduse_features = sk_get_vduse_features,
+	.set_vduse_features = sk_set_vduse_features,
 	.create_dev = sk_create_dev,
 	.destroy_dev = sk_destroy_dev,
 	.open_dev = sk_open_dev,
@@ -784,6 +822,22 @@ void sim_set_api_version(struct sim *s, uint64_t version)
 uint64_t sim_api_version_set(const struct sim *s)
 {
 	return s->api_set;
+}
+
+void sim_set_vduse_features(struct sim *s, uint64_t offered)
+{
+	s->vduse_offered = offered;
+}
+
+uint64_t sim_vduse_features_set(const struct sim *s)
+{
+	return s->vduse_set;
+}
+
+void sim_dev_groups(const struct sim *s, uint32_t *ngroups, uint32_t *nas)
+{
+	*ngroups = s->ngroups;
+	*nas = s->nas;
 }
 
 const uint8_t *sim_config(const struct sim *s, uint32_t *size)
@@ -943,6 +997,25 @@ int sim_driver_ok(struct sim *s, struct vdk_dev *dev, uint64_t features)
 	ret = sim_set_status(s, dev, st);
 	if (ret == 0)
 		ret = sim_set_status(s, dev, st | VIRTIO_CONFIG_S_FEATURES_OK);
+	/*
+	 * With VDUSE_F_QUEUE_READY the kernel tells the device of each
+	 * queue the driver sets ready, before DRIVER_OK.
+	 */
+	for (i = 0; ret == 0 && i < s->vq_num; i++) {
+		struct vduse_dev_request req;
+		struct vduse_dev_response resp;
+		uint32_t p[2] = { i, 1 };
+
+		if (!(s->vduse_set & (1ull << VDUSE_F_QUEUE_READY)) ||
+		    !s->q[i].ready)
+			continue;
+		memset(&req, 0, sizeof(req));
+		req.type = VDK__REQ_SET_VQ_READY;
+		memcpy(&req.vq_state, p, sizeof(p));
+		ret = sim_control(s, dev, &req, &resp);
+		if (ret == 0 && resp.result != VDUSE_REQ_RESULT_OK)
+			ret = -EIO;
+	}
 	if (ret == 0)
 		ret = sim_set_status(s, dev,
 				     st | VIRTIO_CONFIG_S_FEATURES_OK |

@@ -124,6 +124,15 @@ int sim_update_iotlb(struct sim *s, struct vdk_dev *dev, uint64_t start,
 /* API version the simulated kernel reports (default 0), before creation. */
 void sim_set_api_version(struct sim *s, uint64_t version);
 uint64_t sim_api_version_set(const struct sim *s);
+/*
+ * VDUSE features (VDUSE_F_* bits) the simulated kernel offers, before
+ * creation (default 0: VDUSE_GET_FEATURES fails, as before 7.3), and
+ * those the library asked for.
+ */
+void sim_set_vduse_features(struct sim *s, uint64_t offered);
+uint64_t sim_vduse_features_set(const struct sim *s);
+/* Queue groups and address spaces of the device created. */
+void sim_dev_groups(const struct sim *s, uint32_t *ngroups, uint32_t *nas);
 
 /* Configuration space as the driver sees it, and config interrupts. */
 const uint8_t *sim_config(const struct sim *s, uint32_t *size);
@@ -141,7 +150,11 @@ bool sim_dev_exists(const struct sim *s);
 uint64_t sim_vq_setup(struct sim *s, unsigned int q, unsigned int num,
 		      uint64_t ring_iova);
 
-/* Negotiate @features and set DRIVER_OK: the device starts its queues. */
+/*
+ * Negotiate @features and set DRIVER_OK: the device starts its queues.
+ * A device that took VDUSE_F_QUEUE_READY is told of each ready queue
+ * first, as the kernel does.
+ */
 int sim_driver_ok(struct sim *s, struct vdk_dev *dev, uint64_t features);
 
 struct sim_buf {

@@ -3,7 +3,9 @@
  * The control path: API version, control messages (SET_STATUS,
  * GET_VQ_STATE, UPDATE_IOTLB, unknown ones), the start and stop
  * callbacks, configuration space, refused configurations, failures while
- * creating the device, and reopening a running device.
+ * creating the device, and reopening a running device.  Newer kernels'
+ * requests: API 1's groups and address spaces, VDUSE_F_QUEUE_READY's
+ * ready requests and VDUSE_F_SUSPEND's suspend, well-formed and hostile.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -44,6 +46,16 @@ static int fk_get_api_version(struct vdk__kernel *k, uint64_t *v)
 static int fk_set_api_version(struct vdk__kernel *k, uint64_t v)
 {
 	FORWARD(set_api_version, v);
+}
+
+static int fk_get_vduse_features(struct vdk__kernel *k, uint64_t *f)
+{
+	FORWARD(get_vduse_features, f);
+}
+
+static int fk_set_vduse_features(struct vdk__kernel *k, uint64_t f)
+{
+	FORWARD(set_vduse_features, f);
 }
 
 static int fk_create_dev(struct vdk__kernel *k,
@@ -148,6 +160,8 @@ static void fk_free(struct vdk__kernel *k)
 static const struct vdk__kops faulty_ops = {
 	.get_api_version = fk_get_api_version,
 	.set_api_version = fk_set_api_version,
+	.get_vduse_features = fk_get_vduse_features,
+	.set_vduse_features = fk_set_vduse_features,
 	.create_dev = fk_create_dev,
 	.destroy_dev = fk_destroy_dev,
 	.open_dev = fk_open_dev,
@@ -770,6 +784,388 @@ static void test_reopen(void)
 	sim_free(e.s);
 }
 
+/* ---- newer kernels: API 1, ready requests, suspend ---- */
+
+#define FEAT_QR (1ull << VDUSE_F_QUEUE_READY)
+#define FEAT_SUSPEND (1ull << VDUSE_F_SUSPEND)
+
+/*
+ * A model that holds the requests a test pops (held[]) and, when
+ * suspended, completes them all, as the suspend() callback must.
+ */
+static struct vdk_req *held[16];
+static unsigned int nheld, suspends;
+static int suspend_ret;
+static bool force_packed; /* the same tests again on packed rings */
+
+static int susp_suspend(struct vdk_dev *dev, void *opaque)
+{
+	struct vdk_vq *vq = vdk_dev_vq(dev, 0);
+	unsigned int i;
+
+	(void)opaque;
+	suspends++;
+	if (suspend_ret < 0)
+		return suspend_ret;
+	for (i = 0; i < nheld; i++)
+		vdk_vq_push(vq, held[i], 4);
+	nheld = 0;
+	vdk_vq_notify(vq);
+	return 0;
+}
+
+static const struct vdk_dev_ops susp_ops = {
+	.start = env_start,
+	.stop = env_stop,
+	.suspend = susp_suspend,
+};
+
+/* A device on a kernel of @api offering @offered, with @ops (NULL: env's). */
+static void env_new(struct env *e, unsigned int nq, uint64_t api,
+		    uint64_t offered, const struct vdk_dev_ops *ops)
+{
+	struct vdk_dev_cfg dc;
+
+	memset(e, 0, sizeof(*e));
+	e->cfg.mem = 1u << 20;
+	e->cfg.num_queues = nq;
+	e->cfg.qsize = 16;
+	e->cfg.ring = 0x1000;
+	e->cfg.ring_stride = 0x4000;
+	e->cfg.packed = env_packed() || force_packed;
+	CHECK_EQ(sim_new(e->cfg.mem, &e->s), 0);
+	sim_set_api_version(e->s, api);
+	sim_set_vduse_features(e->s, offered);
+	dc = env_dev_cfg(e);
+	if (ops)
+		dc.ops = ops;
+	CHECK_EQ(sim_dev_new(e->s, &dc, true, &e->dev), 0);
+	e->vq = vdk_dev_vq(e->dev, 0);
+	nheld = 0;
+	suspends = 0;
+	suspend_ret = 0;
+}
+
+/* Send a request of @type with @len bytes of payload; its result. */
+static uint32_t send_req(struct env *e, uint32_t type, const void *payload,
+			 size_t len)
+{
+	struct vduse_dev_request req;
+	struct vduse_dev_response resp;
+
+	memset(&req, 0, sizeof(req));
+	req.type = type;
+	memcpy(&req.vq_state, payload, len);
+	CHECK_EQ(sim_control(e->s, e->dev, &req, &resp), 0);
+	return resp.result;
+}
+
+static uint32_t vq_ready(struct env *e, uint32_t q, uint32_t ready)
+{
+	struct vdk__vduse_vq_ready r = { .num = q, .ready = ready };
+
+	return send_req(e, VDK__REQ_SET_VQ_READY, &r, sizeof(r));
+}
+
+static uint32_t suspend(struct env *e)
+{
+	return send_req(e, VDK__REQ_SUSPEND, NULL, 0);
+}
+
+/* DRIVER_OK, the simulator telling the device of each ready queue. */
+static void ready_all_and_start(struct env *e)
+{
+	env_driver_ok(e);
+}
+
+/* The next completion on queue @q is @head with @len; @more after it. */
+static void expect_used(struct env *e, unsigned int q, int head, uint32_t len)
+{
+	uint16_t id;
+	uint32_t got;
+
+	CHECK_EQ(sim_vq_used(e->s, q, &id, &got), 1);
+	CHECK_EQ(id, head);
+	CHECK_EQ(got, len);
+}
+
+static void expect_no_used(struct env *e, unsigned int q)
+{
+	uint16_t id;
+	uint32_t got;
+
+	CHECK_EQ(sim_vq_used(e->s, q, &id, &got), 0);
+}
+
+/* Version 1 where offered: one group, one address space, said so. */
+static void test_api1_groups(void)
+{
+	struct vdk__vduse_vq_group_asid g = { 0, 0 };
+	struct vdk__vduse_iova_range_v2 r = { .start = 0, .last = ~0ull };
+	uint32_t ng, nas;
+	struct env e;
+
+	env_new(&e, 1, 1, 0, NULL);
+	CHECK_EQ(vdk_dev_api_version(e.dev), 1);
+	sim_dev_groups(e.s, &ng, &nas);
+	CHECK_EQ(ng, 1);
+	CHECK_EQ(nas, 1);
+	env_driver_ok(&e);
+	CHECK_EQ(send_req(&e, VDK__REQ_SET_VQ_GROUP_ASID, &g, sizeof(g)),
+		 VDUSE_REQ_RESULT_OK);
+	/* Hostile: a group or an address space the device does not have. */
+	g.group = 1;
+	CHECK_EQ(send_req(&e, VDK__REQ_SET_VQ_GROUP_ASID, &g, sizeof(g)),
+		 VDUSE_REQ_RESULT_FAILED);
+	g.group = 0;
+	g.asid = UINT32_MAX;
+	CHECK_EQ(send_req(&e, VDK__REQ_SET_VQ_GROUP_ASID, &g, sizeof(g)),
+		 VDUSE_REQ_RESULT_FAILED);
+	/* Version 1's IOTLB update: address space 0 only. */
+	CHECK_EQ(send_req(&e, VDUSE_UPDATE_IOTLB, &r, sizeof(r)),
+		 VDUSE_REQ_RESULT_OK);
+	r.asid = 1;
+	CHECK_EQ(send_req(&e, VDUSE_UPDATE_IOTLB, &r, sizeof(r)),
+		 VDUSE_REQ_RESULT_FAILED);
+	/* The device goes on. */
+	post(&e, 0, 1);
+	env_complete(&e, pop_tag(e.vq, 1), 4);
+	env_fini(&e);
+
+	/* Version 0: no groups said, and no group request taken. */
+	env_new(&e, 1, 0, 0, NULL);
+	CHECK_EQ(vdk_dev_api_version(e.dev), 0);
+	sim_dev_groups(e.s, &ng, &nas);
+	CHECK_EQ(ng, 0);
+	CHECK_EQ(nas, 0);
+	g.asid = 0;
+	CHECK_EQ(send_req(&e, VDK__REQ_SET_VQ_GROUP_ASID, &g, sizeof(g)),
+		 VDUSE_REQ_RESULT_FAILED);
+	env_fini(&e);
+}
+
+/* VDUSE features: those offered that the device can honour, only. */
+static void test_vduse_features(void)
+{
+	struct vdk_dev_cfg dc;
+	struct env e;
+
+	/* Before 7.3: VDUSE_GET_FEATURES fails, nothing asked. */
+	env_new(&e, 1, 1, 0, &susp_ops);
+	CHECK_EQ(vdk_dev_vduse_features(e.dev), 0);
+	CHECK_EQ(sim_vduse_features_set(e.s), 0);
+	env_fini(&e);
+	/* No suspend() callback: no suspend. */
+	env_new(&e, 1, 1, FEAT_QR | FEAT_SUSPEND, NULL);
+	CHECK_EQ(vdk_dev_vduse_features(e.dev), VDK_VDUSE_F_QUEUE_READY);
+	CHECK_EQ(sim_vduse_features_set(e.s), FEAT_QR);
+	env_fini(&e);
+	/* Both, and an unknown bit offered is not asked for. */
+	env_new(&e, 1, 1, FEAT_QR | FEAT_SUSPEND | (1ull << 9), &susp_ops);
+	CHECK_EQ(vdk_dev_vduse_features(e.dev),
+		 VDK_VDUSE_F_QUEUE_READY | VDK_VDUSE_F_SUSPEND);
+	CHECK_EQ(sim_vduse_features_set(e.s), FEAT_QR | FEAT_SUSPEND);
+	env_fini(&e);
+	/* The kernel refuses them: the device is made without. */
+	memset(&e, 0, sizeof(e));
+	e.cfg.num_queues = 1;
+	e.cfg.qsize = 16;
+	CHECK_EQ(sim_new(1 << 20, &e.s), 0);
+	sim_set_vduse_features(e.s, FEAT_QR | FEAT_SUSPEND);
+	dc = env_dev_cfg(&e);
+	dc.ops = &susp_ops;
+	CHECK_EQ(faulty_dev_new(e.s, &dc, true, "set_vduse_features", -EINVAL,
+				&e.dev),
+		 0);
+	CHECK_EQ(vdk_dev_vduse_features(e.dev), 0);
+	CHECK(strstr(e.last_log, "not taken"));
+	env_fini(&e);
+}
+
+/* Ready requests: noted before DRIVER_OK; hostile ones refused. */
+static void test_vq_ready(void)
+{
+	struct env e;
+	int h1, h2;
+
+	env_new(&e, 2, 1, FEAT_QR | FEAT_SUSPEND, &susp_ops);
+	/* Ready before the rings are set up: only noted. */
+	CHECK_EQ(vq_ready(&e, 0, 1), VDUSE_REQ_RESULT_OK);
+	CHECK_EQ(vq_ready(&e, 0, 1), VDUSE_REQ_RESULT_OK);
+	CHECK_EQ(e.starts, 0);
+	/* Hostile: a queue past the last, a ready state not 0 or 1. */
+	CHECK_EQ(vq_ready(&e, 2, 1), VDUSE_REQ_RESULT_FAILED);
+	CHECK_EQ(vq_ready(&e, UINT32_MAX, 0), VDUSE_REQ_RESULT_FAILED);
+	CHECK_EQ(vq_ready(&e, 1, 2), VDUSE_REQ_RESULT_FAILED);
+	CHECK(strstr(e.last_log, "refused"));
+	/* The driver's probe resets: queue 1 alone is set up and ready. */
+	if (e.cfg.packed)
+		sim_pvq_setup(e.s, 0, 16, e.cfg.ring);
+	else
+		sim_vq_setup(e.s, 0, 16, e.cfg.ring);
+	CHECK_EQ(sim_driver_ok(e.s, e.dev, ENV_BASE_FEATURES |
+			       (e.cfg.packed ? 1ull << VIRTIO_F_RING_PACKED :
+					       0)),
+		 0);
+	CHECK(vdk_vq_ready(vdk_dev_vq(e.dev, 0)));
+	CHECK(!vdk_vq_ready(vdk_dev_vq(e.dev, 1)));
+	CHECK_EQ(e.starts, 1);
+	/* Queue 1 laid out now; the kernel's ready flag alone starts nothing. */
+	if (e.cfg.packed)
+		sim_pvq_setup(e.s, 1, 16, e.cfg.ring + e.cfg.ring_stride);
+	else
+		sim_vq_setup(e.s, 1, 16, e.cfg.ring + e.cfg.ring_stride);
+	CHECK(!vdk_vq_ready(vdk_dev_vq(e.dev, 1)));
+
+	/*
+	 * Queue 1 ready while the device runs: every queue stops with its
+	 * requests completed and goes on where it stood; none repeated.
+	 */
+	h1 = post(&e, 0, 1);
+	h2 = post(&e, 0, 2);
+	held[nheld++] = pop_tag(e.vq, 1);
+	CHECK_EQ(vq_ready(&e, 1, 1), VDUSE_REQ_RESULT_OK);
+	CHECK_EQ(suspends, 1);
+	CHECK_EQ(e.starts, 2);
+	expect_used(&e, 0, h1, 4);
+	expect_no_used(&e, 0);
+	CHECK(vdk_vq_ready(vdk_dev_vq(e.dev, 1)));
+	/* Request 2 comes next, once; request 1 is not taken again. */
+	env_complete(&e, env_pop_one(&e, h2), 4);
+	/* Queue 1 serves too. */
+	h1 = post(&e, 1, 3);
+	{
+		struct vdk_vq *vq1 = vdk_dev_vq(e.dev, 1);
+		struct vdk_req *r = pop_tag(vq1, 3);
+
+		vdk_vq_push(vq1, r, 4);
+		vdk_vq_notify(vq1);
+		expect_used(&e, 1, h1, 4);
+	}
+	/* Not ready again: stops, the other goes on. */
+	CHECK_EQ(vq_ready(&e, 1, 0), VDUSE_REQ_RESULT_OK);
+	CHECK(!vdk_vq_ready(vdk_dev_vq(e.dev, 1)));
+	CHECK(vdk_vq_ready(e.vq));
+	post(&e, 0, 4);
+	env_complete(&e, pop_tag(e.vq, 4), 4);
+	env_fini(&e);
+
+	/*
+	 * Without a suspend() callback a running device cannot follow: a
+	 * queue made not ready keeps serving until the reset, one made
+	 * ready that never started is refused.
+	 */
+	env_new(&e, 2, 1, FEAT_QR, NULL);
+	sim_vq_setup(e.s, 0, 16, e.cfg.ring);
+	CHECK_EQ(sim_driver_ok(e.s, e.dev, ENV_BASE_FEATURES), 0);
+	sim_vq_setup(e.s, 1, 16, e.cfg.ring + e.cfg.ring_stride);
+	CHECK_EQ(vq_ready(&e, 0, 0), VDUSE_REQ_RESULT_OK);
+	CHECK(strstr(e.last_log, "left running"));
+	CHECK(vdk_vq_ready(e.vq));
+	CHECK_EQ(vq_ready(&e, 0, 1), VDUSE_REQ_RESULT_OK);
+	CHECK_EQ(vq_ready(&e, 1, 1), VDUSE_REQ_RESULT_FAILED);
+	post(&e, 0, 1);
+	env_complete(&e, pop_tag(e.vq, 1), 4);
+	env_fini(&e);
+}
+
+/*
+ * Suspend: the requests taken are completed, the position reported is
+ * exact, nothing more is taken until a reset; hostile orders refused or
+ * harmless.
+ */
+static void test_suspend(void)
+{
+	uint16_t avail = 0xffff;
+	struct env e;
+	int h1, h2;
+
+	env_new(&e, 1, 1, FEAT_QR | FEAT_SUSPEND, &susp_ops);
+	ready_all_and_start(&e);
+	h1 = post(&e, 0, 1);
+	h2 = post(&e, 0, 2);
+	post(&e, 0, 3);
+	held[nheld++] = pop_tag(e.vq, 1);
+	held[nheld++] = pop_tag(e.vq, 2);
+	CHECK_EQ(suspend(&e), VDUSE_REQ_RESULT_OK);
+	CHECK_EQ(suspends, 1);
+	expect_used(&e, 0, h1, 4);
+	expect_used(&e, 0, h2, 4);
+	expect_no_used(&e, 0);
+	CHECK(!vdk_vq_ready(e.vq));
+	if (!e.cfg.packed) {
+		CHECK_EQ(get_vq_state(&e, 0, &avail), VDUSE_REQ_RESULT_OK);
+		CHECK_EQ(avail, 2);
+		CHECK_EQ(sim_vq_used_idx(e.s, 0), 2);
+	}
+	/* Request 3 stays in the ring, untaken. */
+	sim_vq_kick(e.s, 0, true);
+	{
+		struct vdk_req *r;
+
+		CHECK_EQ(vdk_vq_pop(e.vq, &r), -EAGAIN);
+	}
+	/* Twice: harmless.  Ready requests meanwhile: only noted. */
+	CHECK_EQ(suspend(&e), VDUSE_REQ_RESULT_OK);
+	CHECK_EQ(suspends, 1);
+	CHECK_EQ(vq_ready(&e, 0, 0), VDUSE_REQ_RESULT_OK);
+	CHECK_EQ(vq_ready(&e, 0, 1), VDUSE_REQ_RESULT_OK);
+	CHECK(!vdk_vq_ready(e.vq));
+	CHECK_EQ(vdk_dev_vduse_features(e.dev),
+		 VDK_VDUSE_F_QUEUE_READY | VDK_VDUSE_F_SUSPEND);
+	/* A reset ends it; the device serves again. */
+	CHECK_EQ(sim_set_status(e.s, e.dev, 0), 0);
+	ready_all_and_start(&e);
+	post(&e, 0, 5);
+	env_complete(&e, pop_tag(e.vq, 5), 4);
+	env_fini(&e);
+
+	/* Suspended before it ever ran: DRIVER_OK starts nothing. */
+	env_new(&e, 1, 1, FEAT_QR | FEAT_SUSPEND, &susp_ops);
+	sim_vq_setup(e.s, 0, 16, e.cfg.ring);
+	{
+		uint8_t st = VIRTIO_CONFIG_S_ACKNOWLEDGE |
+			     VIRTIO_CONFIG_S_DRIVER |
+			     VIRTIO_CONFIG_S_FEATURES_OK;
+
+		CHECK_EQ(sim_set_status(e.s, e.dev, st), 0);
+		CHECK_EQ(vq_ready(&e, 0, 1), VDUSE_REQ_RESULT_OK);
+		CHECK_EQ(suspend(&e), VDUSE_REQ_RESULT_OK);
+		CHECK_EQ(suspends, 0);
+		CHECK_EQ(sim_set_status(e.s, e.dev,
+					st | VIRTIO_CONFIG_S_DRIVER_OK),
+			 0);
+	}
+	CHECK(!vdk_vq_ready(e.vq));
+	CHECK_EQ(e.starts, 0);
+	CHECK(strstr(e.last_log, "while suspended"));
+	env_fini(&e);
+
+	/* The model cannot complete its requests: refused, reset recovers. */
+	env_new(&e, 1, 1, FEAT_QR | FEAT_SUSPEND, &susp_ops);
+	ready_all_and_start(&e);
+	post(&e, 0, 1);
+	held[nheld++] = pop_tag(e.vq, 1);
+	suspend_ret = -ETIMEDOUT;
+	CHECK_EQ(suspend(&e), VDUSE_REQ_RESULT_FAILED);
+	CHECK(strstr(e.last_log, "suspend failed"));
+	nheld = 0;
+	suspend_ret = 0;
+	CHECK_EQ(sim_set_status(e.s, e.dev, 0), 0);
+	ready_all_and_start(&e);
+	post(&e, 0, 2);
+	env_complete(&e, pop_tag(e.vq, 2), 4);
+	env_fini(&e);
+
+	/* A device without suspend() refuses the request. */
+	env_new(&e, 1, 1, FEAT_QR | FEAT_SUSPEND, NULL);
+	ready_all_and_start(&e);
+	CHECK_EQ(suspend(&e), VDUSE_REQ_RESULT_FAILED);
+	post(&e, 0, 1);
+	env_complete(&e, pop_tag(e.vq, 1), 4);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	test_api_version();
@@ -783,5 +1179,12 @@ int main(void)
 	test_bad_configs();
 	test_create_fails();
 	test_reopen();
+	test_api1_groups();
+	test_vduse_features();
+	test_vq_ready();
+	test_suspend();
+	force_packed = true;
+	test_vq_ready();
+	test_suspend();
 	return T_EXIT_PASS;
 }

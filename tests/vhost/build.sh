@@ -3,8 +3,8 @@
 #
 #   tests/vhost/build.sh DIR
 #
-# hostile-client speaks vhost-vdpa itself and needs only the kernel's
-# headers.  blkio-check is built against the host's libblkio if
+# hostile-client and suspend-client speak vhost-vdpa themselves and need
+# only the kernel's headers.  blkio-check is built against the host's libblkio if
 # pkg-config knows one (trixie and later), else against the guest's: the
 # header and library that tests/vm/build-image.sh --blkio-sysroot takes
 # out of the guest tree (the bookworm host has no libblkio).  The binary
@@ -22,6 +22,7 @@ CFLAGS=(-O2 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow)
 mkdir -p "$OUT"
 "$CC" "${CFLAGS[@]}" "$HERE/hostile-client.c" -o "$OUT/hostile-client" \
 	-lpthread
+"$CC" "${CFLAGS[@]}" "$HERE/suspend-client.c" -o "$OUT/suspend-client"
 if pkg-config --exists blkio 2>/dev/null; then
 	# shellcheck disable=SC2046 # flags are words
 	"$CC" "${CFLAGS[@]}" $(pkg-config --cflags blkio) \

@@ -21,7 +21,13 @@ BASE_PKGS="kmod iproute2 qemu-utils fio e2fsprogs xfsprogs util-linux nbd-client
 iperf3 sockperf iputils-ping ethtool stress-ng dpdk-dev
 qemu-block-extra libblkio1 libblkio-dev
 liburing2 libmnl0 libnbd0 libjson-c5"
-KERNELS="trixie sid"
+KERNELS="trixie sid experimental"
+# A kernel is named after the suite it comes from (an apt source added in
+# the tree while the kernel is fetched, pinned low). The flavour: each of
+# the three ships vduse.ko, vdpa.ko, virtio_vdpa.ko and vhost_vdpa.ko in
+# cloud-amd64, checked after unpacking (REQUIRED_MODULES).
+FLAVOUR=cloud-amd64
+REQUIRED_MODULES="vduse vdpa virtio_vdpa vhost_vdpa virtio_blk"
 # Opt-in extra guest packages, e.g. VDK_VM_EXTRA_PKGS=linux-perf for profiling
 # (bench/vm/profile.sh): an image of its own (they are in its key); the
 # default image's packages do not change.
@@ -29,14 +35,16 @@ EXTRA_PKGS=${VDK_VM_EXTRA_PKGS:-}
 
 usage() {
 	cat <<USAGE
-Usage: $(basename "$0") [--kernel trixie|sid] [--rebuild] [--prune] [--cache DIR]
+Usage: $(basename "$0") [--kernel trixie|sid|experimental] [--rebuild] [--prune] [--cache DIR]
        $(basename "$0") --blkio-sysroot [--cache DIR]
 
 Builds the VM test guest, or reuses it from the cache, and prints its directory
 (which holds vmlinuz and rootfs.cpio.zst) on stdout.
 
-  --kernel K   trixie (Debian 13's cloud kernel, default) or sid (the newest
-               cloud kernel in unstable, on the same trixie root file system)
+  --kernel K   trixie (Debian 13's cloud kernel, default), sid (the newest
+               cloud kernel in unstable) or experimental (the newest in
+               experimental: 7.3 with VDUSE_F_SUSPEND), the last two on the
+               same trixie root file system
   --rebuild    ignore a cached image and build it again (the shared
                debootstrap tree is still reused)
   --prune      delete cached images and trees that no longer match this script
@@ -191,9 +199,9 @@ ensure_base() {
 install_kernel() {
 	local root=$1 out=$2 ver p pkgs=() work x d
 	ver=$(in_root "$root" apt-cache pkgnames linux- |
-		sed -nE 's/^linux-(image|binary|modules)-([0-9][^ ]*-cloud-amd64)$/\2/p' |
+		sed -nE 's/^linux-(image|binary|modules)-([0-9][^ ]*-'"$FLAVOUR"')$/\2/p' |
 		sort -uV | tail -n 1)
-	[[ -n $ver ]] || die "no cloud-amd64 kernel found by apt in the guest tree"
+	[[ -n $ver ]] || die "no $FLAVOUR kernel found by apt in the guest tree"
 	for p in linux-image-$ver linux-binary-$ver linux-modules-$ver linux-base-$ver; do
 		# No "grep -q": it would stop reading and fail the pipe (pipefail).
 		if in_root "$root" apt-cache show --no-all-versions "$p" 2>/dev/null | grep '^Filename:' >/dev/null; then
@@ -226,23 +234,31 @@ install_kernel() {
 		[[ -f $d ]] && cp "$d" "$root/boot/config-$ver" && cp "$d" "$out/config"
 	done
 	in_root "$root" depmod -a "$ver"
+	for p in $REQUIRED_MODULES; do
+		in_root "$root" modinfo -k "$ver" -F filename "$p" >/dev/null 2>&1 ||
+			die "kernel $ver has no $p module"
+	done
 	rm -rf "${root:?}$work"
 	echo "$ver" >"$out/kernel-version"
 }
 
-add_sid_source() {
-	local root=$1 src=$1/etc/apt/sources.list
-	[[ -s $src ]] || die "the guest tree has no /etc/apt/sources.list to derive the sid source from"
+# The apt source of another suite ($2), for the kernel only.
+add_suite_source() {
+	local root=$1 suite=$2 src=$1/etc/apt/sources.list
+	[[ -s $src ]] || die "the guest tree has no /etc/apt/sources.list to derive the $suite source from"
 	# Same archive as the tree already uses, other suite: we name no host.
-	grep -E '^deb[[:space:]]' "$src" | sed -E 's/[[:space:]]'"$SUITE"'([[:space:]])/ sid\1/' \
-		>"$root/etc/apt/sources.list.d/vdk-sid.list"
-	grep -q ' sid ' "$root/etc/apt/sources.list.d/vdk-sid.list" ||
-		die "could not derive a sid line from the tree's sources.list"
-	printf 'Package: *\nPin: release n=sid\nPin-Priority: 100\n' >"$root/etc/apt/preferences.d/vdk-sid"
+	grep -E '^deb[[:space:]]' "$src" | sed -E 's/[[:space:]]'"$SUITE"'([[:space:]])/ '"$suite"'\1/' \
+		>"$root/etc/apt/sources.list.d/vdk-kernel.list"
+	grep -q " $suite " "$root/etc/apt/sources.list.d/vdk-kernel.list" ||
+		die "could not derive a $suite line from the tree's sources.list"
+	# By codename (sid) and by suite name (experimental's codename is
+	# rc-buggy).
+	printf 'Package: *\nPin: release %s=%s\nPin-Priority: 100\n\n' n "$suite" a "$suite" \
+		>"$root/etc/apt/preferences.d/vdk-kernel"
 }
 
-remove_sid_source() {
-	rm -f "$1/etc/apt/sources.list.d/vdk-sid.list" "$1/etc/apt/preferences.d/vdk-sid"
+remove_suite_source() {
+	rm -f "$1/etc/apt/sources.list.d/vdk-kernel.list" "$1/etc/apt/preferences.d/vdk-kernel"
 }
 
 slim() {
@@ -267,7 +283,7 @@ build_image() {
 	zstd -q -dc "$base" | tar -C "$root" --numeric-owner --xattrs -xpf -
 	rm -f "$root/etc/resolv.conf"
 	cp -L /etc/resolv.conf "$root/etc/resolv.conf"
-	[[ $KERNEL == sid ]] && add_sid_source "$root"
+	[[ $KERNEL == "$SUITE" ]] || add_suite_source "$root" "$KERNEL"
 	log "apt-get update in the guest tree"
 	# Valid-Until is not checked: the archive we reach may be a frozen
 	# snapshot whose Release files have expired; signatures are still checked.
@@ -282,7 +298,7 @@ build_image() {
 			>"$tmp/apt-extra.log" 2>&1 ||
 			{ tail -n 20 "$tmp/apt-extra.log" >&2; die "installing $EXTRA_PKGS failed"; }
 	fi
-	remove_sid_source "$root"
+	remove_suite_source "$root"
 	install -m 0755 "$HERE/init" "$root/init"
 	slim "$root"
 	[[ -c $root/dev/console ]] || mknod -m 600 "$root/dev/console" c 5 1

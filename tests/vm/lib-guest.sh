@@ -45,12 +45,29 @@ fail() {
 	VDK_SCENARIO=
 }
 
+# skip REASON: the scenario cannot run here (a kernel without what it
+# tests); said, and counted apart from those passed and failed.
+skip() {
+	local name=${VDK_SCENARIO:-unnamed}
+	VDK_SKIPPED=$((${VDK_SKIPPED:-0} + 1))
+	printf 'SKIP %s: %s\n' "$name" "${1:-skipped}"
+	VDK_SCENARIO=
+}
+
+# skip_because REASON: in a run_scenario function, end it as skipped.
+skip_because() {
+	echo "$1" >"${VDK_SKIP_FILE:?skip_because outside run_scenario}"
+	exit 77
+}
+
 # run_scenario NAME FUNCTION [ARGS...]: runs the function in a subshell with
-# "set -e", so any failing command fails the scenario.
+# "set -e", so any failing command fails the scenario; one that calls
+# skip_because is skipped.
 run_scenario() {
 	local name=$1 rc
 	shift
 	scenario "$name"
+	VDK_SKIP_FILE=$(mktemp)
 	set +e
 	(
 		set -eEuo pipefail
@@ -59,7 +76,14 @@ run_scenario() {
 	)
 	rc=$?
 	set -e
-	if ((rc == 0)); then pass; else fail "status $rc"; fi
+	if ((rc == 0)); then
+		pass
+	elif ((rc == 77)) && [[ -s $VDK_SKIP_FILE ]]; then
+		skip "$(cat "$VDK_SKIP_FILE")"
+	else
+		fail "status $rc"
+	fi
+	rm -f "$VDK_SKIP_FILE"
 	return 0
 }
 
@@ -67,6 +91,9 @@ run_scenario() {
 # and at least one scenario ran.
 summary() {
 	_vdk_close_open
+	if ((${VDK_SKIPPED:-0})); then
+		printf '%d skipped (SKIP lines above say why)\n' "$VDK_SKIPPED"
+	fi
 	printf '%d passed, %d failed\n' "$VDK_PASSED" "$VDK_FAILED"
 	((VDK_FAILED == 0 && VDK_PASSED > 0))
 }

@@ -17,7 +17,7 @@ vm_check_host() {
 }
 
 vm_check_kernel() {
-	case $1 in trixie | sid) ;; *) vm_die "--kernel must be trixie or sid, not '$1'" ;; esac
+	case $1 in trixie | sid | experimental) ;; *) vm_die "--kernel must be trixie, sid or experimental, not '$1'" ;; esac
 }
 
 # vm_make_initrd IMAGE_DIR OVERLAY_DIR|"" WORK_DIR -> prints the initrd path.

@@ -10,7 +10,8 @@ VM_PROG=run.sh
 
 usage() {
 	cat <<USAGE
-Usage: $(basename "$0") --overlay DIR [--kernel trixie|sid] [--timeout SECS]
+Usage: $(basename "$0") --overlay DIR [--kernel trixie|sid|experimental]
+          [--timeout SECS]
           [--mem SIZE] [--smp N] [--out DIR] [--append ARGS] [--tries N]
           [--boot-timeout SECS] [--follow]
 
@@ -20,7 +21,8 @@ helpers are at /vdk/lib-guest.sh), collects its results and exits with its
 status.
 
   --overlay DIR        directory with guest-main.sh (and whatever it needs)
-  --kernel K           trixie (6.12, default) or sid (newest in unstable)
+  --kernel K           trixie (6.12, default), sid (newest in unstable) or
+                       experimental (newest in experimental: 7.3)
   --timeout SECS       time allowed to guest-main.sh inside the guest (600)
   --mem SIZE           guest memory (2G)
   --smp N              guest CPUs (2)

@@ -10,15 +10,16 @@ VM_PROG=shell.sh
 
 usage() {
 	cat <<USAGE
-Usage: $(basename "$0") [--kernel trixie|sid] [--overlay DIR] [--mem SIZE]
-          [--smp N] [--append ARGS] [--timeout SECS]
+Usage: $(basename "$0") [--kernel trixie|sid|experimental] [--overlay DIR]
+          [--mem SIZE] [--smp N] [--append ARGS] [--timeout SECS]
 
 Boots the same guest as run.sh, with a root shell on the serial console
 instead of running a test. The overlay DIR, if given, is at /vdk-test (its
 guest-main.sh is not started: run it with 'bash /vdk-test/guest-main.sh');
 the test helpers are at /vdk/lib-guest.sh.
 
-  --kernel K      trixie (6.12, default) or sid (newest in unstable)
+  --kernel K      trixie (6.12, default), sid (newest in unstable) or
+                  experimental (newest in experimental: 7.3)
   --overlay DIR   files to put at /vdk-test in the guest
   --mem SIZE      guest memory (2G)
   --smp N         guest CPUs (2)

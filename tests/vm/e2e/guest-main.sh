@@ -132,6 +132,10 @@ data_dd() {
 	dev=$(add data file path="$img")
 	echo "  node $dev"
 	[[ -b $dev ]]
+	# What this kernel gave: the VDUSE API and features in use.
+	vdk list -j data | grep -oE '"vduse_[a-z]*":("[^"]*"|[0-9]+)' | tr '\n' ' ' |
+		sed "s/^/  $(uname -r): /;s/ \$/\n/" |
+		tee -a "$VDK_RESULTS/vduse.txt"
 	[[ $(blockdev --getsize64 "$dev") -eq $((64 << 20)) ]]
 	head -c 8M /dev/urandom >"$WORK/pat"
 	# Several sizes and offsets, the last sector included.

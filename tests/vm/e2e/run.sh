@@ -2,7 +2,8 @@
 # Run the end-to-end scenarios (guest-main.sh) against the real VDUSE module:
 # in the test guest, or directly on this host when it has /dev/vduse/control.
 #
-#   tests/vm/e2e/run.sh [--kernel trixie|sid|all] [--only REGEX] [--build DIR]
+#   tests/vm/e2e/run.sh [--kernel trixie|sid|experimental|all] [--only REGEX]
+#                       [--build DIR]
 #                       [--crash-cycles N]   (SIGKILL + recover cycles, default 10)
 #                       [--out DIR]   (results in DIR/e2e-KERNEL; default build-vm)
 #                       [--debs DIR]  (--only sysd: the .debs; default build-deb)
@@ -13,7 +14,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/../../.." && pwd)
-KERNELS=(trixie sid)
+KERNELS=(trixie sid experimental)
 ONLY=
 APPEND=
 BUILD=$TOP/build
@@ -24,7 +25,7 @@ IN_ORDER=
 
 while (($#)); do
 	case $1 in
-	--kernel) [[ $2 == all ]] && KERNELS=(trixie sid) || KERNELS=("$2"); shift 2 ;;
+	--kernel) [[ $2 == all ]] && KERNELS=(trixie sid experimental) || KERNELS=("$2"); shift 2 ;;
 	--only) ONLY=$2; shift 2 ;;
 	--crash-cycles) APPEND="${APPEND:+$APPEND }vdk.crash_cycles=$2"; shift 2 ;;
 	--build) BUILD=$2; shift 2 ;;
@@ -34,7 +35,7 @@ while (($#)); do
 		[[ $2 == split || $2 == packed ]] || { echo "e2e: --ring split|packed" >&2; exit 2; }
 		RING=$2; APPEND="${APPEND:+$APPEND }vdk.ring=$2"; shift 2 ;;
 	--in-order) IN_ORDER=1; APPEND="${APPEND:+$APPEND }vdk.in_order=1"; shift ;;
-	-h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
 	*) echo "e2e: unknown argument $1" >&2; exit 2 ;;
 	esac
 done

@@ -362,6 +362,34 @@ vhost_hostile() {
 	del vh8
 }
 
+# ---- 7. suspend and resume under I/O (Linux 7.3: VDUSE_F_SUSPEND) ----
+
+# tests/vhost/suspend-client: VHOST_VDPA_SUSPEND with requests in flight
+# and more posted, the ring's state then (VHOST_GET_VRING_BASE against
+# the used index), nothing taken while suspended, the resume (a reset
+# and the ring base restored, as the kernel has no VDUSE resume), and at
+# the end every write done once and read back.  Three cycles.
+vhost_suspend() {
+	local node j out rc=0
+	node=$(vh_add vh9 -q 1 ram size=64M)
+	j=$(vdk list -j vh9)
+	echo "  list: $j"
+	if [[ $j != *'"vduse_features":"'*suspend* ]]; then
+		del vh9
+		skip_because "kernel $(uname -r) has no VDUSE_F_SUSPEND (Linux 7.3), vhost-vdpa cannot suspend the device"
+	fi
+	[[ $j == *'"vduse_features":"queue_ready,suspend"'* ]]
+	out=$(timeout 300 suspend-client --path "$node" --cycles 3 \
+		--requests 3000 2>"$WORK/vh9.err") || rc=$?
+	echo "  $out"
+	sed 's/^/  /' "$WORK/vh9.err"
+	echo "$out" >>"$VDK_RESULTS/suspend.jsonl"
+	vh_list vh9 vhost "$node" || rc=1
+	# Gone whatever happened: the next groups want no device left.
+	del vh9
+	((rc == 0))
+}
+
 vhost_scenarios() {
 	run_scenario "vhost 0. load vhost_vdpa" modprobe vhost_vdpa
 	run_scenario "vhost 1. blkio-check on 4 queues, 5 clients in a row, nothing left mapped" vhost_blkio
@@ -370,6 +398,7 @@ vhost_scenarios() {
 	run_scenario "vhost 4. bench mode; a client killed during I/O, the next one clean" vhost_bench_kill
 	run_scenario "vhost 5. a client truncates its memory file: the daemon lives on" vhost_shrink
 	run_scenario "vhost 6. a hostile client: malformed rings of every kind; the daemon and a device beside it unharmed" vhost_hostile
+	run_scenario "vhost 7. suspend under I/O: ring state exact, nothing lost or repeated across resume" vhost_suspend
 	# The other groups expect new devices on virtio_vdpa alone.
 	modprobe -r vhost_vdpa || true
 }

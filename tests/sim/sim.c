@@ -4,11 +4,13 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
@@ -115,11 +117,22 @@ struct sim {
 	unsigned int config_irqs;
 	struct simq q[VDK_MAX_QUEUES];
 
+	/*
+	 * The control channel.  A device model's own control thread may
+	 * read it beside the test's thread (sim_control()): msgs, nmsgs,
+	 * resp and have_resp are under msg_lock, and msg_cond says a
+	 * response came.
+	 */
+	pthread_mutex_t msg_lock;
+	pthread_cond_t msg_cond;
 	struct vduse_dev_request msgs[SIM_MSGS];
 	unsigned int nmsgs;
 	uint32_t next_id;
 	struct vduse_dev_response resp;
 	bool have_resp;
+	/* Who read the last message, and which it was. */
+	pthread_t popped_by;
+	uint32_t popped_id;
 };
 
 static struct sim *to_sim(struct vdk__kernel *k)
@@ -281,10 +294,12 @@ static void queue_msg(struct sim *s, const struct vduse_dev_request *req)
 {
 	uint64_t one = 1;
 
+	pthread_mutex_lock(&s->msg_lock);
 	assert(s->nmsgs < SIM_MSGS);
 	s->msgs[s->nmsgs] = *req;
 	s->msgs[s->nmsgs].request_id = s->next_id++;
 	s->nmsgs++;
+	pthread_mutex_unlock(&s->msg_lock);
 	if (s->k.dev_fd >= 0)
 		assert(write(s->k.dev_fd, &one, sizeof(one)) == sizeof(one));
 }
@@ -543,7 +558,9 @@ static int sk_read_msg(struct vdk__kernel *k, struct vduse_dev_request *req)
 	struct sim *s = to_sim(k);
 	uint64_t v;
 
+	pthread_mutex_lock(&s->msg_lock);
 	if (s->nmsgs == 0) {
+		pthread_mutex_unlock(&s->msg_lock);
 		/* Drain the eventfd so poll() sleeps again. */
 		if (read(k->dev_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			return -errno;
@@ -552,6 +569,9 @@ static int sk_read_msg(struct vdk__kernel *k, struct vduse_dev_request *req)
 	*req = s->msgs[0];
 	memmove(&s->msgs[0], &s->msgs[1], (s->nmsgs - 1) * sizeof(s->msgs[0]));
 	s->nmsgs--;
+	s->popped_by = pthread_self();
+	s->popped_id = req->request_id;
+	pthread_mutex_unlock(&s->msg_lock);
 	return 0;
 }
 
@@ -560,8 +580,11 @@ static int sk_write_msg(struct vdk__kernel *k,
 {
 	struct sim *s = to_sim(k);
 
+	pthread_mutex_lock(&s->msg_lock);
 	s->resp = *resp;
 	s->have_resp = true;
+	pthread_cond_broadcast(&s->msg_cond);
+	pthread_mutex_unlock(&s->msg_lock);
 	return 0;
 }
 
@@ -716,6 +739,9 @@ int sim_new(uint64_t size, struct sim **out)
 		return -ENOMEM;
 	s->k.ops = &sim_kops;
 	s->k.dev_fd = -1;
+	pthread_mutex_init(&s->msg_lock, NULL);
+	pthread_cond_init(&s->msg_cond, NULL);
+	s->popped_id = UINT32_MAX;
 	s->size = size;
 	s->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
 	for (i = 0; i < VDK_MAX_QUEUES; i++)
@@ -749,6 +775,8 @@ void sim_free(struct sim *s)
 		free(s->q[i].io_fifo);
 		free(s->q[i].io_len);
 	}
+	pthread_cond_destroy(&s->msg_cond);
+	pthread_mutex_destroy(&s->msg_lock);
 	free(s);
 }
 
@@ -765,18 +793,34 @@ int sim_control(struct sim *s, struct vdk_dev *dev,
 		struct vduse_dev_response *resp)
 {
 	uint32_t id = s->next_id;
+	struct timespec until;
 	int ret;
 
+	pthread_mutex_lock(&s->msg_lock);
 	s->have_resp = false;
+	pthread_mutex_unlock(&s->msg_lock);
 	queue_msg(s, req);
 	ret = vdk_dev_process(dev);
 	if (ret < 0)
 		return ret;
-	if (!s->have_resp || s->resp.request_id != id)
-		return -EPROTO;
-	if (resp)
+	/*
+	 * The model's control thread, woken by the same message, may
+	 * have taken it first: its answer comes from there.
+	 */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&s->msg_lock);
+	while (!(s->have_resp && s->resp.request_id == id) &&
+	       !(s->popped_id == id &&
+		 pthread_equal(s->popped_by, pthread_self())) &&
+	       pthread_cond_timedwait(&s->msg_cond, &s->msg_lock,
+				      &until) == 0)
+		;
+	ret = s->have_resp && s->resp.request_id == id ? 0 : -EPROTO;
+	if (!ret && resp)
 		*resp = s->resp;
-	return 0;
+	pthread_mutex_unlock(&s->msg_lock);
+	return ret;
 }
 
 int sim_set_status(struct sim *s, struct vdk_dev *dev, uint8_t status)

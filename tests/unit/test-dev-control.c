@@ -855,7 +855,8 @@ static uint32_t send_req(struct env *e, uint32_t type, const void *payload,
 
 	memset(&req, 0, sizeof(req));
 	req.type = type;
-	memcpy(&req.vq_state, payload, len);
+	if (len)
+		memcpy(&req.vq_state, payload, len);
 	CHECK_EQ(sim_control(e->s, e->dev, &req, &resp), 0);
 	return resp.result;
 }

@@ -89,7 +89,6 @@ vdk_teardown() {
 setup_vdk-ram() { vdk_setup "$1" "$2" ram size="${SIZE}M"; }
 setup_vdk-ram-1q() { vdk_setup 1 "$2" ram size="${SIZE}M"; }
 setup_vdk-file() { vdk_setup "$1" "$2" file path="$IMG"; }
-# The same served by bin/vdk-base (run.sh --base: the commit before).
 # vdk-file with no polling at all (VDK_POLL_US=0): what polling costs
 # or gains, on a quiet machine and on a busy one.
 setup_vdk-file-nopoll() { VDK_POLL_US=0 vdk_setup "$1" "$2" file path="$IMG"; }
@@ -105,6 +104,7 @@ setup_vdk-file-inorder() {
 	VDK_ADD_OPTS="${VDK_ADD_OPTS:-} --in-order" vdk_setup "$1" "$2" file path="$IMG"
 }
 teardown_vdk-file-inorder() { vdk_teardown "$1"; }
+# The same served by bin/vdk-base (run.sh --base: the commit before).
 setup_vdk-file-base() { VDK_BIN=vdk-base vdk_setup "$1" "$2" file path="$IMG"; }
 teardown_vdk-file-base() { VDK_BIN=vdk-base vdk_teardown "$1"; }
 # The same, served as root in one process (--no-confine): what the

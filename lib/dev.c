@@ -86,7 +86,7 @@ static int check_cfg(const struct vdk_dev_cfg *cfg)
 	    (cfg->config_size && !cfg->config))
 		return -EINVAL;
 	if ((cfg->flags & ~(VDK_DEV_F_PACKED | VDK_DEV_F_NO_PACKED |
-			    VDK_DEV_F_IN_ORDER)) ||
+			    VDK_DEV_F_IN_ORDER | VDK_DEV_F_BOUNCE_UMEM)) ||
 	    (cfg->flags & VDK_DEV_F_PACKED && cfg->flags & VDK_DEV_F_NO_PACKED))
 		return -EINVAL;
 	return 0;
@@ -693,6 +693,7 @@ int vdk__dev_new(const struct vdk_dev_cfg *cfg, struct vdk__kernel *k,
 	if (ret < 0)
 		goto err_free;
 	dev->iotlb.safe_gen = vdk__dev_safe_gen;
+	dev->iotlb.umem_wanted = cfg->flags & VDK_DEV_F_BOUNCE_UMEM;
 
 	max_iovecs = cfg->max_iovecs ? cfg->max_iovecs : VDK_DEFAULT_MAX_IOVECS;
 	for (nvq = 0; nvq < cfg->num_queues; nvq++) {
@@ -892,4 +893,12 @@ VDK_EXPORT void vdk_dev_get_stats(const struct vdk_dev *dev,
 	st->iotlb_updates = dev->iotlb_updates;
 	st->maps = dev->iotlb.maps;
 	st->map_misses = dev->iotlb.misses;
+	if (atomic_load_explicit(&dev->iotlb.umem_on, memory_order_acquire))
+		st->bounce_umem = dev->iotlb.umem_len;
+}
+
+VDK_EXPORT int vdk_dev_bounce_mem(struct vdk_dev *dev, void **base,
+				  size_t *len)
+{
+	return vdk__iotlb_umem(&dev->iotlb, base, len);
 }

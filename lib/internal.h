@@ -58,7 +58,9 @@ void vdk__log_limited(struct vdk_dev *dev, int level, const char *fmt, ...)
  */
 struct vdk__map_entry {
 	struct vdk__map map;
-	int guard_slot; /* vdk__guard_add()'s */
+	int guard_slot; /* vdk__guard_add()'s; -1 for none */
+	/* Our own memory (the bounce buffer's): not the kernel's to unmap. */
+	bool own;
 	struct vdk__map_entry *next_retired;
 	uint64_t retired_gen; /* the generation that no longer has it */
 };
@@ -103,12 +105,34 @@ struct vdk__iotlb {
 	 */
 	uint64_t (*safe_gen)(struct vdk_dev *dev);
 	uint64_t maps, misses;
+	/*
+	 * VDK_DEV_F_BOUNCE_UMEM: the bounce buffer in memory of ours
+	 * (umem, umem_len), made and registered when the bounce region is
+	 * first mapped, kept until fini: a reset leaves it registered.
+	 * umem_on (release) says umem and umem_len are set and registered
+	 * at least once; umem_off says we gave up (and said why, once).
+	 */
+	bool umem_wanted;
+	bool umem_off;
+	bool umem_huge; /* in huge pages of hugetlbfs */
+	void *umem;
+	size_t umem_len;
+	_Atomic bool umem_on;
+	uint64_t umem_regs; /* VDUSE_IOTLB_REG_UMEM calls that took */
 };
 
 int vdk__iotlb_init(struct vdk__iotlb *t, struct vdk__kernel *k,
 		    struct vdk_dev *dev);
-/* Unmaps everything; no queue may run. */
+/*
+ * Unmaps everything and frees the bounce memory (deregistered first while
+ * the device is open); no queue may run.
+ */
 void vdk__iotlb_fini(struct vdk__iotlb *t);
+/*
+ * The bounce memory, once registered: 0 and its bounds, else -ENOENT.
+ * Any thread.
+ */
+int vdk__iotlb_umem(struct vdk__iotlb *t, void **base, size_t *len);
 /* Forget mappings overlapping [start, last]; safe while queues run. */
 void vdk__iotlb_invalidate(struct vdk__iotlb *t, uint64_t start,
 			   uint64_t last);

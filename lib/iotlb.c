@@ -20,10 +20,29 @@
  * maps and unmaps memory all the time (vhost-vdpa replaces the whole map
  * each time) does not pile up mappings.  Whatever a queue holds, a device
  * keeps at most VDK_IOTLB_MAX_MAPS.  Reset unmaps everything.
+ *
+ * The bounce buffer.  A driver on the virtio bus (virtio_vdpa) hands the
+ * device its buffers through VDUSE's bounce buffer: the kernel copies
+ * them into pages of its own, IOVA [0, bounce size), which we map like
+ * any region.  Asked to (VDK_DEV_F_BOUNCE_UMEM), we back that region
+ * with our own memory instead (VDUSE_IOTLB_REG_UMEM), in huge pages
+ * where the system has some: the pages are pinned once, and a backend
+ * can register them with io_uring as fixed buffers rather than have every
+ * request's pages pinned again.  The kernel offers it only once the
+ * driver has mapped a first buffer, so it happens at the first lookup in
+ * the region (VDUSE_IOTLB_GET_INFO says which region it is).  From then
+ * on the kernel no longer serves the region's pages through its file:
+ * the memory must be registered before the region is first touched, and
+ * stay registered.  It does across resets (the kernel keeps it), until
+ * the device is closed, when the kernel copies what is in use back.
+ * When it cannot be done (the locked-memory limit, RLIMIT_MEMLOCK, is
+ * the usual reason), the library says so once and maps the kernel's
+ * pages as before.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -40,7 +59,8 @@ int vdk__iotlb_init(struct vdk__iotlb *t, struct vdk__kernel *k,
 static void unmap_entry(struct vdk__iotlb *t, struct vdk__map_entry *e)
 {
 	vdk__guard_del(e->guard_slot);
-	t->k->ops->iotlb_unmap(t->k, &e->map);
+	if (!e->own)
+		t->k->ops->iotlb_unmap(t->k, &e->map);
 	free(e);
 }
 
@@ -65,6 +85,17 @@ void vdk__iotlb_reset(struct vdk__iotlb *t)
 void vdk__iotlb_fini(struct vdk__iotlb *t)
 {
 	vdk__iotlb_reset(t);
+	if (t->umem) {
+		/*
+		 * Freeing pages the kernel still has pinned is safe (it
+		 * keeps its references), but it would bounce through memory
+		 * nobody sees: give them back while the device is open.
+		 */
+		if (t->umem_regs && t->k->dev_fd >= 0)
+			t->k->ops->iotlb_dereg_umem(t->k, t->umem_len);
+		munmap(t->umem, t->umem_len);
+		t->umem = NULL;
+	}
 	free(t->table);
 	t->table = NULL;
 	t->cap = 0;
@@ -193,12 +224,114 @@ static struct vdk__map_entry *insert(struct vdk__iotlb *t,
 	return e;
 }
 
+static void umem_give_up(struct vdk__iotlb *t, const char *what, int err)
+{
+	t->umem_off = true;
+	vdk__log(t->dev, VDK_LOG_WARNING,
+		 "%s: bounce buffer stays in the kernel's memory: %s (%s)%s",
+		 t->dev->name, what, strerror(-err),
+		 err == -ENOMEM ? "; the locked-memory limit (RLIMIT_MEMLOCK, "
+				  "ulimit -l) must allow the bounce size" : "");
+}
+
+/* Anonymous memory for the bounce buffer: huge pages where there are. */
+static int umem_alloc(struct vdk__iotlb *t, size_t len)
+{
+	const size_t huge = 2u << 20;
+	void *p = MAP_FAILED;
+
+	if (len % huge == 0)
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	t->umem_huge = p != MAP_FAILED;
+	if (p == MAP_FAILED) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		/* Transparent huge pages, where the system allows them. */
+		madvise(p, len, MADV_HUGEPAGE);
+	}
+	/* Pinned pages must stay the daemon's own across a fork. */
+	madvise(p, len, MADV_DONTFORK);
+	t->umem = p;
+	t->umem_len = len;
+	return 0;
+}
+
+/*
+ * @m, just mapped from the kernel's file, is the region around a lookup:
+ * if it is the bounce buffer and our memory can back it, make @m our
+ * memory and return true.  Called with the lock held.
+ */
+static bool umem_back(struct vdk__iotlb *t, struct vdk__map *m)
+{
+	const struct vdk__kops *ops = t->k->ops;
+	uint64_t size = m->last + 1; /* cannot wrap: regions are bounded */
+	int ret;
+
+	if (!t->umem_wanted || t->umem_off || m->start != 0 ||
+	    !ops->iotlb_umem_cap)
+		return false;
+	ret = ops->iotlb_umem_cap(t->k, m->start, m->last);
+	if (ret <= 0)
+		return false;
+	if (!t->umem) {
+		if ((uint64_t)(size_t)size != size) {
+			umem_give_up(t, "bounce buffer too large", -E2BIG);
+			return false;
+		}
+		ret = umem_alloc(t, (size_t)size);
+		if (ret < 0) {
+			umem_give_up(t, "no memory for it", ret);
+			return false;
+		}
+	} else if (size != t->umem_len) {
+		/* The kernel made a new bounce buffer, of another size. */
+		umem_give_up(t, "its size changed", -EINVAL);
+		return false;
+	}
+	/* -EEXIST: ours still backs it, since the last reset. */
+	ret = ops->iotlb_reg_umem(t->k, t->umem, size);
+	if (ret < 0 && ret != -EEXIST) {
+		umem_give_up(t, "VDUSE_IOTLB_REG_UMEM failed", ret);
+		if (!t->umem_regs) {
+			munmap(t->umem, t->umem_len);
+			t->umem = NULL;
+		}
+		return false;
+	}
+	if (ret == 0)
+		t->umem_regs++;
+	if (!atomic_load_explicit(&t->umem_on, memory_order_relaxed))
+		vdk__log(t->dev, VDK_LOG_INFO,
+			 "%s: bounce buffer in %zu MiB of our memory%s",
+			 t->dev->name, t->umem_len >> 20,
+			 t->umem_huge ? ", in huge pages" : "");
+	ops->iotlb_unmap(t->k, m);
+	m->addr = t->umem;
+	m->base = NULL;
+	m->len = 0;
+	atomic_store_explicit(&t->umem_on, true, memory_order_release);
+	return true;
+}
+
+int vdk__iotlb_umem(struct vdk__iotlb *t, void **base, size_t *len)
+{
+	if (!atomic_load_explicit(&t->umem_on, memory_order_acquire))
+		return -ENOENT;
+	*base = t->umem;
+	*len = t->umem_len;
+	return 0;
+}
+
 static struct vdk__map_entry *lookup_slow(struct vdk__iotlb *t, uint64_t iova)
 {
 	struct vdk__map_entry *e = NULL;
 	struct vdk__map m;
 	size_t i;
-	int ret, slot;
+	int ret, slot = -1;
+	bool own;
 
 	pthread_mutex_lock(&t->lock);
 	i = search(t, iova);
@@ -227,9 +360,11 @@ static struct vdk__map_entry *lookup_slow(struct vdk__iotlb *t, uint64_t iova)
 		t->misses++;
 		goto out;
 	}
+	own = umem_back(t, &m);
 	/* Guarded before anyone can touch it, or not used at all. */
-	slot = vdk__guard_add(m.addr, (size_t)(m.last - m.start + 1));
-	if (slot < 0) {
+	if (!own)
+		slot = vdk__guard_add(m.addr, (size_t)(m.last - m.start + 1));
+	if (!own && slot < 0) {
 		vdk__log_limited(t->dev, VDK_LOG_ERR,
 				 "%s: SIGBUS guard full: mapping refused",
 				 t->dev->name);
@@ -240,9 +375,11 @@ static struct vdk__map_entry *lookup_slow(struct vdk__iotlb *t, uint64_t iova)
 	e = insert(t, &m);
 	if (!e) {
 		vdk__guard_del(slot);
-		t->k->ops->iotlb_unmap(t->k, &m);
+		if (!own)
+			t->k->ops->iotlb_unmap(t->k, &m);
 	} else {
 		e->guard_slot = slot;
+		e->own = own;
 		t->maps++;
 	}
 out:

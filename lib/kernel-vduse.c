@@ -273,6 +273,40 @@ static void vk_iotlb_unmap(struct vdk__kernel *k, struct vdk__map *m)
 	munmap(m->base, m->len);
 }
 
+static int vk_iotlb_umem_cap(struct vdk__kernel *k, uint64_t start,
+			     uint64_t last)
+{
+	struct vduse_iova_info info = { .start = start, .last = last };
+	int ret;
+
+	ret = xioctl(k->dev_fd, VDUSE_IOTLB_GET_INFO, &info);
+	/* Before Linux 6.0 there is no such request. */
+	if (ret == -ENOTTY)
+		return 0;
+	if (ret < 0)
+		return ret;
+	return info.start == start && info.last == last &&
+	       (info.capability & VDUSE_IOVA_CAP_UMEM);
+}
+
+static int vk_iotlb_reg_umem(struct vdk__kernel *k, void *addr, uint64_t size)
+{
+	struct vduse_iova_umem u = {
+		.uaddr = (uintptr_t)addr,
+		.iova = 0,
+		.size = size,
+	};
+
+	return xioctl(k->dev_fd, VDUSE_IOTLB_REG_UMEM, &u);
+}
+
+static int vk_iotlb_dereg_umem(struct vdk__kernel *k, uint64_t size)
+{
+	struct vduse_iova_umem u = { .iova = 0, .size = size };
+
+	return xioctl(k->dev_fd, VDUSE_IOTLB_DEREG_UMEM, &u);
+}
+
 static void vk_free(struct vdk__kernel *k)
 {
 	struct vduse_kernel *vk = to_vk(k);
@@ -302,6 +336,9 @@ static const struct vdk__kops vduse_kops = {
 	.write_msg = vk_write_msg,
 	.iotlb_map = vk_iotlb_map,
 	.iotlb_unmap = vk_iotlb_unmap,
+	.iotlb_umem_cap = vk_iotlb_umem_cap,
+	.iotlb_reg_umem = vk_iotlb_reg_umem,
+	.iotlb_dereg_umem = vk_iotlb_dereg_umem,
 	.free = vk_free,
 };
 

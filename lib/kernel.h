@@ -68,6 +68,24 @@ struct vdk__kops {
 	int (*iotlb_map)(struct vdk__kernel *k, uint64_t iova,
 			 struct vdk__map *m);
 	void (*iotlb_unmap)(struct vdk__kernel *k, struct vdk__map *m);
+	/*
+	 * Optional (NULL: never).  Whether the region [@start, @last] the
+	 * library mapped is VDUSE's bounce buffer, which the daemon's own
+	 * memory may back (VDUSE_IOTLB_GET_INFO's VDUSE_IOVA_CAP_UMEM,
+	 * Linux 6.0): 1 yes, 0 no, or -errno.
+	 */
+	int (*iotlb_umem_cap)(struct vdk__kernel *k, uint64_t start,
+			      uint64_t last);
+	/*
+	 * Back the bounce buffer, IOVA [0, @size), with @addr (page
+	 * aligned; VDUSE_IOTLB_REG_UMEM): the kernel copies what is in
+	 * use there, pins the pages and bounces through them from now on.
+	 * -EEXIST when memory backs it already.  Undone by
+	 * iotlb_dereg_umem(), or by the kernel when the device is closed.
+	 */
+	int (*iotlb_reg_umem)(struct vdk__kernel *k, void *addr,
+			      uint64_t size);
+	int (*iotlb_dereg_umem)(struct vdk__kernel *k, uint64_t size);
 	/* Close everything and free @k. */
 	void (*free)(struct vdk__kernel *k);
 };

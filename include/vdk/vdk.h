@@ -191,6 +191,19 @@ struct vdk_dev_cfg {
 #define VDK_DEV_F_IN_ORDER (1ull << 2)
 
 /*
+ * Back VDUSE's bounce buffer, through which a driver on the virtio bus
+ * (virtio_vdpa) hands over its buffers, with the daemon's own memory
+ * (VDUSE_IOTLB_REG_UMEM, Linux 6.0), in huge pages where the system has
+ * hugetlbfs pages reserved, else transparent ones where allowed: see
+ * vdk_dev_bounce_mem().  The memory is the bounce size (64 MiB unless
+ * /sys/class/vduse/NAME/bounce_size says otherwise before the device is
+ * attached), pinned: the locked-memory limit (RLIMIT_MEMLOCK) must
+ * allow it.  Where the kernel or the limit does not allow it, the
+ * library logs why, once, and serves as without the flag.
+ */
+#define VDK_DEV_F_BOUNCE_UMEM (1ull << 3)
+
+/*
  * Create the VDUSE device (VDUSE_CREATE_DEV and VDUSE_VQ_SETUP for every
  * queue) and open it.  The API version is probed and set to the highest
  * that both the kernel and the library speak.  On success *@out is a new
@@ -287,9 +300,23 @@ struct vdk_dev_stats {
 	uint64_t iotlb_updates; /* VDUSE_UPDATE_IOTLB messages */
 	uint64_t maps;          /* mappings made (mmap) */
 	uint64_t map_misses;    /* addresses with no mapping */
-	uint64_t reserved[12];  /* new counters go here; zero */
+	/* Bytes of our memory backing the bounce buffer (0: none). */
+	uint64_t bounce_umem;
+	uint64_t reserved[11];  /* new counters go here; zero */
 };
 void vdk_dev_get_stats(const struct vdk_dev *dev, struct vdk_dev_stats *st);
+
+/*
+ * With VDK_DEV_F_BOUNCE_UMEM: once the bounce buffer is in the daemon's
+ * memory, 0 and that memory's bounds in *@base and *@len, which stay
+ * the same and mapped until vdk_dev_close().  -ENOENT before (the
+ * driver has not mapped a buffer yet), or when it is not (no such flag,
+ * a client with no bounce buffer such as vhost-vdpa's, a kernel before
+ * 6.0, or not allowed: the log says why).  Requests' vectors that lie
+ * inside it may be registered for I/O (io_uring fixed buffers).  Any
+ * thread, and cheap: an atomic load until it is set.
+ */
+int vdk_dev_bounce_mem(struct vdk_dev *dev, void **base, size_t *len);
 
 /*
  * A request popped from a virtqueue.  The vectors point straight into the

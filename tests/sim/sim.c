@@ -133,6 +133,17 @@ struct sim {
 	/* Who read the last message, and which it was. */
 	pthread_t popped_by;
 	uint32_t popped_id;
+
+	/*
+	 * sim_bounce(): [0, bounce_size) is VDUSE's bounce buffer.  While
+	 * the library's memory backs it (umem), the region's buf points
+	 * there and its own buffer waits in umem_own.
+	 */
+	uint64_t bounce_size;
+	void *umem;
+	unsigned char *umem_own;
+	unsigned int umem_regs;
+	int umem_error; /* what VDUSE_IOTLB_REG_UMEM fails with, or 0 */
 };
 
 static struct sim *to_sim(struct vdk__kernel *k)
@@ -317,6 +328,8 @@ static void queue_iotlb_update(struct sim *s, uint64_t start, uint64_t last)
 
 int sim_cut(struct sim *s, const uint64_t *cuts, unsigned int n)
 {
+	if (s->umem)
+		return -EBUSY;
 	recut(s, cuts, n);
 	queue_iotlb_update(s, 0, s->size - 1);
 	return 0;
@@ -331,8 +344,12 @@ static int cmp_u64(const void *a, const void *b)
 
 int sim_set_perm(struct sim *s, uint64_t start, uint64_t last, uint8_t perm)
 {
-	uint64_t *cuts = calloc(s->nregions + 2, sizeof(*cuts));
+	uint64_t *cuts;
 	unsigned int n = 0, i, j;
+
+	if (s->umem)
+		return -EBUSY;
+	cuts = calloc(s->nregions + 2, sizeof(*cuts));
 
 	assert(cuts && start <= last && last < s->size);
 	for (i = 1; i < s->nregions; i++)
@@ -460,12 +477,19 @@ static int sk_open_dev(struct vdk__kernel *k, const char *name)
 	return 0;
 }
 
+static int sk_iotlb_dereg_umem(struct vdk__kernel *k, uint64_t size);
+
 static void sk_close_dev(struct vdk__kernel *k)
 {
+	struct sim *s = to_sim(k);
+
+	/* As the kernel does when the device file is closed. */
+	if (s->umem)
+		sk_iotlb_dereg_umem(k, s->bounce_size);
 	if (k->dev_fd >= 0)
 		close(k->dev_fd);
 	k->dev_fd = -1;
-	to_sim(k)->open = false;
+	s->open = false;
 }
 
 static int sk_vq_setup(struct vdk__kernel *k, const struct vduse_vq_config *c)
@@ -688,6 +712,96 @@ static void sk_iotlb_unmap(struct vdk__kernel *k, struct vdk__map *m)
 	region_put(s, r);
 }
 
+/* The bounce region, whole and in no file; else NULL. */
+static struct region *bounce_region(struct sim *s)
+{
+	struct region *r;
+
+	if (!s->bounce_size)
+		return NULL;
+	r = find_region(s, 0);
+	if (r->last != s->bounce_size - 1 || r->fd >= 0 || !r->perm)
+		return NULL;
+	return r;
+}
+
+static int sk_iotlb_umem_cap(struct vdk__kernel *k, uint64_t start,
+			     uint64_t last)
+{
+	struct sim *s = to_sim(k);
+
+	return start == 0 && bounce_region(s) &&
+	       last == s->bounce_size - 1;
+}
+
+static int sk_iotlb_reg_umem(struct vdk__kernel *k, void *addr, uint64_t size)
+{
+	struct sim *s = to_sim(k);
+	struct region *r = bounce_region(s);
+
+	if (!r || size != s->bounce_size || ((uintptr_t)addr & 4095))
+		return -EINVAL;
+	if (s->umem)
+		return -EEXIST;
+	if (s->umem_error)
+		return s->umem_error;
+	memcpy(addr, r->buf, size);
+	s->umem_own = r->buf;
+	s->umem = addr;
+	r->buf = addr;
+	s->umem_regs++;
+	return 0;
+}
+
+static int sk_iotlb_dereg_umem(struct vdk__kernel *k, uint64_t size)
+{
+	struct sim *s = to_sim(k);
+	struct region *r;
+
+	if (!s->umem)
+		return -ENOENT;
+	if (size != s->bounce_size)
+		return -EINVAL;
+	r = find_region(s, 0);
+	assert(r->buf == s->umem);
+	memcpy(s->umem_own, s->umem, size);
+	r->buf = s->umem_own;
+	s->umem = NULL;
+	s->umem_own = NULL;
+	return 0;
+}
+
+int sim_bounce(struct sim *s, uint64_t size)
+{
+	uint64_t cut = size;
+	int ret;
+
+	if (s->umem || !size || size > s->size || size % s->page_size)
+		return -EINVAL;
+	s->bounce_size = size;
+	if (size < s->size && find_region(s, size)->start != size) {
+		ret = sim_cut(s, &cut, 1);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+void sim_umem_fail(struct sim *s, int error)
+{
+	s->umem_error = error;
+}
+
+void *sim_umem(const struct sim *s)
+{
+	return s->umem;
+}
+
+unsigned int sim_umem_regs(const struct sim *s)
+{
+	return s->umem_regs;
+}
+
 void sim_iotlb_answer(struct sim *s, uint64_t iova,
 		      const struct sim_answer *a, unsigned int count)
 {
@@ -727,6 +841,9 @@ static const struct vdk__kops sim_kops = {
 	.write_msg = sk_write_msg,
 	.iotlb_map = sk_iotlb_map,
 	.iotlb_unmap = sk_iotlb_unmap,
+	.iotlb_umem_cap = sk_iotlb_umem_cap,
+	.iotlb_reg_umem = sk_iotlb_reg_umem,
+	.iotlb_dereg_umem = sk_iotlb_dereg_umem,
 	.free = sk_free,
 };
 

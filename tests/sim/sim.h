@@ -103,6 +103,21 @@ void sim_iotlb_answer(struct sim *s, uint64_t iova,
 /* How many of those answers are still to give. */
 unsigned int sim_iotlb_answers_left(const struct sim *s);
 
+/*
+ * Make [0, @size) VDUSE's bounce buffer (cut there if needed): the
+ * library may then back it with its memory (VDK_DEV_F_BOUNCE_UMEM), and
+ * the driver's reads and writes there go through that memory while it
+ * does, as the kernel's bounce copies do.  Closing the device gives the
+ * memory back, contents copied.  Cuts are refused (-EBUSY) while it is
+ * backed.  -EINVAL for a size not in pages or larger than the space.
+ */
+int sim_bounce(struct sim *s, uint64_t size);
+/* Have registrations fail with @error (-ENOMEM, say); 0 lets them. */
+void sim_umem_fail(struct sim *s, int error);
+/* The library's memory backing it, or NULL; registrations that took. */
+void *sim_umem(const struct sim *s);
+unsigned int sim_umem_regs(const struct sim *s);
+
 /* Copy into / out of driver memory at @iova, across regions. */
 void sim_write(struct sim *s, uint64_t iova, const void *buf, uint64_t len);
 void sim_read(struct sim *s, uint64_t iova, void *buf, uint64_t len);

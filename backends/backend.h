@@ -221,6 +221,15 @@ struct vdk_backend_ops {
 	 */
 	void (*set_events)(struct vdk_bdev *b,
 			   const struct vdk_backend_events *ev);
+	/*
+	 * Optional.  The queue's I/O vectors will mostly lie in [@base,
+	 * @base + @len) from now on (the device's bounce buffer in the
+	 * daemon's own memory, mapped until the queue closes): the
+	 * backend may register it for its I/O (io_uring fixed buffers).
+	 * At most once per queue_open(), in the queue's thread, between
+	 * operations.  0, or -errno: the caller goes on without.
+	 */
+	int (*queue_set_mem)(struct vdk_bq *q, void *base, size_t len);
 };
 
 /* Registered backends, NULL-terminated. */

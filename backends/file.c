@@ -38,6 +38,12 @@
  * not the wake-up, is the cost, and io_uring's workers do the copies on
  * all CPUs while the queue's thread goes on serving the ring.
  *
+ * Given the device's bounce buffer in our memory (queue_set_mem), each
+ * queue registers it with its ring, and a transfer of one vector inside
+ * it goes as READ_FIXED or WRITE_FIXED: the pages were pinned once, at
+ * registration, instead of at every request (what O_DIRECT does to a
+ * vector of plain memory).
+ *
  * Discard and zeroing use fallocate(2) where the file system or device can
  * (asynchronously, through the ring), and learn at first use when it
  * cannot: discard then becomes a successful no-op (it is only a hint) and
@@ -128,6 +134,10 @@ struct vdk_bq {
 	int efd;
 	struct slot *slots;
 	struct slot *free;
+	/* queue_set_mem(): registered as the ring's fixed buffer 0. */
+	char *mem;
+	size_t mem_len;
+	uint64_t fixed_ios; /* transfers sent as fixed-buffer ones */
 };
 
 static bool flag_get(const bool *f)
@@ -487,6 +497,39 @@ static int file_queue_fd(struct vdk_bq *q)
 	return q->efd;
 }
 
+/*
+ * The bounce buffer in our memory, registered with the ring: a transfer
+ * from or to one vector inside it is then a READ_FIXED or WRITE_FIXED,
+ * whose pages the kernel pinned once here instead of at every request.
+ */
+static int file_queue_set_mem(struct vdk_bq *q, void *base, size_t len)
+{
+	struct iovec iov = { .iov_base = base, .iov_len = len };
+	int ret;
+
+	if (q->mem)
+		return -EBUSY;
+	ret = io_uring_register_buffers(&q->ring, &iov, 1);
+	if (ret < 0)
+		return ret;
+	q->mem = base;
+	q->mem_len = len;
+	return 0;
+}
+
+uint64_t vdk__file_fixed_ios(const struct vdk_bq *q)
+{
+	return q->fixed_ios;
+}
+
+static bool in_mem(const struct vdk_bq *q, const struct iovec *iov)
+{
+	uintptr_t p = (uintptr_t)iov->iov_base, m = (uintptr_t)q->mem;
+
+	return q->mem && p >= m && iov->iov_len <= q->mem_len &&
+	       p - m <= q->mem_len - iov->iov_len;
+}
+
 static struct slot *slot_get(struct vdk_bq *q, struct vdk_bio *bio)
 {
 	struct slot *s = q->free;
@@ -632,11 +675,22 @@ static int issue(struct vdk_bq *q, struct slot *s)
 		return -EBUSY;
 	switch (s->step) {
 	case STEP_RW:
-		if (bio->op == VDK_BIO_READ) {
+		if (bio->flags & VDK_BIO_F_FUA)
+			rw_flags = RWF_DSYNC;
+		if (cnt == 1 && in_mem(q, iov)) {
+			if (bio->op == VDK_BIO_READ)
+				io_uring_prep_read_fixed(sqe, fd,
+							 iov->iov_base,
+							 iov->iov_len, off, 0);
+			else
+				io_uring_prep_write_fixed(sqe, fd,
+							  iov->iov_base,
+							  iov->iov_len, off, 0);
+			sqe->rw_flags = rw_flags;
+			q->fixed_ios++;
+		} else if (bio->op == VDK_BIO_READ) {
 			io_uring_prep_readv(sqe, fd, iov, cnt, off);
 		} else {
-			if (bio->flags & VDK_BIO_F_FUA)
-				rw_flags = RWF_DSYNC;
 			io_uring_prep_writev2(sqe, fd, iov, cnt, off,
 					      rw_flags);
 		}
@@ -996,4 +1050,5 @@ const struct vdk_backend_ops vdk_backend_file = {
 	.commit = file_commit,
 	.reap = file_reap,
 	.syscalls = file_syscalls,
+	.queue_set_mem = file_queue_set_mem,
 };

@@ -143,4 +143,7 @@ static inline struct vdk_bdev *vdk__inline_bdev(struct vdk_bq *q)
 	return (struct vdk_bdev *)q;
 }
 
+/* Transfers the file backend's queue sent from its fixed buffer. */
+uint64_t vdk__file_fixed_ios(const struct vdk_bq *q);
+
 #endif /* VDK_BACKENDS_INTERNAL_H */

@@ -164,6 +164,28 @@ static bool blk_queue_has_room(const struct blk_queue *q)
 }
 
 /*
+ * Once the library has the bounce buffer in our memory, tell the
+ * backend, which may register it for I/O.  Until then it costs an atomic
+ * load per round.
+ */
+static void offer_mem(struct blk_queue *q)
+{
+	struct vdk_blk *blk = (struct vdk_blk *)q->sh; /* sh is first */
+	void *base;
+	size_t len;
+	int ret;
+
+	if (vdk_dev_bounce_mem(q->sh->dev, &base, &len) < 0)
+		return;
+	q->mem_offered = true;
+	ret = q->sh->ops->queue_set_mem(q->bq, base, len);
+	if (ret < 0)
+		blk_log(blk, VDK_LOG_WARNING,
+			"queue %u: backend cannot register the bounce "
+			"buffer: %s", q->index, strerror(-ret));
+}
+
+/*
  * One round takes at most a ring's worth of requests, so that a driver
  * that keeps the ring full still lets the thread reap, notify and see a
  * stop between rounds.
@@ -176,6 +198,8 @@ int blk_queue_round(struct blk_queue *q)
 	struct vdk_req *req;
 	int work = 0, popped = 0, ret;
 
+	if (!q->mem_offered && q->bq && ops->queue_set_mem)
+		offer_mem(q);
 	vdk_vq_get_stats(q->vq, &before);
 	while (popped < (int)budget && blk_queue_has_room(q) &&
 	       vdk_vq_pop(q->vq, &req) == 1) {
@@ -253,6 +277,7 @@ static void *queue_thread(void *arg)
 	/* Our memory allocations must not wait for I/O we serve. */
 	prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0);
 
+	q->mem_offered = false;
 	ret = q->sh->fail_io ? 0 :
 			       ops->queue_open(blk->bdev, q->index,
 					       vdk_vq_size(q->vq), &q->bq);

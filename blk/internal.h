@@ -100,6 +100,8 @@ struct blk_queue {
 	uint64_t poll_ns;     /* keep polling this long after work, now */
 	uint64_t poll_max_ns; /* ... at most (0: never poll) */
 	uint64_t completed, errors;
+	/* The bounce memory was offered to the backend (or cannot be). */
+	bool mem_offered;
 	/*
 	 * `vdk stat`: written by the queue's thread alone (relaxed atomic
 	 * stores, no read-modify-write), read by any thread.

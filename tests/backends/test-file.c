@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "internal.h"
 
 static char word[1100];
 
@@ -511,6 +512,88 @@ static void test_large_in_flight(void)
 	unlink(p);
 }
 
+/*
+ * The bounce buffer registered as the ring's fixed buffer: one vector
+ * inside it goes as READ_FIXED / WRITE_FIXED (counted), anything else as
+ * before, and every byte lands where it should.  Transfers of 256 KiB go
+ * through the ring even on tmpfs (above the inline limit).
+ */
+static bool test_fixed_mem(const char *dir, bool direct)
+{
+	enum { MEM = 4 << 20, LEN = 256 << 10, N = 8 };
+	uint64_t size = (uint64_t)N * LEN;
+	char *p = tmp_file(dir, size);
+	uint8_t *mem, *want, *other;
+	struct iovec iov[2];
+	uint64_t fixed = 0;
+	struct tb t;
+	struct tq q;
+	int i, ret;
+
+	if (!p)
+		return false;
+	ret = TB_OPEN(&t, "file", path_word(p),
+		      direct ? "direct=on" : "direct=off");
+	if (ret && direct && strstr(t.err, "does not support O_DIRECT")) {
+		unlink(p);
+		return false;
+	}
+	CHECK_EQ(ret, 0);
+	mem = mmap(NULL, MEM, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(mem != MAP_FAILED);
+	want = malloc(size);
+	other = aligned_alloc(4096, LEN);
+	CHECK(want && other);
+	pat_fill(want, size, 0, 11);
+	tq_open(&q, &t, 4);
+	CHECK(t.ops->queue_set_mem);
+	CHECK_EQ(t.ops->queue_set_mem(q.q, mem, MEM), 0);
+	CHECK_EQ(t.ops->queue_set_mem(q.q, mem, MEM), -EBUSY);
+
+	/* Writes: from the region's far end, inward, one vector each. */
+	for (i = 0; i < N; i++) {
+		uint8_t *at = mem + MEM - (size_t)(i + 1) * LEN;
+
+		memcpy(at, want + (size_t)i * LEN, LEN);
+		iov[0] = (struct iovec){ at, LEN };
+		CHECK_EQ(tq_run(&q, VDK_BIO_WRITE, 0, (uint64_t)i * LEN, LEN,
+				iov, 1), 0);
+		fixed++;
+	}
+	CHECK_EQ(vdk__file_fixed_ios(q.q), fixed);
+	/* Reads into the region at other places, one vector each. */
+	memset(mem, 0, MEM);
+	for (i = 0; i < N; i++) {
+		iov[0] = (struct iovec){ mem + (size_t)i * LEN, LEN };
+		CHECK_EQ(tq_run(&q, VDK_BIO_READ, 0, (uint64_t)i * LEN, LEN,
+				iov, 1), 0);
+		fixed++;
+	}
+	CHECK_EQ(vdk__file_fixed_ios(q.q), fixed);
+	check_bytes(mem, want, size, 0, "fixed-buffer transfers");
+	/* Outside the region, and two vectors: not fixed, still right. */
+	iov[0] = (struct iovec){ other, LEN };
+	CHECK_EQ(tq_run(&q, VDK_BIO_READ, 0, LEN, LEN, iov, 1), 0);
+	check_bytes(other, want + LEN, LEN, LEN, "outside the region");
+	memset(mem, 0, MEM);
+	iov[0] = (struct iovec){ mem + MEM - LEN / 2, LEN / 2 };
+	iov[1] = (struct iovec){ mem, LEN / 2 };
+	CHECK_EQ(tq_run(&q, VDK_BIO_READ, 0, 2 * LEN, LEN, iov, 2), 0);
+	check_bytes(mem + MEM - LEN / 2, want + 2 * LEN, LEN / 2, 2 * LEN,
+		    "two vectors, first half");
+	check_bytes(mem, want + 2 * LEN + LEN / 2, LEN / 2,
+		    2 * LEN + LEN / 2, "two vectors, second half");
+	CHECK_EQ(vdk__file_fixed_ios(q.q), fixed);
+	tq_close(&q);
+	tb_close(&t);
+	munmap(mem, MEM);
+	free(want);
+	free(other);
+	unlink(p);
+	return true;
+}
+
 int main(void)
 {
 	test_open_errors();
@@ -534,5 +617,9 @@ int main(void)
 	/* Transfers past the inline limit, through the ring. */
 	test_io("/dev/shm", false, "block-size=4096");
 	test_large_in_flight();
+	CHECK(test_fixed_mem(NULL, false));
+	if (!test_fixed_mem(NULL, true))
+		fprintf(stderr, "skipping fixed buffers with direct=on\n");
+	test_fixed_mem("/dev/shm", false);
 	return T_EXIT_PASS;
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
@@ -89,6 +90,8 @@ enum {
 	OPT_SECCOMP_LOG,
 	OPT_RING,
 	OPT_IN_ORDER,
+	OPT_BOUNCE,
+	OPT_BOUNCE_SIZE,
 	/* The model's options: OPT_MODEL + their index in its table. */
 	OPT_MODEL = 1024,
 };
@@ -117,11 +120,58 @@ static int parse_ring(const char *s, enum vdk_ring *ring)
 	return 0;
 }
 
+/* "umem" or "kernel": sets *kernel; -EINVAL for anything else. */
+static int parse_bounce(const char *s, bool *kernel)
+{
+	if (!strcmp(s, "umem"))
+		*kernel = false;
+	else if (!strcmp(s, "kernel"))
+		*kernel = true;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Bytes, with an optional K, M or G (powers of 1024): what VDUSE takes,
+ * whole pages from VDUSE_MIN_BOUNCE_SIZE to VDUSE_MAX_BOUNCE_SIZE.
+ */
+int vdk_parse_bounce_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned int shift = 0;
+	char *end;
+
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M')
+		shift = 20;
+	else if (*end == 'G')
+		shift = 30;
+	if (shift)
+		end++;
+	if (*end || v > (VDK_BOUNCE_SIZE_MAX >> shift))
+		return -EINVAL;
+	v <<= shift;
+	if (v < VDK_BOUNCE_SIZE_MIN || v % 4096)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
 /* The options of the daemon, before the model's. */
 static const struct option add_lopts[] = {
 	{ "bus", required_argument, NULL, OPT_BUS },
 	{ "ring", required_argument, NULL, OPT_RING },
 	{ "in-order", no_argument, NULL, OPT_IN_ORDER },
+	{ "bounce", required_argument, NULL, OPT_BOUNCE },
+	{ "bounce-size", required_argument, NULL, OPT_BOUNCE_SIZE },
 	{ "daemon", no_argument, NULL, 'd' },
 	{ "pidfile", required_argument, NULL, 'p' },
 	{ "json", no_argument, NULL, 'j' },
@@ -254,6 +304,17 @@ static int parse_add(int argc, char **argv,
 			break;
 		case OPT_IN_ORDER:
 			a->in_order = true;
+			break;
+		case OPT_BOUNCE:
+			if (parse_bounce(optarg, &a->bounce_kernel))
+				return bad_value(err, errlen, "--bounce", optarg,
+						 "umem or kernel");
+			break;
+		case OPT_BOUNCE_SIZE:
+			if (vdk_parse_bounce_size(optarg, &a->bounce_size))
+				return bad_value(err, errlen, "--bounce-size",
+						 optarg,
+						 "whole 4 KiB pages, 1M..1G");
 			break;
 		case 'd':
 			a->daemon = true;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model.h"
 
@@ -24,6 +25,8 @@ struct vdk_add_args {
 	bool vhost;               /* --bus vhost */
 	enum vdk_ring ring;       /* --ring (default: packed offered) */
 	bool in_order;            /* --in-order: offer VIRTIO_F_IN_ORDER */
+	bool bounce_kernel;       /* --bounce kernel: not in our memory */
+	uint64_t bounce_size;     /* --bounce-size: bytes, 0 = the kernel's */
 	bool daemon;
 	const char *pidfile;
 	bool json;
@@ -35,6 +38,16 @@ struct vdk_add_args {
 	bool seccomp_log;         /* --seccomp-log: log, do not kill */
 	bool help;
 };
+
+/* VDUSE's bounds on a bounce buffer's size (VDUSE_MIN/MAX_BOUNCE_SIZE). */
+#define VDK_BOUNCE_SIZE_MIN (1ull << 20)
+#define VDK_BOUNCE_SIZE_MAX (1ull << 30)
+
+/*
+ * --bounce-size's value: bytes, or with K, M or G; whole 4 KiB pages in
+ * [VDK_BOUNCE_SIZE_MIN, VDK_BOUNCE_SIZE_MAX].  0 or -EINVAL.
+ */
+int vdk_parse_bounce_size(const char *s, uint64_t *out);
 
 struct vdk_del_args {
 	const char *name;

@@ -40,6 +40,14 @@ void vdk_add_usage(FILE *f)
 "                         offers split rings alone\n"
 "      --in-order         offer VIRTIO_F_IN_ORDER: requests go back to\n"
 "                         the driver in the order it made them available\n"
+"      --bounce umem|kernel\n"
+"                         where the virtio bus's bounce buffer lives: in\n"
+"                         the daemon's memory (umem, default, Linux 6.0;\n"
+"                         pinned once, huge pages where there are), or in\n"
+"                         the kernel's\n"
+"      --bounce-size BYTES\n"
+"                         its size, with K, M or G: 1M..1G (default: the\n"
+"                         kernel's, 64M; Linux 6.4)\n"
 "  -d, --daemon           go to the background once the device is live\n"
 "  -p, --pidfile FILE     write the daemon's pid there once it is live\n"
 "  -j, --json             print the device as JSON\n"
@@ -108,6 +116,8 @@ static void daemon_cfg(const struct vdk_add_args *a, enum vdk_daemon_mode mode,
 	cfg->vhost = a->vhost;
 	cfg->ring = a->ring;
 	cfg->in_order = a->in_order;
+	cfg->bounce_kernel = a->bounce_kernel;
+	cfg->bounce_size = a->bounce_size;
 	cfg->daemon = a->daemon;
 	cfg->pidfile = a->pidfile;
 	cfg->json = a->json;

@@ -35,6 +35,7 @@ const char vdk_up_usage[] =
 "The file: one KEY=VALUE a line, '#' comments.  Keys: type=blk|net,\n"
 "backend=NAME, param.KEY=VALUE (a backend parameter; params=K=V K=V for\n"
 "several), bus=virtio|vhost, ring=split|packed, in-order=yes|no,\n"
+"bounce=umem|kernel, bounce-size=BYTES,\n"
 "user=NAME, confine=yes|no, timeout=SECS, log=FILE, and the model's\n"
 "options by their long name (queues=2, read-only=yes, mac=..., mtu=...).\n"
 "Example:\n"

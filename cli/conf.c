@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "args.h"
 #include "conf.h"
 
 /* Largest file read; a device's settings are far smaller. */
@@ -347,6 +348,20 @@ static int daemon_item(const struct vdk_conf *c, const struct vdk_conf_item *it,
 					it->value);
 		if (yn)
 			push(w, "--in-order");
+	} else if (!strcmp(it->key, "bounce")) {
+		if (strcmp(it->value, "umem") && strcmp(it->value, "kernel"))
+			return conf_err(err, errlen, c->path, it->line,
+					"bounce: '%s' is not umem or kernel",
+					it->value);
+		push(w, "--bounce=%s", it->value);
+	} else if (!strcmp(it->key, "bounce-size")) {
+		uint64_t bytes;
+
+		if (vdk_parse_bounce_size(it->value, &bytes))
+			return conf_err(err, errlen, c->path, it->line,
+					"bounce-size: '%s' is not whole 4 KiB "
+					"pages, 1M..1G", it->value);
+		push(w, "--bounce-size=%s", it->value);
 	} else if (!strcmp(it->key, "user")) {
 		push(w, "--user=%s", it->value);
 	} else if (!strcmp(it->key, "confine")) {

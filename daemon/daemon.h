@@ -53,6 +53,13 @@ struct vdk_daemon_cfg {
 	enum vdk_ring ring;
 	/* ADD: offer VIRTIO_F_IN_ORDER (takeovers: as the state file says). */
 	bool in_order;
+	/*
+	 * ADD: keep VDUSE's bounce buffer in the kernel's memory rather
+	 * than back it with ours (takeovers: as the state file says), and
+	 * its size in bytes (0: the kernel's default; takeovers: as made).
+	 */
+	bool bounce_kernel;
+	uint64_t bounce_size;
 	bool daemon;              /* to the background once live */
 	const char *pidfile;      /* or NULL */
 	bool json;

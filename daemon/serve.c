@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -47,6 +48,7 @@ struct serve_ctx {
 	bool daemon;
 	enum vdk_ring ring;
 	bool in_order;
+	bool bounce_kernel;
 	char inflight[4096];  /* RUN_DIR/NAME.inflight */
 	char pidfile[4096];
 	char logpath[4096];
@@ -335,6 +337,7 @@ static void state_fill(struct serve_ctx *c, struct vdk_state *st)
 	st->name = (char *)c->name;
 	st->type = (char *)c->model->name;
 	st->bus = c->vhost ? "vhost" : "virtio";
+	st->bounce_kernel = c->bounce_kernel;
 	st->node = c->node;
 }
 
@@ -742,6 +745,44 @@ static enum vdk_model_mode model_mode(const struct serve_ctx *c)
 }
 
 /*
+ * The bounce buffer in our memory is pinned twice: by VDUSE (which counts
+ * it against RLIMIT_MEMLOCK, even for root) and by each queue's io_uring
+ * that registers it (which counts it against the limit, summed over all
+ * rings of the user, unless the process has CAP_IPC_LOCK, which the
+ * confined server has not).  Several devices served as one user share
+ * that sum, so no bound computed here for one device holds: lift it,
+ * as root, before the server starts.  Where we may not (no
+ * CAP_SYS_RESOURCE), the library says so when a registration fails, and
+ * serves from the kernel's memory.
+ */
+static void memlock_unlimit(const struct serve_ctx *c)
+{
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		vdk_log(VDK_LOG_INFO, "%s: cannot lift the locked-memory "
+			"limit: %s", c->name, strerror(errno));
+}
+
+/* --bounce-size, before the device is attached (it cannot change after). */
+static int set_bounce_size(struct serve_ctx *c)
+{
+	uint64_t bytes = c->mode == VDK_DAEMON_ADD ? c->cfg->bounce_size : 0;
+	int ret;
+
+	if (!bytes)
+		return 0;
+	ret = vdk_sys_set_bounce_size(c->name, bytes);
+	if (ret == -ENOENT)
+		serve_fail(c, VDK_EXIT_KERNEL, "this kernel cannot set the "
+			   "bounce buffer's size (Linux 6.4 can)");
+	else if (ret)
+		serve_fail(c, VDK_EXIT_FAIL, "bounce size %llu: %s",
+			   (unsigned long long)bytes, strerror(-ret));
+	return ret;
+}
+
+/*
  * Everything after the checks (and after the fork, with --daemon): bring
  * the device up, serve it, bring it down.  Each step is undone in reverse
  * on the way out, on success as on failure.
@@ -767,6 +808,8 @@ static void serve_run(struct serve_ctx *c)
 	}
 
 	c->start_ns = now_ms() * 1000000;
+	if (!c->bounce_kernel && !c->vhost)
+		memlock_unlimit(c);
 	if (c->split)
 		ret = server_start(c, err, sizeof(err));
 	else
@@ -796,6 +839,9 @@ static void serve_run(struct serve_ctx *c)
 		vdk_log(VDK_LOG_NOTICE, "%s: taken over, still attached",
 			c->name);
 	} else {
+		ret = set_bounce_size(c);
+		if (ret)
+			goto err_close_nl;
 		vdk_log(VDK_LOG_INFO, "%s: attaching to the vDPA bus",
 			c->name);
 		ret = vdk_nl_dev_new(c->nl, c->name);
@@ -975,6 +1021,7 @@ static int takeover_prepare(struct serve_ctx *c)
 	c->ring = st.features & (1ull << VIRTIO_F_RING_PACKED) ?
 			  VDK_RING_PACKED : VDK_RING_SPLIT;
 	c->in_order = st.features & (1ull << VIRTIO_F_IN_ORDER);
+	c->bounce_kernel = st.bounce_kernel;
 	if (c->mode == VDK_DAEMON_RESCUE)
 		c->daemon = false;
 	code = VDK_EXIT_OK;
@@ -1054,6 +1101,9 @@ static int serve_main(struct serve_ctx *c)
 						    VDK_DEV_F_PACKED;
 	if (c->in_order)
 		env.dev_flags |= VDK_DEV_F_IN_ORDER;
+	/* On the vhost bus the driver's memory is a VM's: no bounce buffer. */
+	if (!c->bounce_kernel && !c->vhost)
+		env.dev_flags |= VDK_DEV_F_BOUNCE_UMEM;
 	ret = c->model->open(c->model_cfg, &env, &c->dev, err, sizeof(err));
 	if (ret) {
 		vdk_err(c->verb, "%s", err[0] ? err : strerror(-ret));
@@ -1177,6 +1227,7 @@ int vdk_daemon_run(const struct vdk_daemon_cfg *cfg)
 	c->vhost = cfg->vhost;
 	c->ring = cfg->ring;
 	c->in_order = cfg->in_order;
+	c->bounce_kernel = cfg->bounce_kernel;
 	c->daemon = cfg->daemon;
 	c->sfd = -1;
 	c->report_fd = -1;

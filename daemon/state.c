@@ -114,6 +114,8 @@ static int format_state(struct json_object *root, const struct vdk_state *st)
 	    vdk_json_add_u64(root, "queue_size", st->queue_size) ||
 	    vdk_json_add_bool(root, "read_only", st->read_only) ||
 	    format_features(root, st) ||
+	    (st->bounce_kernel &&
+	     vdk_json_add_str(root, "bounce", "kernel")) ||
 	    vdk_json_add_str(root, "bus", st->bus) ||
 	    vdk_json_add_str(root, "node", st->node))
 		return -ENOMEM;
@@ -250,6 +252,13 @@ static int read_member(const char *key, struct json_object *val,
 	} else if (!strcmp(key, "vduse_api")) {
 		ret = vdk_json_get_uint(val, UINT_MAX, &v);
 		st->vduse_api = (unsigned int)v;
+	} else if (!strcmp(key, "bounce")) {
+		char *b = NULL;
+
+		/* Only "kernel" is written; anything else is ours. */
+		ret = read_str(val, &b);
+		st->bounce_kernel = ret == 0 && b && !strcmp(b, "kernel");
+		free(b);
 	} else if (!strcmp(key, "bus")) {
 		ret = read_str(val, &st->bus);
 	} else if (!strcmp(key, "node")) {

@@ -44,6 +44,8 @@ struct vdk_state {
 	uint64_t driver_features;
 	unsigned int vduse_api;
 	uint64_t vduse_features; /* VDK_VDUSE_F_* in use */
+	/* VDUSE's bounce buffer left in the kernel's memory (--bounce). */
+	bool bounce_kernel;
 	char *bus;            /* "virtio" or "vhost" */
 	char *node;           /* "/dev/vda", "/dev/vhost-vdpa-0" */
 	/*

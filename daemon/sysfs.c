@@ -247,6 +247,19 @@ bool vdk_sys_vduse_exists(const char *name)
 	       sys_exists(VDK_ROOT_DEV, "vduse/%s", name);
 }
 
+int vdk_sys_set_bounce_size(const char *name, uint64_t bytes)
+{
+	char path[PATH_LEN], val[32];
+	int ret;
+
+	ret = vdk_path(path, sizeof(path), VDK_ROOT_SYS,
+		       "class/vduse/%s/bounce_size", name);
+	if (ret)
+		return ret;
+	snprintf(val, sizeof(val), "%llu", (unsigned long long)bytes);
+	return vdk_file_write(path, val);
+}
+
 bool vdk_sys_vdpa_attached(const char *name)
 {
 	return sys_exists(VDK_ROOT_SYS, "bus/vdpa/devices/%s", name);

@@ -69,6 +69,13 @@ bool vdk_sys_name_in_use(const char *name);
 /* A VDUSE device called @name exists (/sys/class/vduse or /dev/vduse). */
 bool vdk_sys_vduse_exists(const char *name);
 
+/*
+ * Set the bounce buffer's size of VDUSE device @name, in bytes, before it
+ * is attached (/sys/class/vduse/NAME/bounce_size, Linux 6.4).  0, or
+ * -ENOENT (a kernel without it), -EPERM (attached already), -EINVAL.
+ */
+int vdk_sys_set_bounce_size(const char *name, uint64_t bytes);
+
 /* @name is on the vDPA bus (/sys/bus/vdpa/devices/NAME). */
 bool vdk_sys_vdpa_attached(const char *name);
 

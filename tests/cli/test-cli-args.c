@@ -100,6 +100,16 @@ static void test_add(void)
 	CHECK(a.ring == VDK_RING_SPLIT);
 	CHECK_EQ(add(&a, "add", "--ring=packed", "d0", "ram", NULL), 0);
 	CHECK(a.ring == VDK_RING_PACKED);
+	CHECK(!a.bounce_kernel && a.bounce_size == 0);
+	CHECK_EQ(add(&a, "add", "--bounce", "kernel", "--bounce-size=1G",
+		     "d0", "ram", NULL), 0);
+	CHECK(a.bounce_kernel && a.bounce_size == 1ull << 30);
+	CHECK_EQ(add(&a, "add", "--bounce=umem", "--bounce-size", "4100K",
+		     "d0", "ram", NULL), 0);
+	CHECK(!a.bounce_kernel && a.bounce_size == 4100ull << 10);
+	CHECK_EQ(add(&a, "add", "--bounce-size=1048576", "d0", "ram", NULL),
+		 0);
+	CHECK_EQ(a.bounce_size, 1ull << 20);
 
 	CHECK_EQ(add(&a, "add", "-q", "4", "--queue-size=1024", "-b4096",
 		     "-r", "--serial", "SN1", "--bus", "vhost", "-d", "-p",
@@ -173,6 +183,21 @@ static void test_add_errors(void)
 		  NULL);
 	add_fails("option '-q' needs a value", "add", "d0", "ram", "-rq",
 		  NULL);
+	add_fails("bad --bounce value 'user' (umem or kernel)", "add",
+		  "--bounce=user", "d0", "ram", NULL);
+	add_fails("bad --bounce-size value '1020K' (whole 4 KiB pages, "
+		  "1M..1G)", "add", "--bounce-size=1020K", "d0", "ram", NULL);
+	add_fails("bad --bounce-size value '1025M' (whole 4 KiB pages, "
+		  "1M..1G)", "add", "--bounce-size=1025M", "d0", "ram", NULL);
+	add_fails("bad --bounce-size value '1048577' (whole 4 KiB pages, "
+		  "1M..1G)", "add", "--bounce-size=1048577", "d0", "ram", NULL);
+	add_fails("bad --bounce-size value '18446744073709551615G' (whole "
+		  "4 KiB pages, 1M..1G)", "add",
+		  "--bounce-size=18446744073709551615G", "d0", "ram", NULL);
+	add_fails("bad --bounce-size value '-64M' (whole 4 KiB pages, "
+		  "1M..1G)", "add", "--bounce-size=-64M", "d0", "ram", NULL);
+	add_fails("bad --bounce-size value '64MB' (whole 4 KiB pages, "
+		  "1M..1G)", "add", "--bounce-size=64MB", "d0", "ram", NULL);
 	add_fails("bad --queues value '0' (1..64)", "add", "-q", "0", "d0",
 		  "ram", NULL);
 	add_fails("bad --queues value '65' (1..64)", "add", "-q65", NULL);

@@ -93,6 +93,9 @@ static void test_good(void)
 	good("backend=ram\nring=split\nin-order=yes\n", false,
 	     "add --type=blk --ring=split --in-order -d --timeout 5 -- d0 "
 	     "ram");
+	good("backend=ram\nbounce=kernel\nbounce-size=256M\n", false,
+	     "add --type=blk --bounce=kernel --bounce-size=256M -d "
+	     "--timeout 5 -- d0 ram");
 	good("backend=ram\nin-order=no\n", false,
 	     "add --type=blk -d --timeout 5 -- d0 ram");
 	good("backend=ram\nparam.size=1G\nread-only=no\nconfine=yes\n", false,
@@ -122,6 +125,9 @@ static void test_bad(void)
 	} while (0)
 
 	BAD("backend=ram\nsize 64M\n", 2, "expected KEY=VALUE, not 'size 64M'");
+	BAD("backend=ram\nbounce=yes\n", 2, "bounce: 'yes' is not umem or kernel");
+	BAD("backend=ram\nbounce-size=2G\n", 2,
+	    "bounce-size: '2G' is not whole 4 KiB pages, 1M..1G");
 	BAD("backend=ram\n\n\nqueues=\n", 4, "'queues' has no value");
 	BAD("=x\n", 1, "bad key ''");
 	BAD("back end=ram\n", 1, "bad key 'back end'");

@@ -40,6 +40,7 @@ static void sample(struct vdk_state *st)
 	st->driver_features = 0x510000044ull;
 	st->vduse_api = 1;
 	st->vduse_features = 3;
+	st->bounce_kernel = true;
 	st->bus = strdup("virtio");
 	st->node = strdup("/dev/vda");
 }
@@ -64,6 +65,7 @@ static void check_same(const struct vdk_state *a, const struct vdk_state *b)
 	CHECK_EQ(a->driver_features, b->driver_features);
 	CHECK_EQ(a->vduse_api, b->vduse_api);
 	CHECK_EQ(a->vduse_features, b->vduse_features);
+	CHECK_EQ(a->bounce_kernel, b->bounce_kernel);
 	CHECK(!strcmp(a->bus, b->bus));
 	CHECK(!strcmp(a->node, b->node));
 }

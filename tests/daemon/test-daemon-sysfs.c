@@ -193,6 +193,15 @@ static void test_devices(void)
 	rm("sys/bus/vdpa/devices/d9");
 	CHECK(!vdk_sys_vdpa_attached("d2"));
 
+	/* The bounce size: written where the kernel has the attribute. */
+	mk("sys/class/vduse/d9/bounce_size", "67108864\n");
+	CHECK_EQ(vdk_sys_set_bounce_size("d9", 256ull << 20), 0);
+	CHECK(!strcmp(slurp("sys/class/vduse/d9/bounce_size"), "268435456"));
+	rm("sys/class/vduse/d9");
+	mk("sys/class/vduse/d9/", "");
+	CHECK_EQ(vdk_sys_set_bounce_size("d9", 1ull << 20), -ENOENT);
+	rm("sys/class/vduse/d9");
+
 	CHECK_EQ(vdk_sys_vdpa_driver("d0", buf, sizeof(buf)), 0);
 	CHECK(!strcmp(buf, "virtio_vdpa"));
 	CHECK_EQ(vdk_sys_vdpa_driver("d1", buf, sizeof(buf)), 0);

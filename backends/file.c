@@ -40,9 +40,10 @@
  *
  * Given the device's bounce buffer in our memory (queue_set_mem), each
  * queue registers it with its ring, and a transfer of one vector inside
- * it goes as READ_FIXED or WRITE_FIXED: the pages were pinned once, at
- * registration, instead of at every request (what O_DIRECT does to a
- * vector of plain memory).
+ * it goes as READ_FIXED or WRITE_FIXED, and several vectors inside it as
+ * READV_FIXED or WRITEV_FIXED where the kernel has them (6.15): the
+ * pages were pinned once, at registration, instead of at every request
+ * (what O_DIRECT does to a vector of plain memory).
  *
  * Discard and zeroing use fallocate(2) where the file system or device can
  * (asynchronously, through the ring), and learn at first use when it
@@ -66,6 +67,14 @@
 
 #include "backend.h"
 #include "internal.h"
+
+/*
+ * Vectored transfers from a registered buffer (Linux 6.15), numbered as
+ * the kernel's enum io_uring_op does; liburing of Debian 12 has no name
+ * for them.  Probed on each ring.
+ */
+#define OP_READV_FIXED 60
+#define OP_WRITEV_FIXED 61
 
 /* Zeros to write from, when the storage cannot zero a range itself. */
 #define ZERO_BUF_SIZE (64u << 10)
@@ -137,6 +146,7 @@ struct vdk_bq {
 	/* queue_set_mem(): registered as the ring's fixed buffer 0. */
 	char *mem;
 	size_t mem_len;
+	bool vec_fixed; /* the ring has OP_READV_FIXED, OP_WRITEV_FIXED */
 	uint64_t fixed_ios; /* transfers sent as fixed-buffer ones */
 };
 
@@ -505,15 +515,25 @@ static int file_queue_fd(struct vdk_bq *q)
 static int file_queue_set_mem(struct vdk_bq *q, void *base, size_t len)
 {
 	struct iovec iov = { .iov_base = base, .iov_len = len };
-	int ret;
 
 	if (q->mem)
 		return -EBUSY;
+	struct io_uring_probe *probe;
+	int ret;
+
 	ret = io_uring_register_buffers(&q->ring, &iov, 1);
 	if (ret < 0)
 		return ret;
 	q->mem = base;
 	q->mem_len = len;
+	probe = io_uring_get_probe_ring(&q->ring);
+	if (probe) {
+		q->vec_fixed = io_uring_opcode_supported(probe,
+							 OP_READV_FIXED) &&
+			       io_uring_opcode_supported(probe,
+							 OP_WRITEV_FIXED);
+		io_uring_free_probe(probe);
+	}
 	return 0;
 }
 
@@ -522,12 +542,29 @@ uint64_t vdk__file_fixed_ios(const struct vdk_bq *q)
 	return q->fixed_ios;
 }
 
+bool vdk__file_vec_fixed(const struct vdk_bq *q)
+{
+	return q->vec_fixed;
+}
+
 static bool in_mem(const struct vdk_bq *q, const struct iovec *iov)
 {
 	uintptr_t p = (uintptr_t)iov->iov_base, m = (uintptr_t)q->mem;
 
 	return q->mem && p >= m && iov->iov_len <= q->mem_len &&
 	       p - m <= q->mem_len - iov->iov_len;
+}
+
+/* Every one of @cnt vectors lies in the registered buffer. */
+static bool all_in_mem(const struct vdk_bq *q, const struct iovec *iov,
+		       unsigned int cnt)
+{
+	unsigned int i;
+
+	for (i = 0; i < cnt; i++)
+		if (!in_mem(q, &iov[i]))
+			return false;
+	return true;
 }
 
 static struct slot *slot_get(struct vdk_bq *q, struct vdk_bio *bio)
@@ -693,6 +730,14 @@ static int issue(struct vdk_bq *q, struct slot *s)
 		} else {
 			io_uring_prep_writev2(sqe, fd, iov, cnt, off,
 					      rw_flags);
+		}
+		/* The same, from the registered buffer: no pinning. */
+		if (cnt > 1 && q->vec_fixed && all_in_mem(q, iov, cnt)) {
+			sqe->opcode = bio->op == VDK_BIO_READ ?
+					      OP_READV_FIXED :
+					      OP_WRITEV_FIXED;
+			sqe->buf_index = 0;
+			q->fixed_ios++;
 		}
 		/*
 		 * A file in memory goes to io_uring's workers anyway (it

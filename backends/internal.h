@@ -145,5 +145,7 @@ static inline struct vdk_bdev *vdk__inline_bdev(struct vdk_bq *q)
 
 /* Transfers the file backend's queue sent from its fixed buffer. */
 uint64_t vdk__file_fixed_ios(const struct vdk_bq *q);
+/* Its ring sends several vectors from it too (Linux 6.15). */
+bool vdk__file_vec_fixed(const struct vdk_bq *q);
 
 #endif /* VDK_BACKENDS_INTERNAL_H */

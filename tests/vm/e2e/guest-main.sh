@@ -315,6 +315,8 @@ sigterm_during_io() {
 . "$HERE/svc.sh"
 # shellcheck source=sysd.sh
 . "$HERE/sysd.sh"
+# shellcheck source=bounce.sh
+. "$HERE/bounce.sh"
 
 log "kernel $(uname -r), vdk $(vdk --version), rings: $RING"
 dmesg_mark
@@ -341,6 +343,7 @@ want ro && run_scenario "5. read-only device refuses writes, stays readable" rea
 want resize && run_scenario "6. online resize, larger and smaller" resize
 want cycles && run_scenario "7. 20 cycles of add / I/O / del, nothing left" cycles
 want sigterm && run_scenario "8. SIGTERM during fio: clean detach, I/O ends" sigterm_during_io
+want bounce && bounce_scenarios
 want crash && crash_scenarios
 want nbd && nbd_scenarios
 want vhost && vhost_scenarios

@@ -23,7 +23,7 @@ struct vdk_add_args {
 	int nwords;               /* the words after NAME */
 	char **words;
 	bool vhost;               /* --bus vhost */
-	enum vdk_ring ring;       /* --ring (default: packed offered) */
+	enum vdk_ring ring;       /* --ring (default: VDK_RING_DEFAULT) */
 	bool in_order;            /* --in-order: offer VIRTIO_F_IN_ORDER */
 	bool bounce_kernel;       /* --bounce kernel: not in our memory */
 	uint64_t bounce_size;     /* --bounce-size: bytes, 0 = the kernel's */

@@ -47,7 +47,8 @@ struct vdk_daemon_cfg {
 	const struct vdk_model_ops *const *models;
 	bool vhost;               /* ADD: on the vhost bus */
 	/*
-	 * ADD: the ring formats offered (VDK_RING_*); RECOVER and RESCUE
+	 * ADD: the ring formats offered (VDK_RING_*, VDK_RING_DEFAULT by
+	 * default: see model.h); RECOVER and RESCUE
 	 * take the state file's, as the in-flight log was made for them.
 	 */
 	enum vdk_ring ring;

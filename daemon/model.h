@@ -67,11 +67,20 @@ struct vdk_model_opt {
 };
 
 /*
- * The ring formats a device offers (vdk add --ring).  Packed rings are
- * offered by default: the driver still decides, and one without
- * VIRTIO_F_RING_PACKED gets split rings.
+ * The ring formats a device offers (vdk add --ring).  With packed rings
+ * offered the driver still decides, and one without VIRTIO_F_RING_PACKED
+ * gets split rings.  By default a device on the vhost bus offers them
+ * and one on the virtio bus does not: there the driver maps its buffers
+ * into VDUSE's bounce buffer, and Linux's packed virtqueue fails a
+ * request whose mapping does not fit (-EIO from virtqueue_add_packed(),
+ * an I/O error for virtio_blk) where its split one returns -ENOMEM and
+ * the block layer waits for room.  With 1 MiB reads 128 deep, more than
+ * the 64 MiB bounce buffer, packed rings gave I/O errors and split ones
+ * none (Linux 6.12); split rings were also the faster ones there
+ * (bench/results/2026-12-07-sid-rings).
  */
 enum vdk_ring {
+	VDK_RING_DEFAULT, /* packed on the vhost bus, split on the virtio bus */
 	VDK_RING_PACKED,  /* split and packed: the driver's choice */
 	VDK_RING_SPLIT,   /* split only */
 };

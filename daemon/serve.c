@@ -1097,6 +1097,8 @@ static int serve_main(struct serve_ctx *c)
 	}
 	/* The level of the log opened below. */
 	env.log_level = VDK_LOG_NOTICE + cfg->verbose;
+	if (c->ring == VDK_RING_DEFAULT)
+		c->ring = c->vhost ? VDK_RING_PACKED : VDK_RING_SPLIT;
 	env.dev_flags = c->ring == VDK_RING_SPLIT ? VDK_DEV_F_NO_PACKED :
 						    VDK_DEV_F_PACKED;
 	if (c->in_order)

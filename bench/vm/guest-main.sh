@@ -27,7 +27,10 @@
 #   null_blk   the kernel's null_blk (no memory, softirq completion): the
 #              ceiling of the guest's block layer
 # plus, for the 2-queue job only, vdk-ram-1q: vdk ram with one queue.
-# Named only: vdk-file-base (bin/vdk-base, run.sh --base).
+# Named only: vdk-file-base (bin/vdk-base, run.sh --base);
+# vdk-file-kbounce (vdk-file with --bounce kernel); on a loop device
+# over the same file, with O_DIRECT: vdk-loop, vdk-loop-kbounce and
+# qsd-loop-iou.
 #
 # One contender is set up at a time: set up, filled, every job run, torn
 # down, then the next (the first contender rotates from rep to rep).  An

@@ -104,6 +104,36 @@ setup_vdk-file-inorder() {
 	VDK_ADD_OPTS="${VDK_ADD_OPTS:-} --in-order" vdk_setup "$1" "$2" file path="$IMG"
 }
 teardown_vdk-file-inorder() { vdk_teardown "$1"; }
+# vdk-file with VDUSE's bounce buffer left in the kernel's memory
+# (--bounce kernel), beside the default: the daemon's own memory,
+# registered with VDUSE and with io_uring.
+setup_vdk-file-kbounce() {
+	VDK_ADD_OPTS="${VDK_ADD_OPTS:-} --bounce kernel" vdk_setup "$1" "$2" file path="$IMG"
+}
+teardown_vdk-file-kbounce() { vdk_teardown "$1"; }
+# A block device read and written with O_DIRECT, as a disk is served in
+# production: a loop device over the backing file (made at first use).
+# vdk: direct=on, with the bounce buffer in its memory (the default:
+# single-vector transfers go as io_uring fixed-buffer ones, no page
+# pinning per request) or in the kernel's.  QSD: cache.direct=on,
+# aio=io_uring and an iothread, its fastest set-up.
+loop_ensure() {
+	[[ -n ${LOOP:-} ]] || { modprobe loop && LOOP=$(losetup -f --show "$IMG"); }
+}
+setup_vdk-loop() { loop_ensure && vdk_setup "$1" "$2" file path="$LOOP" direct=on; }
+teardown_vdk-loop() { vdk_teardown "$1"; }
+setup_vdk-loop-kbounce() {
+	loop_ensure &&
+		VDK_ADD_OPTS="${VDK_ADD_OPTS:-} --bounce kernel" vdk_setup "$1" "$2" file path="$LOOP" direct=on
+}
+teardown_vdk-loop-kbounce() { vdk_teardown "$1"; }
+setup_qsd-loop-iou() {
+	loop_ensure &&
+		QSD_OPTS="${QSD_OPTS:-},aio=io_uring" QSD_ARGS="${QSD_ARGS:-} --object iothread,id=io0" \
+			QSD_EXPORT_OPTS="${QSD_EXPORT_OPTS:-},iothread=io0" \
+			qsd_setup "$1" "$2" "host_device,filename=$LOOP,node-name=n0,cache.direct=on"
+}
+teardown_qsd-loop-iou() { qsd_teardown "$1"; }
 # The same served by bin/vdk-base (run.sh --base: the commit before).
 setup_vdk-file-base() { VDK_BIN=vdk-base vdk_setup "$1" "$2" file path="$IMG"; }
 teardown_vdk-file-base() { VDK_BIN=vdk-base vdk_teardown "$1"; }

@@ -93,7 +93,7 @@ static void test_add(void)
 	CHECK(a.model == &vdk_model_blk);
 	CHECK(!a.cfg->read_only && !a.vhost && !a.daemon && !a.json && !a.help);
 	CHECK(!a.cfg->serial && !a.pidfile && !a.log);
-	CHECK(a.ring == VDK_RING_PACKED && !a.in_order);
+	CHECK(a.ring == VDK_RING_DEFAULT && !a.in_order);
 	CHECK_EQ(add(&a, "add", "--in-order", "d0", "ram", NULL), 0);
 	CHECK(a.in_order);
 	CHECK_EQ(add(&a, "add", "--ring", "split", "d0", "ram", NULL), 0);

@@ -16,16 +16,19 @@ mkdir -p "$WORK"
 
 want() { [[ -z $ONLY ]] || [[ $1 =~ $ONLY ]]; }
 
-# The rings the run offers: packed (vdk's default), or split when run.sh
-# --ring split put vdk.ring=split on the command line (its vdk then adds
-# --ring split to every `vdk add`).
+# The rings the run offers: vdk's default (split on the virtio bus, packed
+# on the vhost bus), or those run.sh --ring put on the command line
+# (vdk.ring=packed: its vdk then adds --ring packed to every `vdk add`).
 RING=$(sed -n 's/.*vdk\.ring=\([a-z]*\).*/\1/p' /proc/cmdline)
-RING=${RING:-${VDK_E2E_RING:-packed}}
+RING=${RING:-${VDK_E2E_RING:-default}}
+# What a device on the virtio bus takes in this run.
+VIRTIO_RING=$RING
+[[ $VIRTIO_RING != default ]] || VIRTIO_RING=split
 # run.sh --in-order: VIRTIO_F_IN_ORDER offered too (vdk.in_order=1).
 IN_ORDER=$(sed -n 's/.*vdk\.in_order=\([01]\).*/\1/p' /proc/cmdline)
 
 # ring_check NAME: the guest's driver of device NAME (virtio bus) took
-# the ring format of the run, VIRTIO_F_RING_PACKED (bit 34) or not, as
+# the ring format of the run (VIRTIO_RING), VIRTIO_F_RING_PACKED (bit 34) or not, as
 # its features in sysfs and `vdk list -j` both say.  With --in-order,
 # says whether it took VIRTIO_F_IN_ORDER (bit 35) too: the kernel's
 # choice (into VDK_RESULTS/in-order.txt).
@@ -39,8 +42,8 @@ ring_check() {
 		io=", in order: ${f:35:1}"
 		echo "$name $(uname -r) in_order=${f:35:1}" >>"$VDK_RESULTS/in-order.txt"
 	fi
-	echo "  $name: features $f: $got rings (vdk list: $listed, run: $RING)$io"
-	[[ $got == "$RING" && $listed == "$RING" ]]
+	echo "  $name: features $f: $got rings (vdk list: $listed, run: $VIRTIO_RING)$io"
+	[[ $got == "$VIRTIO_RING" && $listed == "$VIRTIO_RING" ]]
 }
 
 # expect_fail CODE REGEX CMD...: CMD exits with CODE and says REGEX.

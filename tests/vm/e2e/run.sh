@@ -8,7 +8,8 @@
 #                       [--out DIR]   (results in DIR/e2e-KERNEL; default build-vm)
 #                       [--debs DIR]  (--only sysd: the .debs; default build-deb)
 #                       [--ring split|packed]   (every `vdk add` offers these
-#                                                rings; default: vdk's, packed)
+#                                                rings; default: vdk's, split on
+#                                                the virtio bus, packed on vhost)
 #                       [--in-order]   (every `vdk add` offers VIRTIO_F_IN_ORDER)
 set -euo pipefail
 
@@ -103,7 +104,7 @@ if [[ -c /dev/vduse/control ]]; then
 	echo "e2e: this host has VDUSE: running the scenarios here"
 	mkdir -p "$stage/results"
 	VDK_LIB=$TOP/tests/vm/lib-guest.sh VDK_RESULTS=$stage/results \
-		VDK_E2E_RING=${RING:-packed} \
+		VDK_E2E_RING=${RING:-default} \
 		bash "$stage/guest-main.sh"
 	exit
 fi

@@ -227,10 +227,16 @@ static int start_queues(struct vdk_dev *dev, bool resume)
 		 */
 		if (!dev->ready_msgs)
 			vq->enabled = info.ready;
-		if (!vq->enabled) {
-			vq->keep_pos = false;
+		/*
+		 * A queue made not ready while the device ran keeps where it
+		 * stopped: made ready again, it goes on from there.  VDUSE
+		 * still holds the position the driver set before DRIVER_OK,
+		 * and vhost-vdpa lets none be set on a running device that
+		 * is not suspended; starting from VDUSE's would take again
+		 * every request since.  A reset forgets the position.
+		 */
+		if (!vq->enabled)
 			continue;
-		}
 		vq->num = info.num;
 		vq->desc_iova = info.desc_addr;
 		vq->avail_iova = info.driver_addr;

@@ -1071,6 +1071,63 @@ static void test_vq_ready(void)
 }
 
 /*
+ * One queue made not ready and ready again while the device runs, as a
+ * vhost-vdpa client's VHOST_VDPA_SET_VRING_ENABLE does: the requests it
+ * took complete, the position reported is exact, nothing is taken while
+ * it is not ready, and once ready it goes on from where it stopped (the
+ * kernel's own position is still the one set before DRIVER_OK, and
+ * vhost-vdpa lets no new one be set on a running device), taking what
+ * was posted meanwhile, each request once.  Twice over: the second time
+ * starts from a position the first one kept.
+ */
+static void test_vq_ready_cycle(void)
+{
+	uint16_t avail = 0xffff;
+	struct vdk_req *r;
+	struct env e;
+	int h[3];
+
+	env_new(&e, 2, 1, FEAT_QR | FEAT_SUSPEND, &susp_ops);
+	ready_all_and_start(&e);
+	for (int round = 0; round < 2; round++) {
+		uint8_t t = (uint8_t)(1 + 3 * round); /* tags t, t+1, t+2 */
+
+		h[0] = post(&e, 0, t);
+		h[1] = post(&e, 0, (uint8_t)(t + 1));
+		held[nheld++] = pop_tag(e.vq, t);
+		CHECK_EQ(vq_ready(&e, 0, 0), VDUSE_REQ_RESULT_OK);
+		CHECK_EQ(suspends, (unsigned int)(2 * round + 1));
+		/* The one taken is completed; the other waits, untaken. */
+		expect_used(&e, 0, h[0], 4);
+		expect_no_used(&e, 0);
+		CHECK(!vdk_vq_ready(e.vq));
+		CHECK(vdk_vq_ready(vdk_dev_vq(e.dev, 1)));
+		if (!e.cfg.packed) {
+			CHECK_EQ(get_vq_state(&e, 0, &avail),
+				 VDUSE_REQ_RESULT_OK);
+			CHECK_EQ(avail, 1 + 3 * round);
+			CHECK_EQ(sim_vq_used_idx(e.s, 0), 1 + 3 * round);
+		}
+		/* Posted and kicked while not ready: nothing taken. */
+		h[2] = post(&e, 0, (uint8_t)(t + 2));
+		sim_vq_kick(e.s, 0, true);
+		CHECK_EQ(vdk_vq_pop(e.vq, &r), -EAGAIN);
+		expect_no_used(&e, 0);
+		/* Ready again: on from where it stood, each request once. */
+		CHECK_EQ(vq_ready(&e, 0, 1), VDUSE_REQ_RESULT_OK);
+		CHECK(vdk_vq_ready(e.vq));
+		r = pop_tag(e.vq, (uint8_t)(t + 1));
+		CHECK_EQ(r->id, h[1]);
+		env_complete(&e, r, 4);
+		r = pop_tag(e.vq, (uint8_t)(t + 2));
+		CHECK_EQ(r->id, h[2]);
+		env_complete(&e, r, 4);
+		CHECK_EQ(vdk_vq_pop(e.vq, &r), 0);
+	}
+	env_fini(&e);
+}
+
+/*
  * Suspend: the requests taken are completed, the position reported is
  * exact, nothing more is taken until a reset; hostile orders refused or
  * harmless.
@@ -1183,9 +1240,11 @@ int main(void)
 	test_api1_groups();
 	test_vduse_features();
 	test_vq_ready();
+	test_vq_ready_cycle();
 	test_suspend();
 	force_packed = true;
 	test_vq_ready();
+	test_vq_ready_cycle();
 	test_suspend();
 	return T_EXIT_PASS;
 }

@@ -23,12 +23,35 @@
  * the I/O goes on.  At the end every sequence number must have completed
  * exactly once and its sectors must read back with it.
  *
+ * With --ready-cycles N it disables ring 0 instead, as a VMM stopping a
+ * queue does: VHOST_VDPA_SET_VRING_ENABLE with num 0 on the running
+ * device.  On Linux 7.3 vhost-vdpa passes that on whatever the status
+ * (it refuses no enable or disable after DRIVER_OK) and returns 0 even
+ * when the device fails it (VDUSE then marks the device broken, and the
+ * next VHOST_GET_VRING_BASE fails).  VDUSE asks the device by a request
+ * (VDUSE_SET_VQ_READY, with VDUSE_F_QUEUE_READY) and sets the queue not
+ * ready only once the device answered: when the ioctl returns the device
+ * has stopped the ring, and from then on VDUSE drops the ring's kicks.
+ * Each cycle, with more requests posted right before (kicked; not
+ * kicked while the queue polls; not kicked while it sleeps), it disables
+ * the ring and checks as above that every request taken is completed
+ * (the used index equals VHOST_GET_VRING_BASE's); it posts more and
+ * kicks, and checks that nothing is taken or completed while the ring is
+ * disabled.  Then it enables the ring (num 1) and does not kick: the
+ * kicks for what waits were dropped, so the device must look at the ring
+ * by itself, and every request waiting must complete within 20 s.  No
+ * new base can be set (vhost-vdpa refuses VHOST_SET_VRING_BASE on a
+ * running device that is not suspended): the device goes on from where
+ * it stopped.  At the end, as above, every write once, read back.
+ *
  *   suspend-client --path /dev/vhost-vdpa-N [--cycles N] [--requests N]
- *                  [--depth N]
+ *                  [--depth N] [--ready-cycles N]
  *
  * Output: one JSON line.  Exit status: 0 passed, 1 failed, 2 usage,
  * 3 setup error, 77 the device cannot suspend (a kernel before 7.3, or
- * a device without VDUSE_F_SUSPEND).
+ * a device without VDUSE_F_SUSPEND; not asked with --ready-cycles, which
+ * cannot tell from here whether the device hears of ready changes: the
+ * caller checks the device has VDUSE_F_QUEUE_READY).
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -85,6 +108,7 @@
 
 static const char *opt_path;
 static unsigned int opt_cycles = 3, opt_requests = 3000, opt_depth = 32;
+static unsigned int opt_ready; /* --ready-cycles: ring disables instead */
 
 struct cl {
 	int fd, kickfd, callfd;
@@ -236,7 +260,7 @@ static void open_dev(struct cl *c)
 		die(3, "%s: not ours", opt_path);
 	if (xioctl(c, VHOST_GET_BACKEND_FEATURES, &bf) < 0)
 		die(3, "no backend features");
-	if (!(bf & (1ull << VHOST_BACKEND_F_SUSPEND))) {
+	if (!opt_ready && !(bf & (1ull << VHOST_BACKEND_F_SUSPEND))) {
 		printf("{\"skip\":\"no VHOST_BACKEND_F_SUSPEND (backend "
 		       "features %#" PRIx64 ")\"}\n", bf);
 		exit(77);
@@ -425,6 +449,174 @@ static bool drain(struct cl *c, bool reads, unsigned int ms)
 	return c->inflight == 0;
 }
 
+/* What the cycles found; any count but the first two fails the run. */
+struct tally {
+	unsigned int untaken;        /* posted, not taken when stopped */
+	unsigned int posted_stopped; /* posted while the ring was stopped */
+	unsigned int not_exact;      /* used index or in-flight count off */
+	unsigned int taken_stopped;  /* taken or completed while stopped */
+	unsigned int stalled;        /* waited past enable, unkicked */
+	unsigned int done_by_stop;   /* completed while the stop was asked */
+};
+
+static uint16_t used_now(struct cl *c)
+{
+	return le16toh(__atomic_load_n(&c->used->idx, __ATOMIC_ACQUIRE));
+}
+
+/* The device's last avail index (VDUSE_GET_VQ_STATE through the kernel). */
+static uint16_t vring_base(struct cl *c)
+{
+	struct vhost_vring_state st = { .index = 0 };
+
+	if (xioctl(c, VHOST_GET_VRING_BASE, &st) < 0)
+		die(1, "VHOST_GET_VRING_BASE: %s", strerror(errno));
+	return (uint16_t)st.num;
+}
+
+/* Post into free slots, @max at most, up to the last request. */
+static unsigned int fill(struct cl *c, unsigned int max)
+{
+	unsigned int n = 0;
+	int s;
+
+	while (n < max && (s = free_slot(c)) >= 0 &&
+	       c->next_seq < opt_requests) {
+		post(c, (unsigned int)s, c->next_seq++, false);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Stopped (suspended, or ring 0 disabled): every request taken is
+ * completed in the ring already, the base says where the device stands,
+ * and the rest of what was posted is not taken.
+ */
+static uint16_t check_stopped(struct cl *c, struct tally *t)
+{
+	uint16_t base = vring_base(c), used = used_now(c);
+	unsigned int untaken;
+
+	if (used != base)
+		t->not_exact++;
+	reap(c, false);
+	untaken = (uint16_t)(c->avail_idx - base);
+	if (untaken != c->inflight)
+		t->not_exact++;
+	t->untaken += untaken;
+	return base;
+}
+
+/* Kicks take nothing, nothing completes, the base stays. */
+static void check_still(struct cl *c, struct tally *t, uint16_t base)
+{
+	uint16_t used = used_now(c);
+
+	kick(c);
+	usleep(300000);
+	kick(c);
+	usleep(300000);
+	if (used_now(c) != used)
+		t->taken_stopped++;
+	if (vring_base(c) != base)
+		t->taken_stopped++;
+}
+
+static const char *suspend_cycle(struct cl *c, struct tally *t,
+				 unsigned int cycle)
+{
+	uint16_t base;
+
+	/*
+	 * More requests posted and kicked right before the suspend: the
+	 * device holds some, has not seen others.
+	 */
+	fill(c, NUM);
+	kick(c);
+	if (xioctl(c, VHOST_VDPA_SUSPEND, NULL) < 0)
+		die(1, "VHOST_VDPA_SUSPEND: %s", strerror(errno));
+	base = check_stopped(c, t);
+	check_still(c, t, base);
+	fprintf(stderr,
+		"suspend-client: cycle %u: base %u, used %u, avail %u, "
+		"%u not taken\n",
+		cycle, base, used_now(c), c->avail_idx, c->inflight);
+	/* Resume where it stood. */
+	if (c->bf & (1ull << VHOST_BACKEND_F_RESUME)) {
+		if (xioctl(c, VHOST_VDPA_RESUME, NULL) < 0)
+			die(1, "VHOST_VDPA_RESUME: %s", strerror(errno));
+		kick(c);
+		return "resume";
+	}
+	bring_up(c, base);
+	kick(c);
+	return "reset+set_vring_base";
+}
+
+static void set_enable(struct cl *c, unsigned int on)
+{
+	struct vhost_vring_state st = { .index = 0, .num = on };
+
+	if (xioctl(c, VHOST_VDPA_SET_VRING_ENABLE, &st) < 0)
+		die(1, "VHOST_VDPA_SET_VRING_ENABLE %u: %s", on,
+		    strerror(errno));
+}
+
+static void ready_cycle(struct cl *c, struct tally *t, unsigned int cycle)
+{
+	unsigned int untaken, posted;
+	uint16_t base, used;
+	uint64_t t0, end;
+
+	/*
+	 * More posted right before the disable, three ways in turn: kicked
+	 * (taken at once); not kicked, the queue still polling (taken,
+	 * some still in flight: the disable completes them); not kicked,
+	 * the queue idle long enough to sleep (not seen: taken only once
+	 * the ring is enabled again).  Half the slots at most: the others
+	 * are for posting while the ring is disabled.
+	 */
+	if (cycle % 3 == 2) {
+		if (!drain(c, false, 20000))
+			die(1, "%u requests never completed", c->inflight);
+		usleep(200000);
+	}
+	fill(c, opt_depth / 2);
+	if (cycle % 3 == 0)
+		kick(c);
+	used = used_now(c);
+	set_enable(c, 0);
+	base = check_stopped(c, t);
+	t->done_by_stop += (uint16_t)(base - used);
+	untaken = c->inflight;
+	/* Posted into the slots just freed, and kicked, while disabled. */
+	posted = fill(c, NUM);
+	t->posted_stopped += posted;
+	check_still(c, t, base);
+	/*
+	 * Enabled, no kick: VDUSE dropped those of the ring while it was
+	 * disabled, so the device must look at the ring as it starts.
+	 */
+	set_enable(c, 1);
+	t0 = now_ms();
+	end = t0 + 20000;
+	while (c->inflight && now_ms() < end)
+		if (!reap(c, false))
+			wait_call(c, 20);
+	fprintf(stderr,
+		"suspend-client: ready cycle %u: base %u, %u completed during "
+		"the disable, %u not taken, %u posted while disabled, %u left "
+		"%llu ms after the enable\n",
+		cycle, base, (uint16_t)(base - used), untaken, posted,
+		c->inflight,
+		(unsigned long long)(now_ms() - t0));
+	if (c->inflight) {
+		t->stalled += c->inflight;
+		kick(c);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -432,11 +624,12 @@ int main(int argc, char **argv)
 		{ "cycles", required_argument, NULL, 'c' },
 		{ "requests", required_argument, NULL, 'n' },
 		{ "depth", required_argument, NULL, 'd' },
+		{ "ready-cycles", required_argument, NULL, 'r' },
 		{ 0 },
 	};
 	struct cl *c = calloc(1, sizeof(*c));
-	unsigned int cycle, lost = 0, repeated = 0, not_exact = 0;
-	unsigned int taken_while_suspended = 0, untaken_total = 0;
+	unsigned int cycle, cycles, lost = 0, repeated = 0;
+	struct tally t = { 0 };
 	const char *how = "";
 	int o;
 
@@ -448,76 +641,28 @@ int main(int argc, char **argv)
 		case 'c': opt_cycles = (unsigned int)atoi(optarg); break;
 		case 'n': opt_requests = (unsigned int)atoi(optarg); break;
 		case 'd': opt_depth = (unsigned int)atoi(optarg); break;
+		case 'r': opt_ready = (unsigned int)atoi(optarg); break;
 		default: die(2, "usage: --path NODE [--cycles N] "
-			     "[--requests N] [--depth N]");
+			     "[--requests N] [--depth N] [--ready-cycles N]");
 		}
 	}
-	if (!opt_path || !opt_cycles || !opt_depth ||
-	    opt_requests < 2 * opt_cycles + 2 || opt_requests > MAX_REQS)
+	cycles = opt_ready ? opt_ready : opt_cycles;
+	if (!opt_path || !cycles || !opt_depth ||
+	    opt_requests < 2 * cycles + 2 || opt_requests > MAX_REQS)
 		die(2, "usage: --path NODE [--cycles N] [--requests N<=%u] "
-		    "[--depth N]", MAX_REQS);
+		    "[--depth N] [--ready-cycles N]", MAX_REQS);
 	open_dev(c);
 	if (c->capacity < (uint64_t)opt_requests * BLOCK)
 		die(3, "disk of %" PRIu64 " bytes: %u requests need more",
 		    c->capacity, opt_requests);
 	bring_up(c, 0);
 
-	for (cycle = 0; cycle < opt_cycles; cycle++) {
-		unsigned int upto = opt_requests * (cycle + 1) /
-				    (opt_cycles + 1);
-		uint16_t used_before, base;
-		struct vhost_vring_state st = { .index = 0 };
-		unsigned int untaken;
-		int s;
-
-		run_until(c, upto);
-		/*
-		 * More requests posted and kicked right before the suspend:
-		 * the device holds some, has not seen others.
-		 */
-		while ((s = free_slot(c)) >= 0 && c->next_seq < opt_requests)
-			post(c, (unsigned int)s, c->next_seq++, false);
-		kick(c);
-		if (xioctl(c, VHOST_VDPA_SUSPEND, NULL) < 0)
-			die(1, "VHOST_VDPA_SUSPEND: %s", strerror(errno));
-		if (xioctl(c, VHOST_GET_VRING_BASE, &st) < 0)
-			die(1, "VHOST_GET_VRING_BASE: %s", strerror(errno));
-		base = (uint16_t)st.num;
-		/* Every request taken is completed in the ring already. */
-		used_before = le16toh(__atomic_load_n(&c->used->idx,
-						      __ATOMIC_ACQUIRE));
-		if (used_before != base)
-			not_exact++;
-		reap(c, false);
-		untaken = (uint16_t)(c->avail_idx - base);
-		if (untaken != c->inflight)
-			not_exact++;
-		untaken_total += untaken;
-		/* Suspended: kicks take nothing, nothing completes. */
-		kick(c);
-		usleep(300000);
-		if (le16toh(__atomic_load_n(&c->used->idx, __ATOMIC_ACQUIRE)) !=
-		    used_before)
-			taken_while_suspended++;
-		if (xioctl(c, VHOST_GET_VRING_BASE, &st) < 0)
-			die(1, "VHOST_GET_VRING_BASE: %s", strerror(errno));
-		if ((uint16_t)st.num != base)
-			taken_while_suspended++;
-		fprintf(stderr,
-			"suspend-client: cycle %u: base %u, used %u, avail %u, "
-			"%u not taken\n",
-			cycle, base, used_before, c->avail_idx, untaken);
-		/* Resume where it stood. */
-		if (c->bf & (1ull << VHOST_BACKEND_F_RESUME)) {
-			if (xioctl(c, VHOST_VDPA_RESUME, NULL) < 0)
-				die(1, "VHOST_VDPA_RESUME: %s",
-				    strerror(errno));
-			how = "resume";
-		} else {
-			bring_up(c, base);
-			how = "reset+set_vring_base";
-		}
-		kick(c);
+	for (cycle = 0; cycle < cycles; cycle++) {
+		run_until(c, opt_requests * (cycle + 1) / (cycles + 1));
+		if (opt_ready)
+			ready_cycle(c, &t, cycle);
+		else
+			how = suspend_cycle(c, &t, cycle);
 	}
 	run_until(c, opt_requests);
 	if (!drain(c, false, 60000))
@@ -543,14 +688,26 @@ int main(int argc, char **argv)
 	if (!drain(c, true, 60000))
 		die(1, "%u reads never completed", c->inflight);
 	set_status(c, 0);
-	printf("{\"cycles\":%u,\"requests\":%u,\"resumed_by\":\"%s\","
-	       "\"not_taken_at_suspend\":%u,\"not_exact\":%u,"
-	       "\"taken_while_suspended\":%u,\"lost\":%u,\"repeated\":%u,"
-	       "\"strays\":%u,\"errors\":%u}\n",
-	       opt_cycles, opt_requests, how, untaken_total, not_exact,
-	       taken_while_suspended, lost, repeated, c->strays, c->errors);
-	return not_exact || taken_while_suspended || lost || repeated ||
-			       c->strays || c->errors ?
+	if (opt_ready)
+		printf("{\"ready_cycles\":%u,\"requests\":%u,"
+		       "\"completed_during_disable\":%u,"
+		       "\"not_taken_at_disable\":%u,"
+		       "\"posted_while_disabled\":%u,\"not_exact\":%u,"
+		       "\"taken_while_disabled\":%u,"
+		       "\"stalled_after_enable\":%u,",
+		       cycles, opt_requests, t.done_by_stop, t.untaken,
+		       t.posted_stopped, t.not_exact, t.taken_stopped,
+		       t.stalled);
+	else
+		printf("{\"cycles\":%u,\"requests\":%u,\"resumed_by\":\"%s\","
+		       "\"not_taken_at_suspend\":%u,\"not_exact\":%u,"
+		       "\"taken_while_suspended\":%u,",
+		       cycles, opt_requests, how, t.untaken, t.not_exact,
+		       t.taken_stopped);
+	printf("\"lost\":%u,\"repeated\":%u,\"strays\":%u,\"errors\":%u}\n",
+	       lost, repeated, c->strays, c->errors);
+	return t.not_exact || t.taken_stopped || t.stalled || lost ||
+			       repeated || c->strays || c->errors ?
 		       1 :
 		       0;
 }

@@ -390,6 +390,37 @@ vhost_suspend() {
 	((rc == 0))
 }
 
+# ---- 8. a ring disabled and enabled under I/O (Linux 7.3: VDUSE_F_QUEUE_READY) ----
+
+# suspend-client --ready-cycles: VHOST_VDPA_SET_VRING_ENABLE 0 on the
+# running device with requests in flight and more posted; every request
+# taken is completed (the used index against VHOST_GET_VRING_BASE),
+# nothing taken while disabled though kicked; enabled again without a
+# kick, what waited is taken, and at the end every write done once and
+# read back.  Six cycles.  Before 7.3 VDUSE keeps ready changes to
+# itself: the device cannot stop the ring, and the scenario has nothing
+# to check.
+vhost_ready() {
+	local node j out rc=0
+	node=$(vh_add vh10 -q 1 ram size=64M)
+	j=$(vdk list -j vh10)
+	echo "  list: $j"
+	if [[ $j != *'"vduse_features":"'*queue_ready* ]]; then
+		del vh10
+		skip_because "kernel $(uname -r) has no VDUSE_F_QUEUE_READY (Linux 7.3): the device does not hear of ready changes"
+	fi
+	out=$(timeout 300 suspend-client --path "$node" --ready-cycles 6 \
+		--requests 6000 2>"$WORK/vh10.err") || rc=$?
+	echo "  $out"
+	sed 's/^/  /' "$WORK/vh10.err"
+	echo "$out" >>"$VDK_RESULTS/ready.jsonl"
+	[[ $out == *'"stalled_after_enable":0,"lost":0,"repeated":0,'* ]] || rc=1
+	vh_list vh10 vhost "$node" || rc=1
+	vh_log_clean vh10 || rc=1
+	del vh10
+	((rc == 0))
+}
+
 vhost_scenarios() {
 	run_scenario "vhost 0. load vhost_vdpa" modprobe vhost_vdpa
 	run_scenario "vhost 1. blkio-check on 4 queues, 5 clients in a row, nothing left mapped" vhost_blkio
@@ -399,6 +430,7 @@ vhost_scenarios() {
 	run_scenario "vhost 5. a client truncates its memory file: the daemon lives on" vhost_shrink
 	run_scenario "vhost 6. a hostile client: malformed rings of every kind; the daemon and a device beside it unharmed" vhost_hostile
 	run_scenario "vhost 7. suspend under I/O: ring state exact, nothing lost or repeated across resume" vhost_suspend
+	run_scenario "vhost 8. ring disabled and enabled under I/O: ring state exact, nothing taken while disabled, nothing lost or repeated" vhost_ready
 	# The other groups expect new devices on virtio_vdpa alone.
 	modprobe -r vhost_vdpa || true
 }

@@ -96,13 +96,14 @@ enum {
 	OPT_MODEL = 1024,
 };
 
-/* "virtio" or "vhost": sets *vhost; -EINVAL for anything else. */
-static int parse_bus(const char *s, bool *vhost)
+/* @no or @yes: sets *out false or true; -EINVAL for anything else. */
+static int parse_either(const char *s, const char *no, const char *yes,
+			bool *out)
 {
-	if (!strcmp(s, "virtio"))
-		*vhost = false;
-	else if (!strcmp(s, "vhost"))
-		*vhost = true;
+	if (!strcmp(s, no))
+		*out = false;
+	else if (!strcmp(s, yes))
+		*out = true;
 	else
 		return -EINVAL;
 	return 0;
@@ -115,18 +116,6 @@ static int parse_ring(const char *s, enum vdk_ring *ring)
 		*ring = VDK_RING_SPLIT;
 	else if (!strcmp(s, "packed"))
 		*ring = VDK_RING_PACKED;
-	else
-		return -EINVAL;
-	return 0;
-}
-
-/* "umem" or "kernel": sets *kernel; -EINVAL for anything else. */
-static int parse_bounce(const char *s, bool *kernel)
-{
-	if (!strcmp(s, "umem"))
-		*kernel = false;
-	else if (!strcmp(s, "kernel"))
-		*kernel = true;
 	else
 		return -EINVAL;
 	return 0;
@@ -293,7 +282,7 @@ static int parse_add(int argc, char **argv,
 	while ((c = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_BUS:
-			if (parse_bus(optarg, &a->vhost))
+			if (parse_either(optarg, "virtio", "vhost", &a->vhost))
 				return bad_value(err, errlen, "--bus", optarg,
 						 "virtio or vhost");
 			break;
@@ -306,7 +295,8 @@ static int parse_add(int argc, char **argv,
 			a->in_order = true;
 			break;
 		case OPT_BOUNCE:
-			if (parse_bounce(optarg, &a->bounce_kernel))
+			if (parse_either(optarg, "umem", "kernel",
+					 &a->bounce_kernel))
 				return bad_value(err, errlen, "--bounce", optarg,
 						 "umem or kernel");
 			break;
@@ -539,7 +529,7 @@ int vdk_args_bus(int argc, char **argv, struct vdk_bus_args *a, char *err,
 		return -EINVAL;
 	}
 	bus = argv[optind++];
-	if (parse_bus(bus, &a->vhost))
+	if (parse_either(bus, "virtio", "vhost", &a->vhost))
 		return bad_value(err, errlen, "bus", bus, "virtio or vhost");
 	return no_more(argc, argv, err, errlen);
 }

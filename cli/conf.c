@@ -321,6 +321,19 @@ static int model_item(const struct vdk_conf *c, const struct vdk_model_ops *m,
 	return 0;
 }
 
+/* A key whose value is @a or @b, passed on as --KEY=VALUE. */
+static int either_key(const struct vdk_conf *c, const struct vdk_conf_item *it,
+		      struct words *w, const char *a, const char *b,
+		      char *err, size_t errlen)
+{
+	if (strcmp(it->value, a) && strcmp(it->value, b))
+		return conf_err(err, errlen, c->path, it->line,
+				"%s: '%s' is not %s or %s", it->key, it->value,
+				a, b);
+	push(w, "--%s=%s", it->key, it->value);
+	return 0;
+}
+
 /* The daemon's keys; 1 when @it is none of them. */
 static int daemon_item(const struct vdk_conf *c, const struct vdk_conf_item *it,
 		       struct words *w, char *err, size_t errlen)
@@ -329,17 +342,9 @@ static int daemon_item(const struct vdk_conf *c, const struct vdk_conf_item *it,
 	int yn;
 
 	if (!strcmp(it->key, "bus")) {
-		if (strcmp(it->value, "virtio") && strcmp(it->value, "vhost"))
-			return conf_err(err, errlen, c->path, it->line,
-					"bus: '%s' is not virtio or vhost",
-					it->value);
-		push(w, "--bus=%s", it->value);
+		return either_key(c, it, w, "virtio", "vhost", err, errlen);
 	} else if (!strcmp(it->key, "ring")) {
-		if (strcmp(it->value, "split") && strcmp(it->value, "packed"))
-			return conf_err(err, errlen, c->path, it->line,
-					"ring: '%s' is not split or packed",
-					it->value);
-		push(w, "--ring=%s", it->value);
+		return either_key(c, it, w, "split", "packed", err, errlen);
 	} else if (!strcmp(it->key, "in-order")) {
 		yn = yes_no(it->value);
 		if (yn < 0)
@@ -349,11 +354,7 @@ static int daemon_item(const struct vdk_conf *c, const struct vdk_conf_item *it,
 		if (yn)
 			push(w, "--in-order");
 	} else if (!strcmp(it->key, "bounce")) {
-		if (strcmp(it->value, "umem") && strcmp(it->value, "kernel"))
-			return conf_err(err, errlen, c->path, it->line,
-					"bounce: '%s' is not umem or kernel",
-					it->value);
-		push(w, "--bounce=%s", it->value);
+		return either_key(c, it, w, "umem", "kernel", err, errlen);
 	} else if (!strcmp(it->key, "bounce-size")) {
 		uint64_t bytes;
 

@@ -745,6 +745,16 @@ static enum vdk_model_mode model_mode(const struct serve_ctx *c)
 }
 
 /*
+ * VDUSE's bounce buffer in our memory: unless --bounce kernel, on the
+ * virtio bus (on the vhost bus the driver's memory is a VM's, with no
+ * bounce buffer).
+ */
+static bool bounce_umem(const struct serve_ctx *c)
+{
+	return !c->bounce_kernel && !c->vhost;
+}
+
+/*
  * The bounce buffer in our memory is pinned twice: by VDUSE (which counts
  * it against RLIMIT_MEMLOCK, even for root) and by each queue's io_uring
  * that registers it (which counts it against the limit, summed over all
@@ -808,7 +818,7 @@ static void serve_run(struct serve_ctx *c)
 	}
 
 	c->start_ns = now_ms() * 1000000;
-	if (!c->bounce_kernel && !c->vhost)
+	if (bounce_umem(c))
 		memlock_unlimit(c);
 	if (c->split)
 		ret = server_start(c, err, sizeof(err));
@@ -1103,8 +1113,7 @@ static int serve_main(struct serve_ctx *c)
 						    VDK_DEV_F_PACKED;
 	if (c->in_order)
 		env.dev_flags |= VDK_DEV_F_IN_ORDER;
-	/* On the vhost bus the driver's memory is a VM's: no bounce buffer. */
-	if (!c->bounce_kernel && !c->vhost)
+	if (bounce_umem(c))
 		env.dev_flags |= VDK_DEV_F_BOUNCE_UMEM;
 	ret = c->model->open(c->model_cfg, &env, &c->dev, err, sizeof(err));
 	if (ret) {

@@ -362,6 +362,20 @@ vhost_hostile() {
 	del vh8
 }
 
+# vh_add_needing NAME FEATURE WHY: a one-queue ram device NAME on the
+# vhost bus, its node in VH_NODE and `vdk list -j` of it in VH_LIST; when
+# its VDUSE features lack FEATURE, it is removed and the scenario skipped
+# because the kernel WHY.
+vh_add_needing() {
+	VH_NODE=$(vh_add "$1" -q 1 ram size=64M)
+	VH_LIST=$(vdk list -j "$1")
+	echo "  list: $VH_LIST"
+	if [[ $VH_LIST != *'"vduse_features":"'*"$2"* ]]; then
+		del "$1"
+		skip_because "kernel $(uname -r) $3"
+	fi
+}
+
 # ---- 7. suspend and resume under I/O (Linux 7.3: VDUSE_F_SUSPEND) ----
 
 # tests/vhost/suspend-client: VHOST_VDPA_SUSPEND with requests in flight
@@ -370,15 +384,10 @@ vhost_hostile() {
 # and the ring base restored, as the kernel has no VDUSE resume), and at
 # the end every write done once and read back.  Three cycles.
 vhost_suspend() {
-	local node j out rc=0
-	node=$(vh_add vh9 -q 1 ram size=64M)
-	j=$(vdk list -j vh9)
-	echo "  list: $j"
-	if [[ $j != *'"vduse_features":"'*suspend* ]]; then
-		del vh9
-		skip_because "kernel $(uname -r) has no VDUSE_F_SUSPEND (Linux 7.3), vhost-vdpa cannot suspend the device"
-	fi
-	[[ $j == *'"vduse_features":"queue_ready,suspend"'* ]]
+	local node out rc=0
+	vh_add_needing vh9 suspend "has no VDUSE_F_SUSPEND (Linux 7.3), vhost-vdpa cannot suspend the device"
+	node=$VH_NODE
+	[[ $VH_LIST == *'"vduse_features":"queue_ready,suspend"'* ]]
 	out=$(timeout 300 suspend-client --path "$node" --cycles 3 \
 		--requests 3000 2>"$WORK/vh9.err") || rc=$?
 	echo "  $out"
@@ -401,14 +410,9 @@ vhost_suspend() {
 # itself: the device cannot stop the ring, and the scenario has nothing
 # to check.
 vhost_ready() {
-	local node j out rc=0
-	node=$(vh_add vh10 -q 1 ram size=64M)
-	j=$(vdk list -j vh10)
-	echo "  list: $j"
-	if [[ $j != *'"vduse_features":"'*queue_ready* ]]; then
-		del vh10
-		skip_because "kernel $(uname -r) has no VDUSE_F_QUEUE_READY (Linux 7.3): the device does not hear of ready changes"
-	fi
+	local node out rc=0
+	vh_add_needing vh10 queue_ready "has no VDUSE_F_QUEUE_READY (Linux 7.3): the device does not hear of ready changes"
+	node=$VH_NODE
 	out=$(timeout 300 suspend-client --path "$node" --ready-cycles 6 \
 		--requests 6000 2>"$WORK/vh10.err") || rc=$?
 	echo "  $out"

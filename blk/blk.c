@@ -391,6 +391,11 @@ static int dev_start(struct vdk_dev *dev, void *opaque)
 	unsigned int i;
 	int ret;
 
+	/*
+	 * Taking over a running device, vdk_dev_open() calls this before
+	 * it returns the handle: the threads must have it from here.
+	 */
+	blk->sh.dev = dev;
 	for (i = 0; i < blk->num_queues; i++) {
 		struct blk_queue *q = &blk->queues[i];
 

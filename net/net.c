@@ -213,6 +213,7 @@ static int dev_start(struct vdk_dev *dev, void *opaque)
 	uint64_t f = vdk_dev_driver_features(dev);
 	int ret;
 
+	net->sh.dev = dev; /* before vdk_dev_open() returns, on a take-over */
 	net->sh.features = f;
 	net->sh.mrg_rxbuf = f & F(VIRTIO_NET_F_MRG_RXBUF);
 	net->sh.guest_gso = f & (F(VIRTIO_NET_F_GUEST_TSO4) |

@@ -40,6 +40,7 @@ struct env {
 	struct vdk_blk *blk;
 	const struct vdk_backend_ops *ops;
 	struct vdk_bdev *bdev;
+	struct vdk_blk_cfg cfg;
 	unsigned int nq;
 };
 
@@ -90,6 +91,7 @@ static void env_open(struct env *e, const char *backend, unsigned int nq,
 	cfg.serial = "serial-0123456789abcdef";
 	cfg.log = quiet;
 	cfg.log_level = VDK_LOG_DEBUG;
+	e->cfg = cfg;
 	CHECK_EQ(vdk__blk_new(&cfg, sim_create, e->s, &e->blk), 0);
 	for (i = 0; i < nq; i++)
 		sim_vq_setup(e->s, i, QSIZE, RING(i));
@@ -1091,6 +1093,76 @@ static void test_refused_is_signalled(void)
  * request type, and two queues on two connections.  Skipped without the
  * backend or nbdkit.
  */
+/*
+ * A daemon that takes over a running device (recovery after a kill):
+ * vdk_dev_open() finds the driver ready and starts the queues before
+ * vdk__blk_new() has the handle.  The threads serve what waits in the
+ * ring at once, while the open is still going on, and must have the
+ * device by then.
+ */
+struct take_over {
+	struct sim *s;
+	int head;
+	uint32_t len;
+};
+
+static int take_over_create(void *arg, const struct vdk_dev_cfg *cfg,
+			    struct vdk_dev **out)
+{
+	struct take_over *t = arg;
+	uint64_t deadline = ms_now() + 10000;
+	uint16_t id;
+	int ret;
+
+	ret = sim_dev_new(t->s, cfg, false, out);
+	if (ret < 0)
+		return ret;
+	sim_vq_kick(t->s, 0, true);
+	while (!sim_vq_used(t->s, 0, &id, &t->len)) {
+		if (ms_now() > deadline) {
+			fprintf(stderr, "take-over: request never served\n");
+			exit(T_EXIT_FAIL);
+		}
+		usleep(50);
+	}
+	CHECK_EQ(id, t->head);
+	return 0;
+}
+
+static void test_take_over(const char *backend, int argc, char **argv)
+{
+	struct virtio_blk_outhdr h = { .type = htole32(VIRTIO_BLK_T_IN),
+				       .sector = htole64(8) };
+	unsigned char want[4096], got[4096];
+	struct take_over t = { 0 };
+	struct sim_buf b[3];
+	struct env e;
+	uint8_t st = 0xee;
+
+	env_open(&e, backend, 1, false, argc, argv);
+	CHECK_EQ(write_blocks(&e, 0, 8, sizeof(want), 21), VIRTIO_BLK_S_OK);
+	/* The daemon goes; the device stays, its driver ready. */
+	vdk_blk_free(e.blk);
+	e.blk = NULL;
+	sim_write(e.s, HDR(0), &h, sizeof(h));
+	sim_write(e.s, STATUS(0), &st, 1);
+	sim_fill(e.s, DATA(0), 0, sizeof(got));
+	b[0] = (struct sim_buf){ HDR(0), sizeof(h), false };
+	b[1] = (struct sim_buf){ DATA(0), sizeof(got), true };
+	b[2] = (struct sim_buf){ STATUS(0), 1, true };
+	t.s = e.s;
+	t.head = sim_vq_add(e.s, 0, b, 3, 0);
+	CHECK(t.head >= 0);
+	CHECK_EQ(vdk__blk_new(&e.cfg, take_over_create, &t, &e.blk), 0);
+	CHECK_EQ(t.len, sizeof(got) + 1);
+	sim_read(e.s, STATUS(0), &st, 1);
+	CHECK_EQ(st, VIRTIO_BLK_S_OK);
+	pattern(want, sizeof(want), 21);
+	sim_read(e.s, DATA(0), got, sizeof(got));
+	CHECK(memcmp(want, got, sizeof(got)) == 0);
+	env_close(&e);
+}
+
 static void test_nbd(void)
 {
 	char dir[] = "/tmp/vdk-test-blk-nbd-XXXXXX";
@@ -1149,6 +1221,8 @@ int main(void)
 	snprintf(arg, sizeof(arg), "path=%s", path);
 	test_requests("file", 1, file);
 	test_multiqueue("file", 1, file);
+	test_take_over("ram", 1, ram);
+	test_take_over("file", 1, file);
 	unlink(path);
 	test_nbd();
 

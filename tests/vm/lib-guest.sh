@@ -102,9 +102,10 @@ summary() {
 dmesg_mark() { VDK_DMESG_MARK=$(dmesg | wc -l); }
 
 # check_dmesg [EXTRA_REGEX]: a scenario that fails if the kernel log (since
-# dmesg_mark, if called) has a warning, BUG, Oops or virtio ring error.
+# dmesg_mark, if called) has a warning, BUG, Oops, a segfault or a virtio
+# ring error.
 check_dmesg() {
-	local re='WARNING:|BUG:|Oops|is not a head|Out of memory' hits
+	local re='WARNING:|BUG:|Oops|is not a head|Out of memory|segfault at' hits
 	[[ -n ${1:-} ]] && re="$re|$1"
 	scenario "kernel log clean"
 	hits=$(dmesg | tail -n +"$((VDK_DMESG_MARK + 1))" | grep -E "$re" || true)

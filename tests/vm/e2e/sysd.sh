@@ -143,6 +143,8 @@ sysd_kill() {
 		--time_based --runtime=3600 --group_reporting \
 		--output="$SYSD_FIO" >/dev/null 2>&1 &
 	fio_pid=$!
+	# A failure below must not leave fio writing under the next scenario.
+	trap "kill $fio_pid 2>/dev/null || true" EXIT
 	sleep 3
 	main=$(sysd_show MainPID)
 	srv=$(pgrep -P "$main" -x vdk-server)
@@ -157,7 +159,12 @@ sysd_kill() {
 	t2=$(sysd_mono_ms ActiveEnterTimestampMonotonic)
 	echo "  killed $main and $srv; vdk up again after $((t1 - t0)) ms (RestartSec=$(sysd_show RestartUSec)), READY after $((t2 - t0)) ms; restarts $n0 -> $n1"
 	sysd_note "kill_to_exec_ms=$((t1 - t0)) kill_to_ready_ms=$((t2 - t0))"
-	((n1 == n0 + 1))
+	if ((n1 != n0 + 1)); then
+		journalctl -b -u "$SYSD_UNIT" -o cat --no-pager | tail -n 12 |
+			sed 's/^/  journal: /'
+		dmesg | grep -F segfault | sed 's/^/  kernel: /' || true
+		return 1
+	fi
 	journalctl -b -u "$SYSD_UNIT" -o cat --no-pager | grep -E "recovering it" | tail -n 1 | sed 's/^/  journal: /'
 	journalctl -b -u "$SYSD_UNIT" -o cat --no-pager | grep -q "'disk0' has no daemon: recovering it"
 	# The same node, and fio goes on writing through the new daemon.

@@ -137,6 +137,31 @@ void vdk__iov_to_buf(const struct iovec *iov, unsigned int iovcnt,
 	}
 }
 
+unsigned int vdk__iov_window(const struct iovec *iov, unsigned int iovcnt,
+			     uint64_t skip, uint64_t len, struct iovec *out,
+			     unsigned int room, uint64_t *got)
+{
+	unsigned int i, n = 0;
+
+	*got = 0;
+	for (i = 0; i < iovcnt && *got < len && n < room; i++) {
+		size_t l = iov[i].iov_len;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		l -= skip;
+		if (l > len - *got)
+			l = len - *got;
+		out[n].iov_base = (char *)iov[i].iov_base + skip;
+		out[n++].iov_len = l;
+		*got += l;
+		skip = 0;
+	}
+	return n;
+}
+
 int vdk__get_block_size(struct vdk_params *ps, uint32_t *out, char *err,
 			size_t errlen)
 {

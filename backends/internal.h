@@ -101,6 +101,15 @@ void vdk__iov_to_buf(const struct iovec *iov, unsigned int iovcnt,
 		     uint64_t skip, void *buf, uint64_t len);
 
 /*
+ * The iovecs of the @len bytes starting @skip bytes into @iov, into
+ * @out (at most @room of them).  Returns how many were filled; *got says
+ * how many bytes they hold, less than @len when @room was too small.
+ */
+unsigned int vdk__iov_window(const struct iovec *iov, unsigned int iovcnt,
+			     uint64_t skip, uint64_t len, struct iovec *out,
+			     unsigned int room, uint64_t *got);
+
+/*
  * The parameters every backend with a fixed geometry shares: "size"
  * (required) and "block-size" (512 or 4096, default 512).  The size must
  * be a non-zero multiple of the block size.
@@ -147,5 +156,9 @@ static inline struct vdk_bdev *vdk__inline_bdev(struct vdk_bq *q)
 uint64_t vdk__file_fixed_ios(const struct vdk_bq *q);
 /* Its ring sends several vectors from it too (Linux 6.15). */
 bool vdk__file_vec_fixed(const struct vdk_bq *q);
+/* Bios the nbd backend's queue copied through a bounce buffer. */
+uint64_t vdk__nbd_bounced(const struct vdk_bq *q);
+/* Whether it speaks on the socket itself (nbd-wire.c) now. */
+bool vdk__nbd_on_wire(const struct vdk_bq *q);
 
 #endif /* VDK_BACKENDS_INTERNAL_H */

@@ -105,6 +105,7 @@ struct vdk_bq {
 	/* The connection speaks through nbd-wire.c, not libnbd. */
 	bool wire;
 	struct vdk__nbd_wire *w;
+	uint64_t bounced;       /* bios copied through a bounce buffer */
 	struct vdk__eng e;      /* slots, deadlines, bounces, stalls */
 };
 
@@ -169,11 +170,13 @@ const char *vdk__nbd_wire_broken(const struct vdk__nbd_wire *w);
 bool vdk__nbd_wire_sending(const struct vdk__nbd_wire *w);
 /*
  * Queue a command of @s (s->inflight counts it); sent by the next
- * vdk__nbd_wire_send().  -EAGAIN when no command is free.
+ * vdk__nbd_wire_send().  A read or write with @data NULL takes its data
+ * from the bio's vectors, @vec_off bytes in.  -EAGAIN when no command is
+ * free.
  */
 int vdk__nbd_wire_cmd(struct vdk_bq *q, struct slot *s, uint16_t type,
 		      uint16_t flags, uint64_t offset, uint32_t len,
-		      uint8_t *data);
+		      uint8_t *data, uint64_t vec_off);
 /* @s waits for free commands (after -EAGAIN), then resumes. */
 void vdk__nbd_wire_wait(struct vdk_bq *q, struct slot *s);
 /* Send what is queued, as far as the socket takes it. */

@@ -13,7 +13,10 @@
  * Every command has an entry of a fixed table (no malloc on the data
  * path); its cookie is the entry's index and a sequence number, so that a
  * reply is taken only for a command in flight whose request left whole,
- * and only once.  A bio that needs more commands than are free (a server
+ * and only once.  A command's data is a flat buffer or, when the bio's
+ * vectors are scattered (as a large request's pages in VDUSE's bounce
+ * buffer are), those vectors: sent with sendmsg() and received with
+ * recvmsg() as they are, never copied through a buffer of ours.  A bio that needs more commands than are free (a server
  * with a small maximum block size) waits for them on the pend list.
  *
  * The server's bytes are not trusted: a reply with a bad magic number, to
@@ -47,6 +50,9 @@ struct wire_cmd {
 	struct slot *s;          /* NULL: free */
 	struct wire_cmd *next;   /* the free list, or the send queue */
 	uint8_t *data;           /* WRITE: its payload; READ: its buffer */
+	const struct iovec *iov; /* or, data NULL: the bio's vectors, */
+	unsigned int iovcnt;
+	uint64_t vec_off;        /* from this byte of them on */
 	uint32_t len;            /* bytes of data (the payload or the read) */
 	uint32_t seq;            /* the cookie's high half */
 	uint16_t type;           /* NBD_CMD_* */
@@ -167,7 +173,7 @@ bool vdk__nbd_wire_sending(const struct vdk__nbd_wire *w)
 
 int vdk__nbd_wire_cmd(struct vdk_bq *q, struct slot *s, uint16_t type,
 		      uint16_t flags, uint64_t offset, uint32_t len,
-		      uint8_t *data)
+		      uint8_t *data, uint64_t vec_off)
 {
 	struct vdk__nbd_wire *w = q->w;
 	struct wire_cmd *c = w->free;
@@ -180,6 +186,15 @@ int vdk__nbd_wire_cmd(struct vdk_bq *q, struct slot *s, uint16_t type,
 	c->s = s;
 	c->next = NULL;
 	c->data = data;
+	c->iov = NULL;
+	c->iovcnt = 0;
+	c->vec_off = 0;
+	if (!data && len &&
+	    (type == NBD_CMD_READ || type == NBD_CMD_WRITE)) {
+		c->iov = s->s.bio->iov;
+		c->iovcnt = s->s.bio->iovcnt;
+		c->vec_off = vec_off;
+	}
 	c->len = len;
 	c->type = type;
 	c->seq = ++w->seq;
@@ -236,11 +251,26 @@ void vdk__nbd_wire_send(struct vdk_bq *q)
 			} else {
 				skip -= NBD_REQUEST_SIZE;
 			}
-			if (c->type == NBD_CMD_WRITE && c->len > skip) {
+			if (c->type == NBD_CMD_WRITE && c->len > skip &&
+			    c->data) {
 				iov[n].iov_base = c->data + skip;
 				iov[n++].iov_len = c->len - skip;
+			} else if (c->type == NBD_CMD_WRITE && c->len > skip) {
+				uint64_t got;
+
+				n += vdk__iov_window(c->iov, c->iovcnt,
+						     c->vec_off + skip,
+						     c->len - skip, iov + n,
+						     WIRE_IOV_MAX - n, &got);
+				/* Out of iovecs: the rest goes next time. */
+				if (got < c->len - skip)
+					break;
 			}
 			skip = 0;
+		}
+		if (!n) {
+			wire_break(w, "a write's vectors are short");
+			return;
 		}
 		mh.msg_iovlen = n;
 		r = sendmsg(q->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -347,14 +377,37 @@ static bool rx_data(struct vdk_bq *q)
 
 	if (have) {
 		n = need < have ? need : have;
-		memcpy(c->data + w->rx_got, w->rx + w->rx_pos, n);
+		if (c->data)
+			memcpy(c->data + w->rx_got, w->rx + w->rx_pos, n);
+		else
+			vdk__iov_from_buf(c->iov, c->iovcnt,
+					  c->vec_off + w->rx_got,
+					  w->rx + w->rx_pos, n);
 		w->rx_pos += n;
 		w->rx_got += (uint32_t)n;
 	} else if (need >= WIRE_DIRECT_MIN) {
+		struct iovec v[WIRE_IOV_MAX];
+		struct msghdr mh = { .msg_iov = v, .msg_iovlen = 1 };
+		uint64_t got;
+
 		if (w->rx_short)
 			return false;
+		if (c->data) {
+			v[0].iov_base = c->data + w->rx_got;
+			v[0].iov_len = need;
+		} else {
+			mh.msg_iovlen = vdk__iov_window(c->iov, c->iovcnt,
+							c->vec_off + w->rx_got,
+							need, v, WIRE_IOV_MAX,
+							&got);
+			if (!got) {
+				wire_break(w, "a read's vectors are short");
+				return false;
+			}
+			need = got;
+		}
 		do {
-			r = recv(q->fd, c->data + w->rx_got, need, MSG_DONTWAIT);
+			r = recvmsg(q->fd, &mh, MSG_DONTWAIT);
 		} while (r < 0 && errno == EINTR);
 		if (r <= 0) {
 			if (r == 0)

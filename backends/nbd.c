@@ -455,22 +455,26 @@ static int cmd_done(void *opaque, int *error)
 	return lost ? 0 : 1; /* 1: retire the command */
 }
 
-/* The data of a read or write, contiguous: the iovecs or the bounce. */
+/*
+ * The data of a read or write, contiguous: the iovecs or the bounce.  On
+ * the wire, scattered iovecs need none: s->buf stays NULL and the
+ * commands take the vectors.
+ */
 static int slot_buffer(struct vdk_bq *q, struct slot *s)
 {
 	struct vdk_bio *bio = s->s.bio;
 
-	(void)q;
 	if (s->buf)
 		return 0;
 	s->buf = vdk__iov_contiguous(bio->iov, bio->iovcnt);
-	if (s->buf)
+	if (s->buf || q->wire)
 		return 0;
 	if (bio->len > SIZE_MAX)
 		return -ENOMEM;
 	if (vdk__eng_bounce(&s->s, bio->len))
 		return -ENOMEM;
 	s->buf = s->s.bounce.p;
+	q->bounced++;
 	if (bio->op == VDK_BIO_WRITE)
 		vdk__iov_to_buf(bio->iov, bio->iovcnt, 0, s->buf, bio->len);
 	return 0;
@@ -574,7 +578,7 @@ static void issue_cmds(struct vdk_bq *q, struct slot *s)
 		} else {
 			ret = vdk__nbd_wire_cmd(q, s, type, (uint16_t)flags, at,
 						(uint32_t)n,
-						data ? data + off : NULL);
+						data ? data + off : NULL, off);
 			if (ret == -EAGAIN) {
 				s->next_off = off;
 				vdk__nbd_wire_wait(q, s);
@@ -617,6 +621,16 @@ void vdk__nbd_slot_issue(struct vdk_bq *q, struct slot *s)
 void vdk__nbd_slot_resume(struct vdk_bq *q, struct slot *s)
 {
 	issue_cmds(q, s);
+}
+
+uint64_t vdk__nbd_bounced(const struct vdk_bq *q)
+{
+	return q->bounced;
+}
+
+bool vdk__nbd_on_wire(const struct vdk_bq *q)
+{
+	return q->wire;
 }
 
 /* Send now if connected, else wait for the connection. */
@@ -804,7 +818,8 @@ static int run_done(struct vdk_bq *q, uint64_t now)
 				wait_push(q, s);
 			}
 		} else {
-			if (bio->op == VDK_BIO_READ && s->buf == vs->bounce.p)
+			if (bio->op == VDK_BIO_READ && s->buf &&
+			    s->buf == vs->bounce.p)
 				vdk__iov_from_buf(bio->iov, bio->iovcnt, 0,
 						  s->buf, bio->len);
 			finish(s, 0);

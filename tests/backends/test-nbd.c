@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "test-nbd-lib.h"
 
 #define SIZE (16u << 20)
@@ -158,6 +159,42 @@ static void scatter(struct tq *q, uint8_t op, uint64_t off, uint8_t *buf,
 }
 
 /*
+ * Read or write @len bytes of @buf through pieces of @piece bytes, each
+ * 512 bytes after the one before in memory: more vectors than one
+ * sendmsg() or recvmsg() of the wire takes.
+ */
+static void scatter_many(struct tq *q, uint8_t op, uint64_t off,
+			 uint8_t *buf, uint64_t len, uint64_t piece)
+{
+	unsigned int i, n = (unsigned int)(len / piece);
+	uint8_t *scratch = xalloc(n * (piece + 512));
+	struct iovec *iov = calloc(n, sizeof(*iov));
+	struct tbio tb = { .bio = {
+		.op = op,
+		.offset = off,
+		.len = len,
+		.iov = iov,
+		.iovcnt = n,
+	} };
+	struct tbio *p = &tb;
+
+	CHECK(iov && len % piece == 0);
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = scratch + i * (piece + 512);
+		iov[i].iov_len = piece;
+		if (op == VDK_BIO_WRITE)
+			memcpy(iov[i].iov_base, buf + i * piece, piece);
+	}
+	CHECK_EQ(tq_submit(q, &tb), 0);
+	CHECK(nq_drive(q, &p, 1, 30));
+	CHECK_EQ(tb.result, 0);
+	for (i = 0; op == VDK_BIO_READ && i < n; i++)
+		memcpy(buf + i * piece, iov[i].iov_base, piece);
+	free(iov);
+	free(scratch);
+}
+
+/*
  * Eight requests of 1 MiB at once, 16 commands each: more commands than a
  * queue of 8 has entries for (nbd-wire.c), so that bios wait for free
  * ones; every byte right, every bio done once.
@@ -231,12 +268,18 @@ static void test_block_sizes(void)
 	CHECK_EQ(nq_run(&q, VDK_BIO_READ, 0, off, len, got), 0);
 	check_bytes(got, want, len, off, "split contiguous");
 
-	/* Pieces not adjacent in memory: through the bounce buffer. */
+	/*
+	 * Pieces not adjacent in memory: on the wire the commands take
+	 * them as they are (a command's data crosses from one to the next),
+	 * through libnbd a bounce buffer.
+	 */
 	pat_fill(want, len, off, 4);
 	scatter(&q, VDK_BIO_WRITE, off, want, len);
 	memset(got, 0, len);
 	scatter(&q, VDK_BIO_READ, off, got, len);
 	check_bytes(got, want, len, off, "split pieces");
+	if (vdk__nbd_on_wire(q.q))
+		CHECK_EQ(vdk__nbd_bounced(q.q), 0);
 	/* Zero 2 MiB, in 4 KiB-aligned bounds. */
 	CHECK_EQ(nq_run(&q, VDK_BIO_ZERO, 0, off, len, NULL), 0);
 	CHECK_EQ(nq_run(&q, VDK_BIO_READ, 0, off, len, got), 0);
@@ -245,6 +288,42 @@ static void test_block_sizes(void)
 	/* The server refuses what is not aligned to its minimum. */
 	CHECK(nq_run(&q, VDK_BIO_READ, 0, 512, 512, got) < 0);
 	many_split(&q);
+	tq_close(&q);
+	tb_close(&t);
+	srv_stop(&s);
+	free(got);
+	free(want);
+}
+
+/*
+ * Scattered vectors on the wire, never bounced: 1 MiB in 512 pieces (the
+ * data of one command over several sendmsg() and recvmsg() calls) and
+ * 32 KiB in 64 (a read small enough to come through the receive buffer).
+ */
+static void test_vectors(void)
+{
+	uint64_t len = 1u << 20, off = 8192;
+	uint8_t *want = xalloc(len), *got = xalloc(len);
+	struct srv s;
+	struct tb t;
+	struct tq q;
+
+	SRV_START(&s, "vec.sock", "memory", "4M");
+	CHECK_EQ(TB_OPEN(&t, "nbd", s.param), 0);
+	tq_open(&q, &t, 8);
+	pat_fill(want, len, off, 5);
+	scatter_many(&q, VDK_BIO_WRITE, off, want, len, 2048);
+	memset(got, 0, len);
+	CHECK_EQ(nq_run(&q, VDK_BIO_READ, 0, off, len, got), 0);
+	check_bytes(got, want, len, off, "written from 512 pieces");
+	memset(got, 0, len);
+	scatter_many(&q, VDK_BIO_READ, off, got, len, 2048);
+	check_bytes(got, want, len, off, "read into 512 pieces");
+	memset(got, 0, len);
+	scatter_many(&q, VDK_BIO_READ, off + 4096, got, 32768, 512);
+	check_bytes(got, want + 4096, 32768, off + 4096, "read into 64 pieces");
+	CHECK(vdk__nbd_on_wire(q.q));
+	CHECK_EQ(vdk__nbd_bounced(q.q), 0);
 	tq_close(&q);
 	tb_close(&t);
 	srv_stop(&s);
@@ -359,6 +438,7 @@ int main(void)
 	RUN(test_conformance);
 	RUN(test_in_flight);
 	RUN(test_block_sizes);
+	RUN(test_vectors);
 	RUN(test_read_only);
 	RUN(test_fua_emulated);
 	RUN(test_export_name);

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -167,10 +168,27 @@ void vdk__nbd_conn_lost(struct vdk_bq *q, uint64_t now, const char *why)
 	conn_drop(q, now);
 }
 
+/*
+ * Why no connection could be made, told once for as long as the reason
+ * stays the same (the attempts go on every few seconds): a socket the
+ * serving process may not open reads "Permission denied" here, not only
+ * as requests that time out.
+ */
+static void conn_failed(struct vdk_bq *q, const char *why)
+{
+	if (!strncmp(q->conn_err, why, sizeof(q->conn_err) - 1))
+		return;
+	snprintf(q->conn_err, sizeof(q->conn_err), "%s", why);
+	vdk__blog(&q->b->log, VDK_LOG_WARNING,
+		  "queue %u: cannot connect to the server: %s; trying again",
+		  q->qidx, why);
+}
+
 void vdk__nbd_conn_start(struct vdk_bq *q, uint64_t now)
 {
 	q->h = vdk__nbd_handle_new(q->b);
 	if (!q->h || nbd_aio_connect_uri(q->h, q->b->uri) == -1) {
+		conn_failed(q, q->h ? vdk__nbd_msg() : "out of memory");
 		conn_drop(q, now);
 		return;
 	}
@@ -218,6 +236,7 @@ void vdk__nbd_conn_step(struct vdk_bq *q, uint64_t now)
 				break;
 			}
 			q->mismatch_told = false;
+			q->conn_err[0] = '\0';
 			/*
 			 * Without TLS and with simple replies, the queue
 			 * speaks on the socket itself (nbd-wire.c).
@@ -243,10 +262,8 @@ void vdk__nbd_conn_step(struct vdk_bq *q, uint64_t now)
 		} else if (nbd_aio_is_dead(q->h) || nbd_aio_is_closed(q->h) ||
 			   nbd_aio_is_negotiating(q->h) ||
 			   now >= q->connect_by) {
-			vdk__blog(&q->b->log, VDK_LOG_INFO,
-				  "queue %u: cannot connect to the server (%s)",
-				  q->qidx, now >= q->connect_by ?
-				  "no answer" : vdk__nbd_msg());
+			conn_failed(q, now >= q->connect_by ?
+					       "no answer" : vdk__nbd_msg());
 			conn_drop(q, now);
 		} else {
 			sync_fd(q);

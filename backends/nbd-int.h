@@ -102,6 +102,7 @@ struct vdk_bq {
 	struct vdk__slist wait; /* no connection to send them on */
 	struct vdk__slist done; /* for reap() */
 	bool mismatch_told;     /* the log heard of a mismatched server */
+	char conn_err[128];     /* why it could not connect, as last told */
 	/* The connection speaks through nbd-wire.c, not libnbd. */
 	bool wire;
 	struct vdk__nbd_wire *w;

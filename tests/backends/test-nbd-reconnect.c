@@ -99,6 +99,19 @@ static void check_disk(struct tq *q, const char *what)
 	check_bytes(buf, model, SIZE, 0, what);
 }
 
+/* How many times @part is in the log. */
+static unsigned int log_count(const struct tb *t, const char *part)
+{
+	const char *p = t->log;
+	unsigned int n = 0;
+
+	while ((p = strstr(p, part))) {
+		n++;
+		p += strlen(part);
+	}
+	return n;
+}
+
 int main(void)
 {
 	static struct tbio bios[N];
@@ -191,6 +204,8 @@ int main(void)
 	CHECK(tb_logged(&t, "queue 0: 16 request(s) failed with an I/O error: no answer from the server within timeout=6 s"));
 	CHECK(tb_logged(&t, "queue 0: 1 request(s) failed with an I/O error"));
 	CHECK(!tb_logged(&t, "answers again"));
+	/* Why it cannot connect, once over a dozen attempts. */
+	CHECK_EQ(log_count(&t, "queue 0: cannot connect to the server: "), 1);
 
 	/* 4. Back: the same queue works, what was written is there. */
 	start(&s, false);

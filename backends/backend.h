@@ -162,6 +162,14 @@ struct vdk_backend_ops {
 	 * completes everything inside the submitting call.
 	 */
 	int (*queue_fd)(struct vdk_bq *q);
+	/*
+	 * Optional.  With one request in flight, the queue thread calls
+	 * reap() in a loop for up to its polling window before it sleeps
+	 * on queue_fd(): for a backend whose answers come soon from
+	 * another process (a local NBD server), where waking up is much
+	 * of the wait of a request alone.
+	 */
+	bool poll_lone;
 
 	/*
 	 * Submit.  Return 0 when done() will be called (maybe already was),

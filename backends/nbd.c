@@ -993,6 +993,7 @@ const struct vdk_backend_ops vdk_backend_nbd = {
 	.queue_open = nb_queue_open,
 	.queue_close = nb_queue_close,
 	.queue_fd = nb_queue_fd,
+	.poll_lone = true,
 	.read = nb_read,
 	.write = nb_write,
 	.flush = nb_flush,

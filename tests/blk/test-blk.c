@@ -61,6 +61,8 @@ static bool g_fail_io;
 
 /* @ops instead of a registered backend's, for the next env_open(). */
 static const struct vdk_backend_ops *g_ops;
+/* The queues' polling window for the next env_open(): none unless set. */
+static int g_poll_us;
 
 static void env_open(struct env *e, const char *backend, unsigned int nq,
 		     bool read_only, int argc, char **argv)
@@ -88,6 +90,7 @@ static void env_open(struct env *e, const char *backend, unsigned int nq,
 	cfg.queue_size = QSIZE;
 	cfg.read_only = read_only;
 	cfg.fail_io = g_fail_io;
+	cfg.poll_us = g_poll_us;
 	cfg.serial = "serial-0123456789abcdef";
 	cfg.log = quiet;
 	cfg.log_level = VDK_LOG_DEBUG;
@@ -739,6 +742,7 @@ struct vdk_bq {
 static struct {
 	_Atomic bool release;
 	_Atomic uint64_t calls, done, held_bytes, max_held_bytes, max_len;
+	_Atomic uint64_t reaps;
 	struct vdk_bq *q;
 } hold;
 
@@ -817,6 +821,7 @@ static int hold_reap(struct vdk_bq *q)
 	unsigned int i, n = q->n;
 	uint64_t v;
 
+	hold.reaps++;
 	if (read(q->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
 	if (!hold.release)
@@ -850,6 +855,58 @@ static void hold_let_go(void)
 	hold.release = true;
 	if (hold.q)
 		CHECK_EQ(write(hold.q->efd, &one, sizeof(one)), sizeof(one));
+}
+
+/*
+ * A request alone on a backend with a completion fd: the queue sleeps on
+ * the fd at once, unless the backend asks to be polled (poll_lone), and
+ * then it calls reap() again and again for its window, and sleeps after.
+ */
+static uint64_t lone_reaps(bool poll_lone)
+{
+	struct virtio_blk_outhdr h = { .type = htole32(VIRTIO_BLK_T_IN) };
+	struct vdk_backend_ops ops = hold_ops;
+	char *bs512[] = { "block-size=512" };
+	struct sim_buf b[3];
+	uint64_t reaps, later;
+	struct env e;
+	int head;
+
+	memset(&hold, 0, sizeof(hold));
+	ops.poll_lone = poll_lone;
+	g_ops = &ops;
+	g_poll_us = -1; /* the default window */
+	env_open(&e, NULL, 1, false, 1, bs512);
+	g_poll_us = 0;
+	sim_write(e.s, HDR(0), &h, sizeof(h));
+	b[0] = (struct sim_buf){ HDR(0), sizeof(h), false };
+	b[1] = (struct sim_buf){ DATA(0), 4096, true };
+	b[2] = (struct sim_buf){ STATUS(0), 1, true };
+	head = sim_vq_add(e.s, 0, b, 3, 0);
+	CHECK(head >= 0);
+	sim_vq_kick(e.s, 0, true);
+	usleep(100000);
+	CHECK_EQ(hold.calls, 1);
+	reaps = hold.reaps;
+	/* Past the window (200 us), the queue sleeps: no more reaps. */
+	usleep(50000);
+	later = hold.reaps;
+	CHECK_EQ(later, reaps);
+	hold_let_go();
+	CHECK_EQ(wait_used(&e, 0, head), 4097);
+	env_close(&e);
+	g_ops = NULL;
+	return reaps;
+}
+
+static void test_poll_lone(void)
+{
+	uint64_t asleep = lone_reaps(false), polled = lone_reaps(true);
+
+	fprintf(stderr, "test_poll_lone: %llu reaps asleep, %llu polled\n",
+		(unsigned long long)asleep, (unsigned long long)polled);
+	CHECK(asleep <= 3);
+	CHECK(polled >= 8);
 }
 
 /*
@@ -1233,5 +1290,6 @@ int main(void)
 	test_request_bounds();
 	test_request_bounds_file_direct();
 	test_inflight_bytes_bound();
+	test_poll_lone();
 	return T_EXIT_PASS;
 }

@@ -16,8 +16,9 @@
  * and only once.  A command's data is a flat buffer or, when the bio's
  * vectors are scattered (as a large request's pages in VDUSE's bounce
  * buffer are), those vectors: sent with sendmsg() and received with
- * recvmsg() as they are, never copied through a buffer of ours.  A bio that needs more commands than are free (a server
- * with a small maximum block size) waits for them on the pend list.
+ * recvmsg() as they are, never copied through a buffer of ours.  A bio
+ * that needs more commands than are free (a server with a small maximum
+ * block size) waits for them on the pend list.
  *
  * The server's bytes are not trusted: a reply with a bad magic number, to
  * no command in flight, or a structured reply (never asked for) breaks the
@@ -50,9 +51,8 @@ struct wire_cmd {
 	struct slot *s;          /* NULL: free */
 	struct wire_cmd *next;   /* the free list, or the send queue */
 	uint8_t *data;           /* WRITE: its payload; READ: its buffer */
-	const struct iovec *iov; /* or, data NULL: the bio's vectors, */
-	unsigned int iovcnt;
-	uint64_t vec_off;        /* from this byte of them on */
+	uint64_t vec_off;        /* or, data NULL: from this byte of the
+				    bio's vectors on */
 	uint32_t len;            /* bytes of data (the payload or the read) */
 	uint32_t seq;            /* the cookie's high half */
 	uint16_t type;           /* NBD_CMD_* */
@@ -186,15 +186,7 @@ int vdk__nbd_wire_cmd(struct vdk_bq *q, struct slot *s, uint16_t type,
 	c->s = s;
 	c->next = NULL;
 	c->data = data;
-	c->iov = NULL;
-	c->iovcnt = 0;
-	c->vec_off = 0;
-	if (!data && len &&
-	    (type == NBD_CMD_READ || type == NBD_CMD_WRITE)) {
-		c->iov = s->s.bio->iov;
-		c->iovcnt = s->s.bio->iovcnt;
-		c->vec_off = vec_off;
-	}
+	c->vec_off = vec_off;
 	c->len = len;
 	c->type = type;
 	c->seq = ++w->seq;
@@ -225,6 +217,17 @@ static void wire_break(struct vdk__nbd_wire *w, const char *why)
 		w->broken = why;
 }
 
+/* Up to @room iovecs of @c's data from byte @at, in the bio's vectors. */
+static unsigned int cmd_window(const struct wire_cmd *c, uint64_t at,
+			       uint64_t len, struct iovec *out,
+			       unsigned int room, uint64_t *got)
+{
+	const struct vdk_bio *bio = c->s->s.bio;
+
+	return vdk__iov_window(bio->iov, bio->iovcnt, c->vec_off + at, len,
+			       out, room, got);
+}
+
 /* Bytes of @c's request and payload, on the wire. */
 static size_t cmd_bytes(const struct wire_cmd *c)
 {
@@ -251,17 +254,18 @@ void vdk__nbd_wire_send(struct vdk_bq *q)
 			} else {
 				skip -= NBD_REQUEST_SIZE;
 			}
-			if (c->type == NBD_CMD_WRITE && c->len > skip &&
-			    c->data) {
-				iov[n].iov_base = c->data + skip;
-				iov[n++].iov_len = c->len - skip;
-			} else if (c->type == NBD_CMD_WRITE && c->len > skip) {
-				uint64_t got;
+			if (c->type == NBD_CMD_WRITE && c->len > skip) {
+				uint64_t got = c->len - skip;
 
-				n += vdk__iov_window(c->iov, c->iovcnt,
-						     c->vec_off + skip,
-						     c->len - skip, iov + n,
-						     WIRE_IOV_MAX - n, &got);
+				if (c->data) {
+					iov[n].iov_base = c->data + skip;
+					iov[n++].iov_len = got;
+				} else {
+					n += cmd_window(c, skip, c->len - skip,
+							iov + n,
+							WIRE_IOV_MAX - n,
+							&got);
+				}
 				/* Out of iovecs: the rest goes next time. */
 				if (got < c->len - skip)
 					break;
@@ -380,7 +384,8 @@ static bool rx_data(struct vdk_bq *q)
 		if (c->data)
 			memcpy(c->data + w->rx_got, w->rx + w->rx_pos, n);
 		else
-			vdk__iov_from_buf(c->iov, c->iovcnt,
+			vdk__iov_from_buf(c->s->s.bio->iov,
+					  c->s->s.bio->iovcnt,
 					  c->vec_off + w->rx_got,
 					  w->rx + w->rx_pos, n);
 		w->rx_pos += n;
@@ -396,10 +401,8 @@ static bool rx_data(struct vdk_bq *q)
 			v[0].iov_base = c->data + w->rx_got;
 			v[0].iov_len = need;
 		} else {
-			mh.msg_iovlen = vdk__iov_window(c->iov, c->iovcnt,
-							c->vec_off + w->rx_got,
-							need, v, WIRE_IOV_MAX,
-							&got);
+			mh.msg_iovlen = cmd_window(c, w->rx_got, need, v,
+						   WIRE_IOV_MAX, &got);
 			if (!got) {
 				wire_break(w, "a read's vectors are short");
 				return false;
